@@ -1,0 +1,94 @@
+"""Every error the reconciler raises on purpose, and the exit code each one means.
+
+    ReconcilerError                 anything the user can act on (exit 1)
+    ├── UsageError                  a command line that cannot be run as given
+    ├── ConfigError                 the desired-state YAML is invalid (carries every Problem)
+    ├── StateError                  the recorded state cannot be used
+    │   ├── StateCorruptError       the state file is unreadable or not a state
+    │   ├── StateMismatchError      the state belongs to another workspace or version
+    │   └── StateLockedError        another process holds the state lock
+    ├── PlanFileError               a saved plan cannot be used
+    │   ├── PlanEditedError         its checksum does not match its content
+    │   └── PlanStaleError          it was computed against another state
+    └── TooMuchChangeError          the plan deletes more than the safety rail allows
+    Interrupted                     the user pressed Ctrl-C (exit 130)
+
+Errors become output in exactly one place, `reconciler.cli.main`; nothing else prints them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Problem:
+    """One thing wrong with an input file, at a 1-based line and column (0: the whole file)."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        if self.line == 0:
+            return f"{self.file}: {self.message}"
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class ReconcilerError(Exception):
+    """Base of every error the user can act on."""
+
+    exit_code = 1
+
+
+class UsageError(ReconcilerError):
+    """A command line that cannot be run as given."""
+
+
+class ConfigError(ReconcilerError):
+    """The desired-state configuration is invalid; `problems` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"configuration has {count} {noun}")
+
+
+class StateError(ReconcilerError):
+    """The recorded state cannot be used."""
+
+
+class StateCorruptError(StateError):
+    """The state file is unreadable, not JSON, or not a reconciler state."""
+
+
+class StateMismatchError(StateError):
+    """The state belongs to another workspace or version than the configuration."""
+
+
+class StateLockedError(StateError):
+    """Another process holds the state lock."""
+
+
+class PlanFileError(ReconcilerError):
+    """A saved plan cannot be read or used."""
+
+
+class PlanEditedError(PlanFileError):
+    """The saved plan's checksum does not match its content."""
+
+
+class PlanStaleError(PlanFileError):
+    """The saved plan was computed against another lineage or serial of the state."""
+
+
+class TooMuchChangeError(ReconcilerError):
+    """The plan would delete more recorded entries than the safety rail allows."""
+
+
+class Interrupted(ReconcilerError):
+    """The user interrupted the run."""
+
+    exit_code = 130

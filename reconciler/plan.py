@@ -1,0 +1,293 @@
+"""The plan: a value describing the API calls that converge recorded state on desired state.
+
+A `Plan` is a sorted tuple of frozen call objects plus the facts needed to apply it safely
+later (state lineage and serial, config digest). It never prints and never calls the network;
+renderers and the executor dispatch on the call type. Its JSON form (`schemas/plan.schema.json`)
+carries full values and a checksum over everything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final
+from urllib.parse import quote
+
+import orjson
+
+from reconciler.errors import TooMuchChangeError
+from reconciler.model import CHANNEL_ORDER, Token
+
+PLAN_FORMAT_VERSION: Final = 1
+
+Value = str | Token | None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of one channel: added (no `before`), changed, or removed (no `after`)."""
+
+    channel: str
+    before: Value
+    after: Value
+
+    @property
+    def action(self) -> str:
+        if self.before is None:
+            return "+"
+        if self.after is None:
+            return "-"
+        return "~"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"channel": self.channel, "before": _value_json(self.before),
+                "after": _value_json(self.after)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Change:
+        return cls(data["channel"], _value_from_json(data["before"]),
+                   _value_from_json(data["after"]))
+
+
+def _value_json(value: Value) -> Any:
+    return value.to_json() if isinstance(value, Token) else value
+
+
+def _value_from_json(data: Any) -> Value:
+    return Token.from_json(data) if isinstance(data, dict) else data
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One API call for one profile; subclasses say which endpoint and how the body looks."""
+
+    distinct_id: str
+    changes: tuple[Change, ...]
+
+    operation: ClassVar[str]
+    method: ClassVar[str]
+    endpoint: ClassVar[str]
+    rank: ClassVar[int]  # order within one profile: PATCH first, so replacements exist first
+
+    def body(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def path(self) -> str:
+        """Path below `/{WSID}/{version}`; the distinct_id is always exactly one segment."""
+        return f"/profiles/{quote(self.distinct_id, safe='')}{self.endpoint}"
+
+    def sort_key(self) -> tuple[str, int]:
+        return (self.distinct_id, self.rank)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "distinct_id": self.distinct_id,
+            "operation": self.operation,
+            "method": self.method,
+            "path": self.path(),
+            "body": self.body(),
+            "changes": [change.to_json() for change in self.changes],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PatchChannels(Call):
+    """`PATCH .../channel`: set single values, add or update tokens."""
+
+    operation: ClassVar[str] = "patch_channel"
+    method: ClassVar[str] = "PATCH"
+    endpoint: ClassVar[str] = "/channel"
+    rank: ClassVar[int] = 0
+
+    def body(self) -> dict[str, Any]:
+        channel: dict[str, Any] = {}
+        for change in self.changes:
+            if isinstance(change.after, Token):
+                channel.setdefault(change.channel, []).append(change.after.to_json())
+            else:
+                channel[change.channel] = change.after
+        return {"channel": channel}
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteTokens(Call):
+    """`POST .../channel/delete` Option 2: remove named push/inapp tokens."""
+
+    operation: ClassVar[str] = "delete_tokens"
+    method: ClassVar[str] = "POST"
+    endpoint: ClassVar[str] = "/channel/delete"
+    rank: ClassVar[int] = 1
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, list[str]] = {}
+        for change in self.changes:
+            assert isinstance(change.before, Token)
+            body.setdefault(change.channel, []).append(change.before.token)
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteChannels(Call):
+    """`POST .../channel/delete` Option 1: remove whole channels.
+
+    `forget` marks the profile as leaving management: once the call is done the profile is
+    dropped from the state.
+    """
+
+    forget: bool = False
+
+    operation: ClassVar[str] = "delete_channels"
+    method: ClassVar[str] = "POST"
+    endpoint: ClassVar[str] = "/channel/delete"
+    rank: ClassVar[int] = 2
+
+    def channels(self) -> list[str]:
+        names = {change.channel for change in self.changes}
+        return sorted(names, key=CHANNEL_ORDER.__getitem__)
+
+    def body(self) -> dict[str, Any]:
+        return {"channel": self.channels()}
+
+    def to_json(self) -> dict[str, Any]:
+        data = Call.to_json(self)
+        data["forget"] = self.forget
+        return data
+
+
+CALL_TYPES: Final[dict[str, type[Call]]] = {
+    kind.operation: kind for kind in (PatchChannels, DeleteTokens, DeleteChannels)
+}
+
+
+def call_from_json(data: Mapping[str, Any]) -> Call:
+    changes = tuple(Change.from_json(item) for item in data["changes"])
+    kind = CALL_TYPES[data["operation"]]
+    if kind is DeleteChannels:
+        return DeleteChannels(data["distinct_id"], changes, forget=bool(data.get("forget")))
+    return kind(data["distinct_id"], changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Counts a reviewer reads first."""
+
+    profiles: int
+    add: int
+    change: int
+    remove: int
+    calls: Mapping[str, int]
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.add or self.change or self.remove)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"profiles": self.profiles, "add": self.add, "change": self.change,
+                "remove": self.remove, "calls": dict(self.calls)}
+
+
+def summarize(calls: Iterable[Call]) -> Summary:
+    counts = {"+": 0, "~": 0, "-": 0}
+    by_operation = {operation: 0 for operation in CALL_TYPES}
+    profiles: set[str] = set()
+    for call in calls:
+        profiles.add(call.distinct_id)
+        by_operation[call.operation] += 1
+        for change in call.changes:
+            counts[change.action] += 1
+    return Summary(len(profiles), counts["+"], counts["~"], counts["-"], by_operation)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything `apply` needs, and everything a reviewer reads."""
+
+    plan_id: str
+    created_at: str
+    workspace: str
+    version: str
+    lineage: str | None  # None: computed against a state that did not exist yet
+    serial: int
+    config_digest: str
+    recorded_entries: int  # entries in the whole state, the safety rail's denominator
+    calls: tuple[Call, ...]
+    targets: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    forced: bool = False
+    summary: Summary = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "summary", summarize(self.calls))
+
+    @property
+    def deletions(self) -> int:
+        return self.summary.remove
+
+    def check_deletions(self, max_delete_percent: float, force: bool) -> Plan:
+        """The safety rail: refuse a plan deleting too much of a state of 10+ entries.
+
+        Returns the plan, marked `forced` when `force` let a large deletion through.
+        """
+        if self.recorded_entries < 10 or self.deletions == 0:
+            return self
+        percent = 100.0 * self.deletions / self.recorded_entries
+        if percent <= max_delete_percent:
+            return self
+        if force:
+            return Plan(**{**self._fields(), "forced": True})
+        raise TooMuchChangeError(
+            f"refusing to delete {self.deletions} of {self.recorded_entries} recorded channel "
+            f"entries ({percent:.1f}%, more than --max-delete-percent {max_delete_percent:g}); "
+            "check the configuration, or re-run with --force if this is intended"
+        )
+
+    def _fields(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in (
+            "plan_id", "created_at", "workspace", "version", "lineage", "serial",
+            "config_digest", "recorded_entries", "calls", "targets", "warnings", "forced")}
+
+    def to_json(self) -> dict[str, Any]:
+        """The saved-plan document, checksum included."""
+        document: dict[str, Any] = {
+            "format_version": PLAN_FORMAT_VERSION,
+            "plan_id": self.plan_id,
+            "created_at": self.created_at,
+            "workspace": self.workspace,
+            "version": self.version,
+            "state": {"lineage": self.lineage, "serial": self.serial,
+                      "recorded_entries": self.recorded_entries},
+            "config_digest": self.config_digest,
+            "targets": list(self.targets),
+            "forced": self.forced,
+            "warnings": list(self.warnings),
+            "calls": [call.to_json() for call in self.calls],
+            "summary": self.summary.to_json(),
+        }
+        document["checksum"] = checksum(document)
+        return document
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Plan:
+        """Rebuild a plan from a document already checked by `reconciler.planfile`."""
+        state = document["state"]
+        return cls(
+            plan_id=document["plan_id"],
+            created_at=document["created_at"],
+            workspace=document["workspace"],
+            version=document["version"],
+            lineage=state["lineage"],
+            serial=state["serial"],
+            config_digest=document["config_digest"],
+            recorded_entries=state["recorded_entries"],
+            calls=tuple(call_from_json(item) for item in document["calls"]),
+            targets=tuple(document["targets"]),
+            warnings=tuple(document["warnings"]),
+            forced=document["forced"],
+        )
+
+
+def checksum(document: Mapping[str, Any]) -> str:
+    """sha256 over the canonical JSON of every field but `checksum` itself."""
+    content = {key: value for key, value in document.items() if key != "checksum"}
+    return "sha256:" + hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()

@@ -1,0 +1,106 @@
+"""The diff: a pure function from (desired, recorded) channel data to the calls that converge it.
+
+Rules (product.md, "Semantics of a plan"), per managed profile:
+- a channel recorded but not desired is deleted whole: Option 1, one call per profile;
+- a token channel that keeps a desired token but has recorded tokens no longer desired: those
+  tokens are deleted by Option 2, one call per profile;
+- desired single values that differ from the record, and desired tokens not recorded (or
+  recorded with another integration_id/status), are sent in one PATCH per profile;
+- a recorded profile that is no longer desired loses every managed channel (Option 1) and is
+  then forgotten.
+Option 1 and Option 2 never share a call. Calls sort by distinct_id, then PATCH, Option 2,
+Option 1, so that a replacement token exists before the old one goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+from reconciler.model import EMPTY, SINGLE_VALUE_CHANNELS, TOKEN_CHANNELS, ChannelData, Token
+from reconciler.plan import Call, Change, DeleteChannels, DeleteTokens, PatchChannels
+
+
+def diff(
+    desired: Mapping[str, ChannelData],
+    recorded: Mapping[str, ChannelData],
+    targets: Collection[str] = (),
+) -> tuple[Call, ...]:
+    """Every call needed, in their fixed order; only `targets` when any are given."""
+    if targets:
+        wanted = set(targets)
+        ids = sorted(wanted.intersection(desired) | wanted.intersection(recorded))
+    else:
+        ids = sorted(desired.keys() | recorded.keys())
+    calls: list[Call] = []
+    for distinct_id in ids:
+        want = desired.get(distinct_id)
+        have = recorded.get(distinct_id, EMPTY)
+        if want is None:
+            calls.extend(_forget(distinct_id, have))
+        elif want.channels != have.channels:
+            calls.extend(diff_profile(distinct_id, want, have))
+    return tuple(calls)
+
+
+def diff_profile(distinct_id: str, want: ChannelData, have: ChannelData) -> list[Call]:
+    """The calls for one managed profile, PATCH first."""
+    patch: list[Change] = []
+    drop_tokens: list[Change] = []
+    drop_channels: list[Change] = []
+    for channel in SINGLE_VALUE_CHANNELS:
+        new = want.channels.get(channel)
+        old = have.channels.get(channel)
+        assert new is None or isinstance(new, str)
+        assert old is None or isinstance(old, str)
+        if new is not None and new != old:
+            patch.append(Change(channel, old, new))
+        elif new is None and old is not None:
+            drop_channels.append(Change(channel, old, None))
+    for channel in TOKEN_CHANNELS:
+        wanted = _tokens(want, channel)
+        held = _tokens(have, channel)
+        if not wanted:
+            drop_channels.extend(Change(channel, token, None) for token in held)
+            continue
+        held_by_name = {token.token: token for token in held}
+        for token in wanted:
+            old_token = held_by_name.get(token.token)
+            if old_token != token:
+                patch.append(Change(channel, old_token, token))
+        wanted_names = {token.token for token in wanted}
+        drop_tokens.extend(
+            Change(channel, token, None) for token in held if token.token not in wanted_names
+        )
+    calls: list[Call] = []
+    if patch:
+        calls.append(PatchChannels(distinct_id, tuple(patch)))
+    if drop_tokens:
+        calls.append(DeleteTokens(distinct_id, tuple(drop_tokens)))
+    if drop_channels:
+        calls.append(DeleteChannels(distinct_id, tuple(drop_channels)))
+    return calls
+
+
+def _forget(distinct_id: str, have: ChannelData) -> list[Call]:
+    """A profile that left the configuration: delete its managed channels, then forget it."""
+    changes = [
+        Change(channel, old, None)
+        for channel in (*SINGLE_VALUE_CHANNELS, *TOKEN_CHANNELS)
+        for old in _entries(have, channel)
+    ]
+    if not changes:
+        return []
+    return [DeleteChannels(distinct_id, tuple(changes), forget=True)]
+
+
+def _tokens(data: ChannelData, channel: str) -> tuple[Token, ...]:
+    value = data.channels.get(channel, ())
+    assert isinstance(value, tuple)
+    return value
+
+
+def _entries(data: ChannelData, channel: str) -> tuple[str | Token, ...]:
+    value = data.channels.get(channel)
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else value
