@@ -1,0 +1,52 @@
+"""The steps the commands share: open the state for a configuration, and compute a plan.
+
+This is the middle of the pipeline (load, validate, diff, plan, then render or apply): it does
+no printing and knows no click; the CLI calls one function here per command.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from reconciler.config import Config
+from reconciler.plan import Plan
+from reconciler.planner import diff
+from reconciler.state import LocalStateFile, State, StateBackend, default_state_path
+
+
+def open_state(state_path: Path | None, workspace: str, version: str) -> StateBackend:
+    """The state backend for a workspace: `--state` when given, else the default file."""
+    return LocalStateFile(state_path or default_state_path(workspace, version))
+
+
+def make_plan(
+    config: Config,
+    state: State,
+    *,
+    targets: Sequence[str] = (),
+    max_delete_percent: float = 30.0,
+    force: bool = False,
+) -> Plan:
+    """Diff the configuration against the state; refuse a plan that deletes too much."""
+    warnings = tuple(
+        f"--target {target}: no such profile in the configuration or the state"
+        for target in targets
+        if target not in config.profiles and target not in state.profiles
+    )
+    plan = Plan(
+        plan_id=str(uuid.uuid4()),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        workspace=config.workspace,
+        version=config.version,
+        lineage=state.lineage,
+        serial=state.serial,
+        config_digest=config.digest,
+        recorded_entries=state.entry_count(),
+        calls=diff(config.profiles, state.profiles, targets),
+        targets=tuple(targets),
+        warnings=warnings,
+    )
+    return plan.check_deletions(max_delete_percent, force)

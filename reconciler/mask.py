@@ -1,0 +1,117 @@
+"""Masking of values that identify a person, for text and markdown output.
+
+Reviewers need to see *that* an email or a token changes and roughly which one, never the
+whole value: `alice@example.com` -> `a•••@example.com`, `+919879000000` -> `+91•••••0000`,
+`fcm_token:abcdef…f3` -> `fcm_token:ab…f3`. The number of mask characters is fixed, so a
+masked value does not reveal the length of what it hides, and short values reveal less.
+JSON output never goes through here: `apply` needs the full values.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from reconciler.model import Token
+
+DOTS: Final = "•••"
+PHONE_DOTS: Final = "•••••"
+ELLIPSIS: Final = "…"
+
+PHONE_CHANNELS: Final = frozenset({"sms", "whatsapp", "voice"})
+TOKEN_CHANNELS: Final = frozenset({"push", "inapp"})
+
+# A provider prefix names the kind of token (`fcm_token:`, `onesignal_player_id:`,
+# `ExponentPushToken[`); it is kept. Only the FIRST such prefix: an FCM registration token
+# itself contains ':' (`fcm_token:dXyz…:APA91b…`), and the part after the provider's colon
+# belongs to the device.
+_PROVIDER_PREFIX: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}[:\[]")
+_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+def mask(channel: str, value: str) -> str:
+    """`value` of `channel` with the part that identifies a person hidden."""
+    if channel == "email":
+        return mask_email(value)
+    if channel in PHONE_CHANNELS:
+        return mask_phone(value)
+    if channel in TOKEN_CHANNELS:
+        return mask_token(value)
+    if _EMAIL.fullmatch(value):
+        return mask_email(value)
+    return mask_opaque(value)
+
+
+def mask_email(value: str) -> str:
+    """`alice@example.com` -> `a•••@example.com`; a one-letter local part shows nothing."""
+    local, at, domain = value.rpartition("@")
+    if not at or not local:
+        return mask_opaque(value)
+    shown = local[0] if len(local) > 1 else ""
+    return f"{shown}{DOTS}@{domain}"
+
+
+def mask_phone(value: str) -> str:
+    """`+919879000000` -> `+91•••••0000`: the leading `+`, 2 digits and the last 4.
+
+    Shorter numbers show fewer digits, so that at most about a third of one is revealed.
+    """
+    digits = "".join(char for char in value if char.isdigit())
+    if not digits:
+        return mask_opaque(value)
+    plus = "+" if value.lstrip().startswith("+") else ""
+    count = len(digits)
+    if count >= 10:
+        head, tail = 2, 4
+    elif count >= 7:
+        head, tail = 1, 2
+    elif count >= 4:
+        head, tail = 0, 1
+    else:
+        head, tail = 0, 0
+    return f"{plus}{digits[:head]}{PHONE_DOTS}{digits[count - tail:] if tail else ''}"
+
+
+def mask_token(value: str) -> str:
+    """`fcm_token:abcdef…f3` -> `fcm_token:ab…f3`: provider prefix, 2 chars, `…`, last 2."""
+    match = _PROVIDER_PREFIX.match(value)
+    prefix = match.group() if match and match.end() < len(value) else ""
+    rest = value[len(prefix):]
+    count = len(rest)
+    if count >= 8:
+        keep = 2
+    elif count >= 4:
+        keep = 1
+    else:
+        keep = 0
+    if keep == 0:
+        return f"{prefix}{ELLIPSIS}"
+    return f"{prefix}{rest[:keep]}{ELLIPSIS}{rest[-keep:]}"
+
+
+def mask_opaque(value: str) -> str:
+    """Slack/Discord/Teams ids, webhook URLs and anything unrecognised: 2 chars + `•••`."""
+    keep = 2 if len(value) >= 8 else 1 if len(value) >= 4 else 0
+    return f"{value[:keep]}{DOTS}"
+
+
+def display_token(token: Token, *, show_values: bool = False) -> str:
+    """A token for people: `fcm_token:ab…f3 (integration I1, status 0)`.
+
+    Only the parts that differ from the API's defaults (all integrations, status 1) are shown;
+    the integration id and status are configuration, not personal data, so never masked.
+    """
+    text = token.token if show_values else mask_token(token.token)
+    details = []
+    if token.integration_id is not None:
+        details.append(f"integration {token.integration_id}")
+    if token.status != 1:
+        details.append(f"status {token.status}")
+    return f"{text} ({', '.join(details)})" if details else text
+
+
+def display_value(channel: str, value: str | Token, *, show_values: bool = False) -> str:
+    """A single value or a token of `channel`, masked unless `show_values`."""
+    if isinstance(value, Token):
+        return display_token(value, show_values=show_values)
+    return value if show_values else mask(channel, value)

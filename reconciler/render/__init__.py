@@ -1,0 +1,41 @@
+"""Renderers: pure functions from a `Plan` to a string, one per output format.
+
+    text       a terminal or CI log, optionally colored          (render.text)
+    markdown   a pull-request comment, cut to fit GitHub          (render.markdown)
+    json       the saved-plan document, full values and checksum  (render.json)
+
+Renderers never print and never import click; the CLI picks the format and writes the result.
+Human formats mask personal values (`reconciler.mask`) unless `show_values`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from reconciler.plan import Plan
+from reconciler.render.json import render_json
+from reconciler.render.markdown import render_markdown
+from reconciler.render.text import render_text
+
+Renderer = Callable[[Plan, bool, bool], str]
+
+RENDERERS: Final[dict[str, Renderer]] = {
+    "text": lambda plan, color, show_values: render_text(
+        plan, color=color, show_values=show_values),
+    "markdown": lambda plan, color, show_values: render_markdown(plan, show_values=show_values),
+    "json": lambda plan, color, show_values: render_json(plan),
+}
+FORMATS: Final = tuple(RENDERERS)
+
+
+def render(plan: Plan, fmt: str, *, color: bool = False, show_values: bool = False) -> str:
+    """`plan` in format `fmt` (one of `FORMATS`); options a format has no use for are ignored."""
+    try:
+        renderer = RENDERERS[fmt]
+    except KeyError:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}") from None
+    return renderer(plan, color, show_values)
+
+
+__all__ = ["FORMATS", "RENDERERS", "render", "render_json", "render_markdown", "render_text"]

@@ -1,0 +1,16 @@
+"""The plan as JSON: exactly the saved-plan document, full values and checksum included.
+
+This is what `plan --out` writes and `apply PLANFILE` reads back (`schemas/plan.schema.json`),
+so nothing here is masked: apply needs the real values.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from reconciler.plan import Plan
+
+
+def render_json(plan: Plan) -> str:
+    """`plan.to_json()` with sorted keys and an indent of 2, without a final newline."""
+    return orjson.dumps(plan.to_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()

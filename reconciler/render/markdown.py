@@ -1,0 +1,141 @@
+"""The plan as a pull-request comment: a summary table, then one folded section per profile.
+
+GitHub refuses comments over 65,536 characters, so the comment is cut to `limit`: sections
+are added in plan order until the next one would not fit, then a note says how many
+profiles and changes were left out and how to see them all. Sections are built one at a
+time and building stops when the comment is full, so a 100,000-profile plan costs no more
+than the part that is shown.
+
+Changed lines are marked `!` rather than `~` inside the ```diff blocks, because that is the
+marker GitHub's diff highlighting colors as a change.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Final
+
+from reconciler.plan import Call, Plan
+from reconciler.render.common import (
+    NO_CHANGES,
+    OPERATION_TITLES,
+    describe_call,
+    describe_change,
+    describe_counts,
+    group_by_profile,
+    leaves_management,
+    printable,
+    profile_action,
+    summary_line,
+)
+
+DEFAULT_LIMIT: Final = 65_000
+_DIFF_MARKERS: Final = {"+": "+", "~": "!", "-": "-"}
+_MARKDOWN_PUNCTUATION: Final = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~&])")
+
+
+def render_markdown(plan: Plan, *, show_values: bool, limit: int = DEFAULT_LIMIT) -> str:
+    """The plan as GitHub-flavored markdown of fewer than `limit` characters."""
+    note_room = len(_cut_note(10**15, 10**15, limit))
+    head = _head(plan, show_values=show_values, room=limit // 4)
+    if len(head) + note_room > limit:
+        raise ValueError(f"a markdown limit of {limit} characters cannot hold the summary")
+    parts = [head]
+    size = len(head)
+    groups = group_by_profile(plan.calls)
+    shown = 0
+    for distinct_id, calls in groups:
+        section = _section(distinct_id, calls, show_values=show_values)
+        if size + len(section) + note_room > limit:
+            break
+        parts.append(section)
+        size += len(section)
+        shown += 1
+    if shown < len(groups):
+        left_out = groups[shown:]
+        changes = sum(len(call.changes) for _, calls in left_out for call in calls)
+        parts.append(_cut_note(len(left_out), changes, limit))
+    return "".join(parts).rstrip("\n")
+
+
+def _head(plan: Plan, *, show_values: bool, room: int) -> str:
+    """Title, summary table, notes and warnings; warnings stop at `room` characters."""
+    title = f"### Reconciler plan for {_inline(plan.workspace)} ({_inline(plan.version)})\n\n"
+    if not plan.summary.has_changes:
+        return f"{title}{NO_CHANGES}\n\n"
+    summary = plan.summary
+    rows = [
+        ("To add", str(summary.add)),
+        ("To change", str(summary.change)),
+        ("To remove", str(summary.remove)),
+        *((f"{name} calls", str(summary.calls.get(operation, 0)))
+          for operation, name in OPERATION_TITLES.items()),
+        ("Profiles", str(summary.profiles)),
+        ("Workspace / version", f"{_inline(plan.workspace)} / {_inline(plan.version)}"),
+        ("State", "new" if plan.lineage is None
+         else f"lineage {_inline(plan.lineage)}, serial {plan.serial}"),
+    ]
+    lines = [f"**{summary_line(plan)}**", "", "| | |", "|:--|--:|"]
+    lines.extend(f"| {name} | {value} |" for name, value in rows)
+    lines.append("")
+    if plan.forced:
+        lines += ["> [!CAUTION]",
+                  f"> **Forced:** this plan removes {plan.deletions} of {plan.recorded_entries} "
+                  "recorded channel entries, more than the safety rail allows.", ""]
+    if plan.targets:
+        targets = ", ".join(_inline(target) for target in plan.targets)
+        lines += [f"Targeted profiles only: {targets}. Other changes may be pending.", ""]
+    if plan.warnings:
+        lines += _warnings(plan.warnings, room)
+    lines.append("Markers: `+` add, `!` change, `-` remove."
+                 + ("" if show_values else " Values are masked."))
+    lines.append("")
+    return title + "\n".join(lines) + "\n"
+
+
+def _warnings(warnings: tuple[str, ...], room: int) -> list[str]:
+    lines = ["> [!WARNING]"]
+    used = 0
+    for index, warning in enumerate(warnings):
+        line = f"> - {_inline(warning)}"
+        if used + len(line) > room:
+            lines.append(f"> - … and {len(warnings) - index} more warnings "
+                         "(`reconciler show` lists them all)")
+            break
+        lines.append(line)
+        used += len(line)
+    lines.append("")
+    return lines
+
+
+def _section(distinct_id: str, calls: list[Call], *, show_values: bool) -> str:
+    """One folded profile. Diff lines start with a marker, never a backtick, so no value can
+    close the fence; `printable` keeps every value on its line."""
+    counts = {"+": 0, "~": 0, "-": 0}
+    body: list[str] = []
+    for call in calls:
+        body.append(f"# {describe_call(call)}")
+        for change in call.changes:
+            counts[change.action] += 1
+            body.append(f"{_DIFF_MARKERS[change.action]} "
+                        f"{describe_change(change, show_values=show_values)}")
+    marker = profile_action(calls)
+    label = f"<code>{marker} {html.escape(printable(distinct_id))}</code>"
+    if leaves_management(calls):
+        label += " leaves management"
+    detail = describe_counts(counts["+"], counts["~"], counts["-"])
+    return (f"<details><summary>{label}: {detail}</summary>\n\n```diff\n"
+            + "\n".join(body) + "\n```\n\n</details>\n\n")
+
+
+def _cut_note(profiles: int, changes: int, limit: int) -> str:
+    return (f"> [!NOTE]\n> **{profiles:,} more {'profile' if profiles == 1 else 'profiles'} "
+            f"({changes:,} {'change' if changes == 1 else 'changes'}) left out** to keep this "
+            f"comment under {limit:,} characters. See the whole plan with "
+            "`reconciler show plan.json` (save it with `reconciler plan --out plan.json`).\n")
+
+
+def _inline(text: str) -> str:
+    """`text` as literal inline markdown, safe in a table cell: punctuation backslashed."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", printable(text))

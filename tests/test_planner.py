@@ -1,0 +1,225 @@
+"""Specifications of the planner: one test per rule of "Semantics of a plan"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler.model import SINGLE_VALUE_CHANNELS, TOKEN_CHANNELS, ChannelData, Token
+from reconciler.plan import DeleteChannels, DeleteTokens, PatchChannels
+from reconciler.planner import diff
+
+
+def data(**channels: Any) -> ChannelData:
+    return ChannelData.from_json(channels)
+
+
+def test_identical_desired_and_recorded_plan_nothing() -> None:
+    profile = data(email="a@example.com", push=[{"token": "t1"}])
+    assert diff({"u1": profile}, {"u1": profile}) == ()
+
+
+def test_channel_recorded_but_not_declared_is_deleted_whole_with_option_1() -> None:
+    calls = diff({"u1": data(email="a@x.io")}, {"u1": data(email="a@x.io", sms="+1555")})
+    assert len(calls) == 1
+    assert isinstance(calls[0], DeleteChannels)
+    assert calls[0].body() == {"channel": ["sms"]}
+    assert not calls[0].forget
+
+
+def test_all_undeclared_channels_of_a_profile_go_in_one_option_1_call() -> None:
+    recorded = data(sms="+1555", email="a@x.io", push=[{"token": "t1"}, {"token": "t2"}])
+    calls = diff({"u1": data()}, {"u1": recorded})
+    assert [call.body() for call in calls] == [{"channel": ["sms", "email", "push"]}]
+    assert [change.action for change in calls[0].changes] == ["-", "-", "-", "-"]
+
+
+def test_token_channel_declared_empty_is_deleted_whole() -> None:
+    calls = diff({"u1": data(push=[])}, {"u1": data(push=[{"token": "t1"}])})
+    assert [call.body() for call in calls] == [{"channel": ["push"]}]
+
+
+def test_removed_token_is_deleted_with_option_2() -> None:
+    recorded = data(push=[{"token": "keep"}, {"token": "gone"}])
+    calls = diff({"u1": data(push=[{"token": "keep"}])}, {"u1": recorded})
+    assert len(calls) == 1
+    assert isinstance(calls[0], DeleteTokens)
+    assert calls[0].body() == {"push": ["gone"]}
+
+
+def test_option_2_body_has_only_the_keys_that_have_tokens() -> None:
+    recorded = data(push=[{"token": "p1"}, {"token": "p2"}], inapp=[{"token": "i1"}, {"token": "i2"}])
+    desired = data(push=[{"token": "p1"}], inapp=[{"token": "i1"}, {"token": "i2"}])
+    (call,) = diff({"u1": desired}, {"u1": recorded})
+    assert call.body() == {"push": ["p2"]}
+    both = diff({"u1": data(push=[{"token": "p1"}], inapp=[{"token": "i2"}])}, {"u1": recorded})
+    assert both[0].body() == {"push": ["p2"], "inapp": ["i1"]}
+
+
+def test_new_and_changed_values_go_in_one_patch() -> None:
+    recorded = data(email="old@x.io", push=[{"token": "t1"}])
+    desired = data(email="new@x.io", sms="+1555", push=[{"token": "t1"}, {"token": "t2"}])
+    (call,) = diff({"u1": desired}, {"u1": recorded})
+    assert isinstance(call, PatchChannels)
+    assert call.body() == {"channel": {"sms": "+1555", "email": "new@x.io",
+                                       "push": [{"token": "t2", "status": 1}]}}
+    assert [change.action for change in call.changes] == ["+", "~", "+"]
+
+
+def test_token_recorded_with_another_integration_or_status_is_patched() -> None:
+    recorded = data(push=[{"token": "t1", "integration_id": "I1", "status": 1}])
+    desired = data(push=[{"token": "t1", "integration_id": "I2", "status": 0}])
+    (call,) = diff({"u1": desired}, {"u1": recorded})
+    assert isinstance(call, PatchChannels)
+    assert call.changes[0].action == "~"
+    assert call.body() == {"channel": {"push": [{"token": "t1", "integration_id": "I2", "status": 0}]}}
+
+
+def test_token_without_status_equals_recorded_status_1() -> None:
+    assert diff({"u1": data(push=[{"token": "t1"}])},
+                {"u1": data(push=[{"token": "t1", "status": 1}])}) == ()
+
+
+def test_replacement_token_is_added_before_the_old_one_is_deleted() -> None:
+    calls = diff({"u1": data(push=[{"token": "new"}])}, {"u1": data(push=[{"token": "old"}])})
+    assert [type(call) for call in calls] == [PatchChannels, DeleteTokens]
+
+
+def test_patch_precedes_option_2_precedes_option_1_within_a_profile() -> None:
+    recorded = data(sms="+1555", push=[{"token": "a"}, {"token": "b"}])
+    desired = data(email="e@x.io", push=[{"token": "a"}])
+    calls = diff({"u1": desired}, {"u1": recorded})
+    assert [type(call) for call in calls] == [PatchChannels, DeleteTokens, DeleteChannels]
+
+
+def test_calls_are_ordered_by_distinct_id() -> None:
+    desired = {name: data(email=f"{name}@x.io") for name in ("b", "a", "c")}
+    assert [call.distinct_id for call in diff(desired, {})] == ["a", "b", "c"]
+
+
+def test_profile_no_longer_declared_is_deleted_and_forgotten() -> None:
+    recorded = {"gone": data(sms="+1555", push=[{"token": "t"}], webpush=["kept"])}
+    (call,) = diff({}, recorded)
+    assert isinstance(call, DeleteChannels)
+    assert call.forget
+    assert call.body() == {"channel": ["sms", "push"]}
+
+
+def test_profile_declared_empty_and_not_recorded_needs_no_call() -> None:
+    assert diff({"u-1002": data()}, {}) == ()
+
+
+def test_unmanaged_channels_are_never_planned_for_deletion() -> None:
+    recorded = data(email="a@x.io", webpush=[{"token": "w"}])
+    assert diff({"u1": data(email="a@x.io")}, {"u1": recorded}) == ()
+
+
+def test_target_restricts_the_plan_to_those_profiles() -> None:
+    desired = {"a": data(email="a@x.io"), "b": data(email="b@x.io")}
+    recorded = {"c": data(email="c@x.io")}
+    assert [call.distinct_id for call in diff(desired, recorded, targets=["b", "c"])] == ["b", "c"]
+    assert diff(desired, recorded, targets=["nobody"]) == ()
+
+
+def test_distinct_id_is_one_percent_encoded_path_segment() -> None:
+    (call,) = diff({"a/b?c#d %": data(email="e@x.io")}, {})
+    assert call.path() == "/profiles/a%2Fb%3Fc%23d%20%25/channel"
+
+
+# --- property: executing the plan against a model of the API yields the desired state -------
+
+def api_model_execute(server: dict[str, dict[str, Any]], call: Any) -> None:
+    """Fyno's documented semantics: PATCH replaces values and adds/updates tokens by string;
+    Option 1 removes whole channels; Option 2 removes tokens by string."""
+    profile = server.setdefault(call.distinct_id, {})
+    body = call.body()
+    if isinstance(call, PatchChannels):
+        for channel, value in body["channel"].items():
+            if channel in TOKEN_CHANNELS:
+                tokens = {item["token"]: item for item in profile.get(channel, [])}
+                tokens.update({item["token"]: item for item in value})
+                profile[channel] = list(tokens.values())
+            else:
+                profile[channel] = value
+    elif isinstance(call, DeleteChannels):
+        for channel in body["channel"]:
+            profile.pop(channel)
+    else:
+        for channel, names in body.items():
+            profile[channel] = [t for t in profile[channel] if t["token"] not in names]
+
+
+tokens_strategy = st.lists(
+    st.builds(Token, st.sampled_from(["t1", "t2", "t3", "t4"]),
+              st.sampled_from([None, "I1"]), st.sampled_from([0, 1])),
+    max_size=4, unique_by=lambda token: token.token,
+).map(tuple)
+
+channel_data_strategy = st.builds(
+    lambda singles, tokens: ChannelData({**singles, **{k: v for k, v in tokens.items() if v}}),
+    st.dictionaries(st.sampled_from(SINGLE_VALUE_CHANNELS), st.sampled_from(["x", "y"]), max_size=4),
+    st.dictionaries(st.sampled_from(TOKEN_CHANNELS), tokens_strategy, max_size=2),
+)
+profiles_strategy = st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), channel_data_strategy,
+                                    max_size=4)
+
+
+def as_server(profiles: dict[str, ChannelData]) -> dict[str, dict[str, Any]]:
+    return {name: profile.to_json() for name, profile in profiles.items()}
+
+
+@settings(max_examples=400)
+@given(desired=profiles_strategy, recorded=profiles_strategy)
+def test_plan_executed_against_the_api_model_yields_exactly_the_desired_state(
+    desired: dict[str, ChannelData], recorded: dict[str, ChannelData]
+) -> None:
+    server = as_server(recorded)
+    calls = diff(desired, recorded)
+    for call in calls:
+        api_model_execute(server, call)
+    result = {name: ChannelData.from_json(body) for name, body in server.items()}
+    for name in desired.keys() | recorded.keys():
+        expected = desired.get(name, ChannelData())
+        got = result.get(name, ChannelData())
+        assert ignoring_token_order(got) == ignoring_token_order(expected)
+
+
+def ignoring_token_order(profile: ChannelData) -> dict[str, Any]:
+    """Token identity is the token string; the order of a token list carries no meaning."""
+    return {channel: value if isinstance(value, str) else sorted(value, key=lambda t: t.token)
+            for channel, value in profile.channels.items()}
+
+
+@settings(max_examples=300)
+@given(desired=profiles_strategy, recorded=profiles_strategy)
+def test_no_call_mixes_option_1_and_option_2(
+    desired: dict[str, ChannelData], recorded: dict[str, ChannelData]
+) -> None:
+    for call in diff(desired, recorded):
+        body = call.body()
+        assert body, "a call never has an empty body"
+        if isinstance(call, DeleteChannels):
+            assert set(body) == {"channel"}
+            assert all(isinstance(name, str) for name in body["channel"])
+        elif isinstance(call, DeleteTokens):
+            assert set(body) <= {"push", "inapp"}
+            assert all(names and all(isinstance(n, str) for n in names) for names in body.values())
+        else:
+            assert set(body) == {"channel"} and isinstance(body["channel"], dict)
+
+
+@given(desired=profiles_strategy)
+def test_planning_desired_against_itself_is_empty(desired: dict[str, ChannelData]) -> None:
+    assert diff(desired, desired) == ()
+
+
+@given(desired=profiles_strategy, recorded=profiles_strategy)
+def test_at_most_one_call_of_each_kind_per_profile_in_fixed_order(
+    desired: dict[str, ChannelData], recorded: dict[str, ChannelData]
+) -> None:
+    calls = diff(desired, recorded)
+    keys = [call.sort_key() for call in calls]
+    assert keys == sorted(keys)
+    assert len(keys) == len(set(keys))
