@@ -19,7 +19,7 @@ from reconciler import __version__
 from reconciler.config import Config, load_config
 from reconciler.core import make_plan, open_state
 from reconciler.errors import ConfigError, Interrupted, ReconcilerError, UsageError
-from reconciler.mask import mask
+from reconciler.mask import display_value
 from reconciler.model import CHANNEL_ORDER
 from reconciler.planfile import read_plan, write_plan
 from reconciler.render import render
@@ -31,8 +31,26 @@ EXIT_CHANGES = 2
 
 # --- shared options -------------------------------------------------------------------------
 
+def _remember(key: str) -> Callable[[click.Context, click.Parameter, bool], None]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:
+            ctx.meta[key] = True  # ctx.meta is shared by the group and its commands
+    return callback
+
+
+def common_options(function: F) -> F:
+    """`--no-color` and `--debug`, accepted before or after the command name."""
+    function = click.option("--no-color", is_flag=True, expose_value=False,
+                            callback=_remember("no_color"),
+                            help="Never color the output (also: NO_COLOR).")(function)
+    # `--debug` is read off the raw arguments by ReconcilerGroup.main, which needs it first.
+    return click.option("--debug", is_flag=True, expose_value=False,
+                        help="Show the traceback of an error.")(function)
+
+
 def paths_argument(function: F) -> F:
-    return click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))(function)
+    path = click.Path(path_type=Path)
+    return click.argument("paths", nargs=-1, required=True, type=path)(function)
 
 
 def state_option(function: F) -> F:
@@ -55,8 +73,9 @@ def show_values_option(function: F) -> F:
 
 
 def safety_options(function: F) -> F:
-    function = click.option("--force", is_flag=True,
-                            help="Allow a plan that deletes more than --max-delete-percent.")(function)
+    function = click.option(
+        "--force", is_flag=True, help="Allow a plan that deletes more than --max-delete-percent.",
+    )(function)
     function = click.option(
         "--max-delete-percent", type=click.FloatRange(0, 100), default=30.0, show_default=True,
         help="Refuse plans deleting more than this share of recorded entries (state of 10+).",
@@ -67,12 +86,44 @@ def safety_options(function: F) -> F:
 
 # --- the group ------------------------------------------------------------------------------
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class ReconcilerGroup(click.Group):
+    """The group whose `main` is the one place where errors become output and exit codes.
+
+    `CliRunner` calls `main` too, so tests see exactly what users see.
+    """
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             windows_expand_args: bool = True, **extra: Any) -> NoReturn:
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv
+        try:
+            # Without standalone mode, click returns the code of `ctx.exit(code)` instead.
+            code = super().main(args=argv, prog_name=prog_name or "reconciler",
+                                standalone_mode=False, **extra)
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            _fail(Interrupted("interrupted"), debug)
+        except click.ClickException as error:
+            # Usage errors exit 1, never 2: 2 means "changes pending" under --detailed-exitcode.
+            error.show()
+            sys.exit(1)
+        except ReconcilerError as error:
+            _fail(error, debug)
+        except Exception as error:  # the last line of defence: never a bare traceback
+            if debug:
+                traceback.print_exc()
+            click.echo(f"Error: internal error: {error!r}; re-run with --debug for the "
+                       "traceback, and please report it", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=ReconcilerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reconciler")
-@click.option("--no-color", is_flag=True, help="Never color the output (also: NO_COLOR).")
-@click.option("--debug", is_flag=True, help="Show the traceback of an error.")
-@click.pass_context
-def cli(ctx: click.Context, no_color: bool, debug: bool) -> None:
+@common_options
+def cli() -> None:
     """Declare the channel data of Fyno profiles in YAML; plan and apply the changes.
 
     \b
@@ -80,11 +131,14 @@ def cli(ctx: click.Context, no_color: bool, debug: bool) -> None:
       reconciler validate profiles/
       reconciler plan profiles/ --out plan.json
     """
-    ctx.obj = {"color": not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()}
+
+
+def _is_terminal() -> bool:
+    return sys.stdout.isatty()
 
 
 def _color(ctx: click.Context) -> bool:
-    return bool(ctx.find_root().obj["color"])
+    return not ctx.meta.get("no_color") and "NO_COLOR" not in os.environ and _is_terminal()
 
 
 def _load(paths: Sequence[Path]) -> Config:
@@ -93,6 +147,7 @@ def _load(paths: Sequence[Path]) -> Config:
 
 
 @cli.command()
+@common_options
 @paths_argument
 def validate(paths: tuple[Path, ...]) -> None:
     """Check YAML files or directories of desired state; report every problem.
@@ -107,6 +162,7 @@ def validate(paths: tuple[Path, ...]) -> None:
 
 
 @cli.command()
+@common_options
 @paths_argument
 @state_option
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
@@ -133,7 +189,9 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None, o
                        force=force)
     if out is not None:
         write_plan(result, out)
-    click.echo(render(result, fmt, color=_color(ctx), show_values=show_values), nl=False)
+    color = _color(ctx)
+    # click strips ANSI codes off a stream that is not a terminal unless told otherwise.
+    click.echo(render(result, fmt, color=color, show_values=show_values), nl=False, color=color)
     if out is not None:
         click.echo(f"Saved the plan to {out}; apply it with `reconciler apply {out}`.", err=True)
     if detailed_exitcode and result.summary.has_changes:
@@ -141,6 +199,7 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None, o
 
 
 @cli.command()
+@common_options
 @click.argument("planfile", type=click.Path(dir_okay=False, path_type=Path))
 @format_option("text", "json", "markdown")
 @show_values_option
@@ -152,13 +211,15 @@ def show(ctx: click.Context, planfile: Path, fmt: str, show_values: bool) -> Non
     Example:
       reconciler show plan.json --format markdown > comment.md
     """
-    click.echo(render(read_plan(planfile), fmt, color=_color(ctx), show_values=show_values),
-               nl=False)
+    color = _color(ctx)
+    click.echo(render(read_plan(planfile), fmt, color=color, show_values=show_values),
+               nl=False, color=color)
 
 
 # --- state ----------------------------------------------------------------------------------
 
 @cli.group()
+@common_options
 def state() -> None:
     """Inspect or edit the recorded state without touching the server.
 
@@ -183,6 +244,7 @@ def _read_state(state_path: Path | None) -> Any:
 
 
 @state.command("list")
+@common_options
 @state_option
 def state_list(state_path: Path | None) -> None:
     """List the distinct_ids the state manages.
@@ -197,6 +259,7 @@ def state_list(state_path: Path | None) -> None:
 
 
 @state.command("show")
+@common_options
 @click.argument("distinct_id")
 @state_option
 @format_option("text", "json")
@@ -216,26 +279,17 @@ def state_show(distinct_id: str, state_path: Path | None, fmt: str, show_values:
         click.echo(orjson.dumps(profile.to_json(), option=orjson.OPT_INDENT_2).decode())
         return
     click.echo(distinct_id)
-    body = profile.to_json()
-    for name in sorted(body, key=lambda key: CHANNEL_ORDER.get(key, len(CHANNEL_ORDER))):
-        value = body[name]
-        items = value if isinstance(value, list) else [value]
-        for item in items:
-            shown = _show_entry(name, item, show_values)
-            click.echo(f"  {name}: {shown}")
-
-
-def _show_entry(channel: str, item: Any, show_values: bool) -> str:
-    if isinstance(item, dict) and isinstance(item.get("token"), str):
-        token = item["token"] if show_values else mask(channel, item["token"])
-        extra = "".join(f", {key} {item[key]}" for key in ("integration_id", "status") if key in item)
-        return token + (f" ({extra[2:]})" if extra else "")
-    if isinstance(item, str):
-        return item if show_values else mask(channel, item)
-    return orjson.dumps(item).decode()
+    for name in sorted(profile.channels, key=CHANNEL_ORDER.__getitem__):
+        value = profile.channels[name]
+        for item in (value,) if isinstance(value, str) else value:
+            click.echo(f"  {name}: {display_value(name, item, show_values=show_values)}")
+    for name, raw in sorted(profile.unmanaged.items()):
+        shown = orjson.dumps(raw).decode() if show_values else "(masked)"
+        click.echo(f"  {name}: {shown} (not managed by reconciler)")
 
 
 @state.command("rm")
+@common_options
 @click.argument("distinct_ids", nargs=-1, required=True, metavar="ID...")
 @state_option
 def state_rm(distinct_ids: tuple[str, ...], state_path: Path | None) -> None:
@@ -258,6 +312,7 @@ def state_rm(distinct_ids: tuple[str, ...], state_path: Path | None) -> None:
 
 
 @state.command("unlock")
+@common_options
 @state_option
 def state_unlock(state_path: Path | None) -> None:
     """Remove a stale state lock left by a process that is gone.
@@ -277,30 +332,9 @@ def state_unlock(state_path: Path | None) -> None:
 # --- the one place where errors become output -----------------------------------------------
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
-    try:
-        cli.main(args=args, prog_name="reconciler", standalone_mode=False)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
-    except click.exceptions.Abort:
-        _fail(Interrupted("interrupted"), debug)
-    except click.ClickException as error:
-        # Usage errors exit 1, never 2: 2 means "changes pending" under --detailed-exitcode.
-        error.exit_code = 1
-        error.show()
-        sys.exit(1)
-    except KeyboardInterrupt:
-        _fail(Interrupted("interrupted"), debug)
-    except ReconcilerError as error:
-        _fail(error, debug)
-    except Exception as error:  # noqa: BLE001 - the last line of defence: never a bare traceback
-        if debug:
-            traceback.print_exc()
-        click.echo(f"Error: internal error: {error!r}; re-run with --debug for the traceback, "
-                   "and please report it", err=True)
-        sys.exit(1)
-    sys.exit(0)
+    """The console script: run the group, which turns every error into output and an exit code."""
+    cli.main(args=list(sys.argv[1:] if argv is None else argv), prog_name="reconciler")
+    raise AssertionError("unreachable: ReconcilerGroup.main always exits")
 
 
 def _fail(error: ReconcilerError, debug: bool) -> NoReturn:

@@ -27,6 +27,7 @@ TOKEN_CHANNELS: Final = frozenset({"push", "inapp"})
 # belongs to the device.
 _PROVIDER_PREFIX: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}[:\[]")
 _EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+")
+_NOT_DIGIT: Final = re.compile(r"[^0-9]+")
 
 
 def mask(channel: str, value: str) -> str:
@@ -56,7 +57,7 @@ def mask_phone(value: str) -> str:
 
     Shorter numbers show fewer digits, so that at most about a third of one is revealed.
     """
-    digits = "".join(char for char in value if char.isdigit())
+    digits = _NOT_DIGIT.sub("", value)
     if not digits:
         return mask_opaque(value)
     plus = "+" if value.lstrip().startswith("+") else ""

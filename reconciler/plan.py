@@ -290,4 +290,5 @@ class Plan:
 def checksum(document: Mapping[str, Any]) -> str:
     """sha256 over the canonical JSON of every field but `checksum` itself."""
     content = {key: value for key, value in document.items() if key != "checksum"}
-    return "sha256:" + hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    canonical = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()

@@ -1,4 +1,4 @@
-"""Saved plans: written by `plan --out`, read by `show` and `apply`, refused when edited or stale."""
+"""Saved plans: written by `plan --out`, read by `show` and `apply`; edited/stale ones refused."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
+from reconciler.atomic import replace_file
 from reconciler.errors import PlanEditedError, PlanFileError, PlanStaleError
-from reconciler.fsutil import atomic_write
 from reconciler.plan import PLAN_FORMAT_VERSION, Plan, checksum
+from reconciler.render.json import render_json
 
 
 def write_plan(plan: Plan, path: Path) -> None:
     """Save atomically with mode 0600: a plan carries full, personal values."""
-    atomic_write(path, orjson.dumps(plan.to_json(), option=orjson.OPT_INDENT_2) + b"\n")
+    replace_file(path, render_json(plan).encode())
 
 
 def read_plan(path: Path) -> Plan:
@@ -42,10 +43,10 @@ def read_plan(path: Path) -> Plan:
             f"{path} was edited after it was saved (its checksum does not match its content); "
             "a saved plan is applied exactly as reviewed: run `reconciler plan --out` again"
         )
-    error = next(iter(_validator().iter_errors(document)), None)
-    if error is not None:
-        where = "/".join(str(part) for part in error.instance_path) or "(root)"
-        raise PlanFileError(f"{path} is not a valid saved plan: at {where}: {error.message}")
+    problem = next(iter(_validator().iter_errors(document)), None)
+    if problem is not None:
+        where = "/".join(str(part) for part in problem.instance_path) or "(root)"
+        raise PlanFileError(f"{path} is not a valid saved plan: at {where}: {problem.message}")
     return Plan.from_json(document)
 
 
@@ -59,9 +60,10 @@ def check_fresh(plan: Plan, path: Path, lineage: str | None, serial: int,
             f"{workspace} ({version}): check --state"
         )
     if plan.lineage != lineage:
+        none = "none: no state yet"
         raise PlanStaleError(
-            f"{path} was computed against another state (lineage {plan.lineage or 'none: no state yet'}"
-            f"; this state's lineage is {lineage or 'none: no state yet'}): {advice}"
+            f"{path} was computed against another state (lineage {plan.lineage or none}; "
+            f"this state's lineage is {lineage or none}): {advice}"
         )
     if plan.serial != serial:
         raise PlanStaleError(

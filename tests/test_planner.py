@@ -50,7 +50,8 @@ def test_removed_token_is_deleted_with_option_2() -> None:
 
 
 def test_option_2_body_has_only_the_keys_that_have_tokens() -> None:
-    recorded = data(push=[{"token": "p1"}, {"token": "p2"}], inapp=[{"token": "i1"}, {"token": "i2"}])
+    recorded = data(push=[{"token": "p1"}, {"token": "p2"}],
+                    inapp=[{"token": "i1"}, {"token": "i2"}])
     desired = data(push=[{"token": "p1"}], inapp=[{"token": "i1"}, {"token": "i2"}])
     (call,) = diff({"u1": desired}, {"u1": recorded})
     assert call.body() == {"push": ["p2"]}
@@ -74,7 +75,8 @@ def test_token_recorded_with_another_integration_or_status_is_patched() -> None:
     (call,) = diff({"u1": desired}, {"u1": recorded})
     assert isinstance(call, PatchChannels)
     assert call.changes[0].action == "~"
-    assert call.body() == {"channel": {"push": [{"token": "t1", "integration_id": "I2", "status": 0}]}}
+    assert call.body() == {
+        "channel": {"push": [{"token": "t1", "integration_id": "I2", "status": 0}]}}
 
 
 def test_token_without_status_equals_recorded_status_1() -> None:
@@ -159,7 +161,8 @@ tokens_strategy = st.lists(
 
 channel_data_strategy = st.builds(
     lambda singles, tokens: ChannelData({**singles, **{k: v for k, v in tokens.items() if v}}),
-    st.dictionaries(st.sampled_from(SINGLE_VALUE_CHANNELS), st.sampled_from(["x", "y"]), max_size=4),
+    st.dictionaries(st.sampled_from(SINGLE_VALUE_CHANNELS), st.sampled_from(["x", "y"]),
+                    max_size=4),
     st.dictionaries(st.sampled_from(TOKEN_CHANNELS), tokens_strategy, max_size=2),
 )
 profiles_strategy = st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), channel_data_strategy,

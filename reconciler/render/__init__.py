@@ -4,7 +4,8 @@
     markdown   a pull-request comment, cut to fit GitHub          (render.markdown)
     json       the saved-plan document, full values and checksum  (render.json)
 
-Renderers never print and never import click; the CLI picks the format and writes the result.
+Renderers never print and never import click; the CLI picks the format and writes the result,
+which always ends with exactly one newline.
 Human formats mask personal values (`reconciler.mask`) unless `show_values`.
 """
 

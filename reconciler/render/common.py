@@ -19,6 +19,7 @@ OPERATION_TITLES: Final = {
     DeleteChannels.operation: "delete channels (Option 1)",
 }
 
+TIMES: Final = "\u00d7"  # the multiplication sign of `push\u00d72`, escaped for ruff
 NO_CHANGES: Final = "No changes. The recorded state matches the configuration."
 
 
@@ -59,7 +60,7 @@ def leaves_management(calls: Iterable[Call]) -> bool:
 
 
 def describe_call(call: Call) -> str:
-    """What a call does, in the words of the API: `delete tokens push×2 (Option 2)`."""
+    """What a call does, in the words of the API: `delete tokens push, inapp (Option 2)`."""
     if isinstance(call, PatchChannels):
         return "PATCH channel"
     if isinstance(call, DeleteTokens):
@@ -67,7 +68,7 @@ def describe_call(call: Call) -> str:
         for change in call.changes:
             counts[change.channel] = counts.get(change.channel, 0) + 1
         names = sorted(counts, key=CHANNEL_ORDER.__getitem__)
-        listed = ", ".join(f"{name}×{counts[name]}" if counts[name] > 1 else name
+        listed = ", ".join(f"{name}{TIMES}{counts[name]}" if counts[name] > 1 else name
                            for name in names)
         return f"delete tokens {listed} (Option 2)"
     if isinstance(call, DeleteChannels):

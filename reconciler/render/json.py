@@ -12,5 +12,6 @@ from reconciler.plan import Plan
 
 
 def render_json(plan: Plan) -> str:
-    """`plan.to_json()` with sorted keys and an indent of 2, without a final newline."""
-    return orjson.dumps(plan.to_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+    """`plan.to_json()` with sorted keys and an indent of 2, ending with a newline."""
+    options = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+    return orjson.dumps(plan.to_json(), option=options).decode() + "\n"

@@ -3,8 +3,8 @@
 GitHub refuses comments over 65,536 characters, so the comment is cut to `limit`: sections
 are added in plan order until the next one would not fit, then a note says how many
 profiles and changes were left out and how to see them all. Sections are built one at a
-time and building stops when the comment is full, so a 100,000-profile plan costs no more
-than the part that is shown.
+time and building stops when the comment is full, so a 100,000-profile plan costs little
+more than the part that is shown.
 
 Changed lines are marked `!` rather than `~` inside the ```diff blocks, because that is the
 marker GitHub's diff highlighting colors as a change.
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import html
 import re
+from itertools import groupby
+from operator import attrgetter
 from typing import Final
 
 from reconciler.plan import Call, Plan
@@ -23,7 +25,6 @@ from reconciler.render.common import (
     describe_call,
     describe_change,
     describe_counts,
-    group_by_profile,
     leaves_management,
     printable,
     profile_action,
@@ -36,27 +37,30 @@ _MARKDOWN_PUNCTUATION: Final = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~&])")
 
 
 def render_markdown(plan: Plan, *, show_values: bool, limit: int = DEFAULT_LIMIT) -> str:
-    """The plan as GitHub-flavored markdown of fewer than `limit` characters."""
+    """The plan as GitHub-flavored markdown of at most `limit` characters, ending with a newline."""
     note_room = len(_cut_note(10**15, 10**15, limit))
     head = _head(plan, show_values=show_values, room=limit // 4)
     if len(head) + note_room > limit:
         raise ValueError(f"a markdown limit of {limit} characters cannot hold the summary")
     parts = [head]
     size = len(head)
-    groups = group_by_profile(plan.calls)
-    shown = 0
-    for distinct_id, calls in groups:
+    shown_profiles = shown_changes = 0
+    # The plan keeps each profile's calls together, so groupby is lazy: nothing past the cut
+    # is grouped, and what was left out is the summary's totals minus what was shown.
+    for distinct_id, group in groupby(plan.calls, key=attrgetter("distinct_id")):
+        calls = list(group)
         section = _section(distinct_id, calls, show_values=show_values)
         if size + len(section) + note_room > limit:
             break
         parts.append(section)
         size += len(section)
-        shown += 1
-    if shown < len(groups):
-        left_out = groups[shown:]
-        changes = sum(len(call.changes) for _, calls in left_out for call in calls)
-        parts.append(_cut_note(len(left_out), changes, limit))
-    return "".join(parts).rstrip("\n")
+        shown_profiles += 1
+        shown_changes += sum(len(call.changes) for call in calls)
+    summary = plan.summary
+    if shown_profiles < summary.profiles:
+        changes = summary.add + summary.change + summary.remove - shown_changes
+        parts.append(_cut_note(summary.profiles - shown_profiles, changes, limit))
+    return "".join(parts).rstrip("\n") + "\n"
 
 
 def _head(plan: Plan, *, show_values: bool, room: int) -> str:
@@ -76,7 +80,7 @@ def _head(plan: Plan, *, show_values: bool, room: int) -> str:
         ("State", "new" if plan.lineage is None
          else f"lineage {_inline(plan.lineage)}, serial {plan.serial}"),
     ]
-    lines = [f"**{summary_line(plan)}**", "", "| | |", "|:--|--:|"]
+    lines = [f"**{summary_line(plan)}**", "", "| Plan | |", "|:--|--:|"]
     lines.extend(f"| {name} | {value} |" for name, value in rows)
     lines.append("")
     if plan.forced:

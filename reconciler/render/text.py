@@ -6,10 +6,10 @@
           # PATCH channel
           + email: a•••@example.com
           ~ sms: +91•••••0000 -> +91•••••1111
-          # delete tokens push×2 (Option 2)
+          # delete channels [push] (Option 1)
           - push: fcm_token:ab…f3
 
-    Plan: 1 to add, 1 to change, 2 to remove, in 2 calls across 1 profile.
+    Plan: 1 to add, 1 to change, 1 to remove, in 2 calls across 1 profile.
 
 Colors (green/yellow/red markers, bold ids) only when asked; the caller decides from the
 terminal, `NO_COLOR` and `--no-color`. Values are masked unless `show_values`.
@@ -43,7 +43,7 @@ LINE_INDENT: Final = "      "
 
 
 def render_text(plan: Plan, *, color: bool, show_values: bool) -> str:
-    """The whole plan as text, without a final newline (the caller's `echo` adds it)."""
+    """The whole plan as text, ending with a newline."""
     paint = _Paint(color)
     lines = _header(plan, paint, show_values=show_values)
     for distinct_id, calls in group_by_profile(plan.calls):
@@ -65,7 +65,7 @@ def render_text(plan: Plan, *, color: bool, show_values: bool) -> str:
         lines.extend(f"  {paint('!', _YELLOW)} {printable(warning)}" for warning in plan.warnings)
     lines.append("")
     lines.append(paint(summary_line(plan), _BOLD))
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
 def _header(plan: Plan, paint: _Paint, *, show_values: bool) -> list[str]:

@@ -1,0 +1,122 @@
+"""Replace a file so that a crash at any instant leaves the old or the new content, whole.
+
+The new content goes to a temporary file in the same directory (same filesystem, so the
+final rename is atomic), is fsynced, and is renamed over the target; then the directory is
+fsynced so that the rename itself survives a power cut. For the state, the previous version
+is kept as `<name>.backup`, made by hard-linking the old file: a link is the old inode
+itself, so the backup can never be half-written either. Every file created here has mode 0600, since
+states hold email addresses, phone numbers and push tokens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import glob
+import os
+import secrets
+from pathlib import Path
+from typing import Final
+
+FILE_MODE: Final = 0o600
+DIR_MODE: Final = 0o700
+_CHUNK: Final = 1 << 20
+
+
+def backup_path(path: Path) -> Path:
+    return path.with_name(path.name + ".backup")
+
+
+def temp_name_pattern(path: Path) -> str:
+    """A glob matching every temporary file `replace_with_backup` may leave after a crash."""
+    return f".{glob.escape(path.name)}.*.tmp"
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Atomically make `data` the content of `path` (mode 0600)."""
+    _replace(path, data, backup=False)
+
+
+def replace_with_backup(path: Path, data: bytes) -> None:
+    """Atomically make `data` the content of `path`, keeping its previous content as backup."""
+    _replace(path, data, backup=True)
+
+
+def _replace(path: Path, data: bytes, backup: bool) -> None:
+    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    temp = _write_temp(path, data)
+    try:
+        if backup and path.exists():
+            _keep_backup(path)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    fsync_directory(path.parent)
+
+
+def write_new_file(path: Path, data: bytes) -> None:
+    """Write `data` to a file that must not exist yet, mode 0600, fsynced."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    try:
+        # os.open's mode is filtered by the umask; the state must be 0600 whatever the umask.
+        os.fchmod(fd, FILE_MODE)
+        _write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_temp(path: Path, data: bytes, kind: str = "") -> Path:
+    """A fresh temporary file next to `path` holding `data`; removed again if writing fails."""
+    while True:
+        temp = path.with_name(f".{path.name}.{kind}{secrets.token_hex(6)}.tmp")
+        try:
+            write_new_file(temp, data)
+        except FileExistsError:
+            continue  # a name clash with a leftover of a crashed run: draw another name
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            raise
+        return temp
+
+
+def _keep_backup(path: Path) -> None:
+    """Make `<path>.backup` the current content of `path`, without a moment of half a backup.
+
+    `os.link` cannot overwrite, so the link is made under a temporary name and renamed over
+    the previous backup. Where hard links are not supported, the old bytes are copied
+    through a fsynced temporary file instead.
+    """
+    backup = backup_path(path)
+    link = path.with_name(f".{path.name}.backup-{secrets.token_hex(6)}.tmp")
+    try:
+        os.link(path, link)
+    except OSError as err:
+        if err.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        link = _write_temp(path, path.read_bytes(), kind="backup-")
+    try:
+        os.replace(link, backup)
+    finally:
+        # rename(2) does nothing when both names are links to one file, which is the case
+        # after a crash between this point and the state's replace: drop our extra name.
+        with contextlib.suppress(OSError):
+            link.unlink()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view[:_CHUNK])
+        view = view[written:]

@@ -1,0 +1,230 @@
+"""The semantic checks of one document, shared by the fast and the precise path.
+
+`check_document` walks plain data (dicts, lists, scalars) and returns what it means (the
+workspace, the version, each profile's `ChannelData`) with every problem as a `Finding` at
+a path. It never needs positions; on the fast path any finding only sends the file to the
+precise path, whose findings are then positioned and reported.
+
+`sources` maps the paths of plain scalars that YAML did not read as text to their source
+text, so that a message can show exactly what was written and its quoted form.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from reconciler.config.findings import Finding, YamlPath
+from reconciler.config.scalars import kind_of, not_text_message
+from reconciler.model import CHANNELS, SINGLE_VALUE_CHANNELS, TOKEN_CHANNELS, ChannelData, Token
+
+ROOT_KEYS: Final = ("workspace", "version", "profiles")
+VERSIONS: Final = ("live", "test")
+TOKEN_KEYS: Final = ("token", "integration_id", "status")
+_SINGLE: Final = frozenset(SINGLE_VALUE_CHANNELS)
+_TOKENS: Final = frozenset(TOKEN_CHANNELS)
+_TOKEN_KEY_SET: Final = frozenset(TOKEN_KEYS)
+
+
+@dataclass(slots=True)
+class CheckedDocument:
+    """What one document declares, and what is wrong with it."""
+
+    workspace: str | None = None
+    version: str | None = None
+    profiles: dict[str, ChannelData] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+
+def _unknown_key(what: str, key: object, known: tuple[str, ...]) -> str:
+    shown = f'"{key}"' if isinstance(key, str) else repr(key)
+    close = difflib.get_close_matches(str(key), known, n=1) if isinstance(key, str) else []
+    if close:
+        return f'unknown {what} {shown}; did you mean "{close[0]}"?'
+    return f"unknown {what} {shown}; expected one of: {', '.join(known)}"
+
+
+class _Checker:
+    def __init__(self, sources: Mapping[YamlPath, str]) -> None:
+        self.sources = sources
+        self.findings: list[Finding] = []
+
+    def add(self, path: YamlPath, message: str, **extra: Any) -> None:
+        self.findings.append(Finding(path, message, **extra))
+
+    def text(self, path: YamlPath, label: str, value: object, if_empty: str) -> str | None:
+        """`value` when it is text; otherwise report it and return None."""
+        if isinstance(value, str):
+            return value
+        source = self.sources.get(path)
+        self.add(path, not_text_message(label, value, source, if_empty=if_empty))
+        return None
+
+    def root(self, data: object, result: CheckedDocument) -> None:
+        if not isinstance(data, dict):
+            what = "empty" if data is None else kind_of(data)
+            self.add((), f"the document must be a mapping with a profiles: key, not {what}")
+            return
+        for key in data:
+            if key not in ROOT_KEYS:
+                self.add((key,), _unknown_key("top-level key", key, ROOT_KEYS), at_key=True)
+        if "workspace" in data:
+            workspace = self.text(("workspace",), "workspace", data["workspace"], "name it")
+            if workspace == "":
+                self.add(("workspace",), "workspace must not be empty")
+            result.workspace = workspace or None
+        if "version" in data:
+            version = data["version"]
+            if version in VERSIONS and isinstance(version, str):
+                result.version = version
+            else:
+                self.add(("version",), f"version must be live or test, not {version!r}")
+        if "profiles" not in data:
+            self.add((), "missing profiles: (a mapping of distinct_id to channel data)")
+            return
+        profiles = data["profiles"]
+        if profiles is None:
+            self.add(("profiles",), "profiles has no value; write profiles: {} for none")
+        elif not isinstance(profiles, dict):
+            self.add(("profiles",), f"profiles must be a mapping, not {kind_of(profiles)}")
+        else:
+            for distinct_id, profile in profiles.items():
+                result.profiles[distinct_id] = self.profile(distinct_id, profile)
+
+    def profile(self, distinct_id: str, profile: object) -> ChannelData:
+        path: YamlPath = ("profiles", distinct_id)
+        if distinct_id == "":
+            self.add(path, "a distinct_id must not be empty", at_key=True)
+        if profile is None:
+            self.add(
+                path,
+                f"profile {distinct_id} has no value; write {distinct_id}: {{}} to manage it "
+                "with no channel data",
+                at_key=True,
+            )
+            return ChannelData()
+        if not isinstance(profile, dict):
+            self.add(path, f"profile {distinct_id} must be a mapping of channels, "
+                     f"not {kind_of(profile)}")
+            return ChannelData()
+        channels: dict[str, str | tuple[Token, ...]] = {}
+        for channel, value in profile.items():
+            if channel in _SINGLE:
+                if type(value) is not str:
+                    empty = f'write {channel}: "" to declare it empty'
+                    self.text((*path, channel), channel, value, empty)
+                elif value:
+                    channels[channel] = value
+            elif channel in _TOKENS:
+                tokens = self.tokens((*path, channel), channel, value)
+                if tokens:
+                    channels[channel] = tokens
+            else:
+                self.add((*path, channel), _unknown_key("channel", channel, CHANNELS), at_key=True)
+        return ChannelData(channels)
+
+    def tokens(self, path: YamlPath, channel: str, value: object) -> tuple[Token, ...]:
+        if not isinstance(value, list):
+            if value is None:
+                self.add(path, f"{channel} has no value; write {channel}: [] to declare it empty")
+            else:
+                self.add(path, f"{channel} must be a list of tokens, not {kind_of(value)}")
+            return ()
+        tokens: list[Token] = []
+        first_seen: dict[str, int] = {}
+        for index, item in enumerate(value):
+            token = _well_formed_token(item)
+            if token is None:
+                token = self.token((*path, index), f"{channel} item {index + 1}", item)
+                if token is None:
+                    continue
+            if token.token in first_seen:
+                first = first_seen[token.token]
+                self.add(
+                    _token_path(path, index, item),
+                    f'token "{token.token}" is repeated in {channel}',
+                    first=_token_path(path, first, value[first]),
+                )
+                continue
+            first_seen[token.token] = index
+            tokens.append(token)
+        return tuple(tokens)
+
+    def token(self, path: YamlPath, label: str, item: object) -> Token | None:
+        """A token item that is not plainly well formed: report what is wrong with it."""
+        if not isinstance(item, dict):
+            if isinstance(item, list):
+                self.add(path, f"{label} must be a token or a mapping with token:, not a list")
+                return None
+            text = self.text(path, label, item, 'write the token, quoted: "..."')
+            if text == "":
+                self.add(path, f"{label} is an empty token")
+            return Token(text) if text else None
+        ok = True
+        for key in item:
+            if key not in TOKEN_KEYS:
+                self.add((*path, key), _unknown_key("token key", key, TOKEN_KEYS), at_key=True)
+                ok = False
+        if "token" not in item:
+            self.add(path, f"{label} has no token: key")
+            return None
+        token = self.text((*path, "token"), "token", item["token"], "write the token")
+        if token == "":
+            self.add((*path, "token"), "token must not be empty")
+        integration_id = None
+        if "integration_id" in item:
+            integration_id = self.text(
+                (*path, "integration_id"), "integration_id", item["integration_id"],
+                "remove it to mean every integration",
+            )
+            if integration_id == "":
+                self.add((*path, "integration_id"), "integration_id must not be empty; "
+                         "remove it to mean every integration")
+                ok = False
+            ok = ok and integration_id is not None
+        status = 1
+        if "status" in item:
+            status = item["status"]
+            if type(status) is not int or status not in (0, 1):
+                shown = self.sources.get((*path, "status"), repr(status))
+                self.add((*path, "status"), f"status must be 0 or 1, not {shown}")
+                ok = False
+        if not token or not ok:
+            return None
+        return Token(token, integration_id, status)
+
+
+def _well_formed_token(item: object) -> Token | None:
+    """The token of an item with nothing to report, or None: the common case, made cheap."""
+    if type(item) is str:
+        return Token(item) if item else None
+    if type(item) is not dict or not item.keys() <= _TOKEN_KEY_SET:
+        return None
+    token = item.get("token")
+    integration_id = item.get("integration_id")
+    status = item.get("status", 1)
+    if (
+        type(token) is str
+        and token
+        and ((type(integration_id) is str and integration_id) or "integration_id" not in item)
+        and type(status) is int
+        and status in (0, 1)
+    ):
+        return Token(token, integration_id, status)
+    return None
+
+
+def _token_path(path: YamlPath, index: int, item: object) -> YamlPath:
+    """Where the token text of an item is: the item itself, or its token: value."""
+    return (*path, index) if isinstance(item, str) else (*path, index, "token")
+
+
+def check_document(data: object, sources: Mapping[YamlPath, str] | None = None) -> CheckedDocument:
+    """Check one document's data and read its meaning; see the module docstring."""
+    result = CheckedDocument()
+    checker = _Checker(sources or {})
+    checker.root(data, result)
+    result.findings = checker.findings
+    return result

@@ -1,0 +1,239 @@
+"""Load the desired state: read every file, check it, merge the files into one `Config`.
+
+Each file goes through one of two paths (see `fast.py` and `precise.py`):
+
+    text ──> load_fast ──(None)──────────────────> parse_precise ──> checks + schema
+               │                                        ^                  │
+               └──> checks + schema ──(any finding)─────┘                  v
+                         │ (clean)                                findings by path
+                         v                                                 │
+                   the file's data                         locate: line and column
+
+The fast path (yaml_rs, no positions) serves clean files; the precise path (libyaml events)
+serves every file that has, or may have, a problem, and is the only source of reported
+problems. Files are then merged: workspace and version must agree, and a distinct_id may
+be declared once. Every problem of every file is collected into one `ConfigError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+
+from reconciler.config.checks import VERSIONS, CheckedDocument, check_document
+from reconciler.config.fast import load_fast
+from reconciler.config.findings import Finding, Marks, YamlPath, YamlProblem, wanted_paths
+from reconciler.config.locate import locate
+from reconciler.config.precise import parse_precise
+from reconciler.config.schema import is_valid, schema_findings
+from reconciler.config.sources import expand_paths, read_text
+from reconciler.errors import ConfigError, Problem
+from reconciler.model import ChannelData
+
+
+@dataclass(frozen=True)
+class Config:
+    """The desired state of one workspace and version, from all configuration files."""
+
+    workspace: str
+    version: str  # "live" | "test"
+    profiles: dict[str, ChannelData]  # distinct_id -> desired channel data
+    files: tuple[str, ...]  # the YAML files read, in order
+    digest: str  # "sha256:<hex>" of the meaning, not the text: see `config_digest`
+
+
+@dataclass(slots=True)
+class _File:
+    """One file's result, and what the merge adds to it."""
+
+    name: str
+    text: str
+    checked: CheckedDocument | None  # None when the file could not be parsed
+    findings: list[Finding] = field(default_factory=list)
+    yaml_problems: list[YamlProblem] = field(default_factory=list)
+    # Places in this file that problems of other files refer to ("first at ...").
+    referenced: set[YamlPath] = field(default_factory=set)
+    marks: Marks | None = None
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building large acyclic data.
+
+    Building 100,000 profiles allocates millions of objects, which makes the collector
+    rescan all of them again and again: it more than doubles the load time, and there is no
+    cycle to find in parsed YAML.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _load_file(name: str, text: str) -> _File:
+    data = load_fast(text)
+    if data is not None:
+        checked = check_document(data)
+        if not checked.findings and is_valid(data):
+            return _File(name, text, checked)
+    document = parse_precise(text)
+    if not document.has_document and document.complete:
+        problem = YamlProblem(0, 0, "the file is empty; expected a mapping with profiles:")
+        return _File(name, text, None, yaml_problems=[problem])
+    if not document.complete:
+        return _File(name, text, None, yaml_problems=document.problems)
+    checked = check_document(document.data, document.sources)
+    findings = checked.findings + schema_findings(document.data, checked.findings)
+    return _File(name, text, checked, findings, document.problems)
+
+
+@dataclass(frozen=True, slots=True)
+class _Elsewhere:
+    """A finding whose message names a place in another file."""
+
+    file: _File
+    finding: Finding
+    other: _File
+    other_path: YamlPath
+
+
+def _agree(
+    files: list[_File], key: str, fallback: str | None, fallback_name: str
+) -> tuple[str | None, list[_Elsewhere]]:
+    """The one value of `key` that all files state, checking that they agree on it.
+
+    A disagreement with the fallback is added to the file's findings; one with another
+    file is returned, since its message needs a position in that other file.
+    """
+    value, source = fallback, None
+    elsewhere: list[_Elsewhere] = []
+    for file in files:
+        stated = getattr(file.checked, key) if file.checked is not None else None
+        if stated is None:
+            continue
+        if value is None:
+            value, source = stated, file
+        elif stated != value:
+            finding = Finding((key,), f'{key} "{stated}" disagrees with "{value}"')
+            if source is None:
+                file.findings.append(Finding((key,), f"{finding.message} from {fallback_name}"))
+            else:
+                elsewhere.append(_Elsewhere(file, finding, source, (key,)))
+                source.referenced.add((key,))
+    return value, elsewhere
+
+
+def _duplicate_ids(files: list[_File]) -> list[_Elsewhere]:
+    first: dict[str, _File] = {}
+    found = []
+    for file in files:
+        if file.checked is None:
+            continue
+        for distinct_id in file.checked.profiles:
+            earlier = first.setdefault(distinct_id, file)
+            if earlier is not file:
+                path = ("profiles", distinct_id)
+                message = f'distinct_id "{distinct_id}" is declared twice'
+                found.append(_Elsewhere(file, Finding(path, message, at_key=True), earlier, path))
+                earlier.referenced.add(path)
+    return found
+
+
+def _marks(file: _File, elsewhere: list[_Elsewhere]) -> Marks:
+    if file.marks is None:
+        wanted = wanted_paths(file.findings, file.yaml_problems) | file.referenced
+        wanted |= {item.finding.path for item in elsewhere if item.file is file}
+        file.marks = locate(file.text, wanted) if wanted and file.checked else Marks()
+    return file.marks
+
+
+def config_digest(workspace: str, version: str, profiles: dict[str, ChannelData]) -> str:
+    """A digest of what the configuration means: the same for any comments, layout or split."""
+    body = {
+        "workspace": workspace,
+        "version": version,
+        "profiles": {distinct_id: data.to_json() for distinct_id, data in profiles.items()},
+    }
+    return "sha256:" + hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def load_config(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    workspace: str | None = None,
+    version: str | None = None,
+) -> Config:
+    """Read, check and merge the configuration at `paths`; raise ConfigError listing all problems.
+
+    `workspace` and `version` are the fallbacks for files that do not state them (the CLI
+    passes FYNO_WSID and FYNO_VERSION). A file stating another workspace than FYNO_WSID is
+    a problem; a file stating a version overrides FYNO_VERSION.
+    """
+    with _collector_paused():
+        names, problems = expand_paths(paths)
+        files: list[_File] = []
+        for name in names:
+            text = read_text(name)
+            if isinstance(text, Problem):
+                problems.append(text)
+            else:
+                files.append(_load_file(name, text))
+
+        if version is not None and version not in VERSIONS:
+            problems.append(Problem("FYNO_VERSION", 0, 0, f"must be live or test, not {version!r}"))
+            version = None
+        chosen_workspace, elsewhere = _agree(files, "workspace", workspace or None, "FYNO_WSID")
+        # Unlike FYNO_WSID, FYNO_VERSION is only a default: a file may state another version.
+        chosen_version, more = _agree(files, "version", None, "FYNO_VERSION")
+        elsewhere += more + _duplicate_ids(files)
+        # A file that could not be read as a mapping may well state the workspace: say it
+        # is missing only when every file was read.
+        all_read = all(
+            file.checked is not None and not any(f.path == () for f in file.findings)
+            for file in files
+        )
+        if chosen_workspace is None and files and all_read and len(files) == len(names):
+            problems.append(
+                Problem(files[0].name, 0, 0, "no workspace: state workspace: in a file, "
+                        "or set FYNO_WSID")
+            )
+
+        for item in elsewhere:
+            other_marks = _marks(item.other, elsewhere)
+            line, column = other_marks.locate(item.other_path, at_key=item.finding.at_key)
+            place = f"{item.other.name}:{line}:{column}"
+            message = f"{item.finding.message}; first at {place}"
+            if item.finding.path == ("workspace",) or item.finding.path == ("version",):
+                message = f"{item.finding.message} stated at {place}"
+            marks = _marks(item.file, elsewhere)
+            problems.append(marks.problem(item.file.name, Finding(
+                item.finding.path, message, item.finding.at_key)))
+        for file in files:
+            marks = _marks(file, elsewhere)
+            problems.extend(marks.problem(file.name, problem) for problem in file.yaml_problems)
+            problems.extend(marks.problem(file.name, finding) for finding in file.findings)
+        if problems:
+            raise ConfigError(problems)
+
+        profiles: dict[str, ChannelData] = {}
+        for file in files:
+            assert file.checked is not None
+            profiles.update(file.checked.profiles)
+        assert chosen_workspace is not None
+        final_version = chosen_version or version or "live"
+        return Config(
+            workspace=chosen_workspace,
+            version=final_version,
+            profiles=profiles,
+            files=tuple(file.name for file in files),
+            digest=config_digest(chosen_workspace, final_version, profiles),
+        )

@@ -1,0 +1,126 @@
+"""The recorded state as a value, and the interface every state backend implements.
+
+Everything outside `reconciler.state` sees only `State`, `LockInfo` and `StateBackend`:
+the local JSON file is the default backend, and a shared PostgreSQL backend will sit behind
+the same interface, so no caller may assume that the state is a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from reconciler.model import ChannelData
+
+
+@dataclass
+class State:
+    """The channel data the reconciler believes the server holds, per managed profile.
+
+    Mutable on purpose: apply, import and `state rm` change `profiles` in place and then hand
+    the state to `StateBackend.save`, which returns the saved copy with its new serial.
+    """
+
+    lineage: str | None  # UUID fixed at first save; None only for a state never saved
+    serial: int  # incremented on every save; 0 for a state never saved
+    workspace: str
+    version: str  # live | test
+    profiles: dict[str, ChannelData] = field(default_factory=dict)
+
+    @classmethod
+    def new(cls, workspace: str, version: str) -> State:
+        """The state of a workspace and version the reconciler has never recorded."""
+        return cls(lineage=None, serial=0, workspace=workspace, version=version)
+
+    def entry_count(self) -> int:
+        """Recorded channel entries: the safety rail's denominator."""
+        return sum(data.entry_count() for data in self.profiles.values())
+
+
+@dataclass(frozen=True, slots=True)
+class LockInfo:
+    """Who holds (or held) the state lock, so that a blocked user knows whom to ask."""
+
+    pid: int
+    host: str
+    command: str
+    started_at: str  # UTC, ISO 8601; kept as text because it is only ever shown
+
+    @classmethod
+    def current(cls, command: str) -> LockInfo:
+        """The details of this process, about to take the lock to run `command`."""
+        now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return cls(pid=os.getpid(), host=socket.gethostname(), command=command, started_at=now)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pid": self.pid, "host": self.host, "command": self.command,
+                "started_at": self.started_at}
+
+    @classmethod
+    def from_json(cls, data: Any) -> LockInfo:
+        """Read holder details; anything unreadable becomes "unknown" rather than an error,
+        because a damaged lock file must never stop a user from seeing or breaking the lock."""
+        if not isinstance(data, dict):
+            data = {}
+        pid = data.get("pid")
+        return cls(
+            pid=pid if isinstance(pid, int) else 0,
+            host=str(data.get("host", "unknown host")),
+            command=str(data.get("command", "unknown command")),
+            started_at=str(data.get("started_at", "unknown time")),
+        )
+
+    def __str__(self) -> str:
+        return f"pid {self.pid} on {self.host}, running {self.command!r} since {self.started_at}"
+
+
+class StateBackend(Protocol):
+    """Where the recorded state of one workspace and version lives.
+
+    The life of a changing command: `with backend.lock("apply"): state = backend.load(...)`,
+    change `state.profiles`, `state = backend.save(state)` (possibly many times).
+    Issue 3 will add `record(...)`: a durable note of one finished API call, folded into the
+    state by the next `load` if the process dies before its `save`.
+    """
+
+    def describe(self) -> str:
+        """Where the state lives, for messages (a path, a database table...)."""
+        ...
+
+    def load(self, workspace: str | None, version: str | None) -> State:
+        """The stored state, validated.
+
+        Absent: `State.new(workspace, version)`. Unreadable or not a state:
+        `StateCorruptError`. Recorded for another workspace or version: `StateMismatchError`;
+        None accepts whatever the state records (`state list --state F` without FYNO_WSID),
+        and an absent state then has workspace "" (which `save` refuses).
+        """
+        ...
+
+    def lock(self, command: str) -> contextlib.AbstractContextManager[None]:
+        """Hold the exclusive lock for the duration of the block.
+
+        Held by another process: `StateLockedError` naming the holder and how to unlock.
+        Re-entrant within one backend object.
+        """
+        ...
+
+    def save(self, state: State) -> State:
+        """Store `state` as the next serial (a first save also fixes a new lineage).
+
+        Returns the saved state. Refuses (`StateError`) if the stored state is no longer
+        the one `state` was loaded from, and never overwrites a stored state it cannot read.
+        """
+        ...
+
+    def unlock(self) -> LockInfo | None:
+        """Break a stale lock; returns the holder it removed, None if there was no lock."""
+        ...
+
+    def lock_info(self) -> LockInfo | None:
+        """The holder of the lock, None if there is no lock."""
+        ...

@@ -1,0 +1,191 @@
+"""The default state backend: one JSON file per workspace and version, on local disk.
+
+Next to `state/FYXXXXXXXX-live.json` live `...json.backup` (the previous version),
+`...json.lock` (while a command holds the lock) and, from issue 3 on, `...json.journal`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reconciler import atomic
+from reconciler.errors import StateCorruptError, StateError, StateMismatchError
+from reconciler.state import codec
+from reconciler.state.base import LockInfo, State, StateBackend
+from reconciler.state.lock import FileLock
+
+# What identifies one version of the file on disk: every save makes a new inode, and an edit
+# in place changes size or times, so an unchanged fingerprint means unchanged content.
+_Fingerprint = tuple[int, int, int, int, int]
+
+
+def default_state_path(workspace: str, version: str) -> Path:
+    return Path("state") / f"{workspace}-{version}.json"
+
+
+class LocalStateFile:
+    """A `StateBackend` on a local JSON file; see `reconciler.atomic` for durability."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = FileLock(self.lock_path,
+                              unlock_hint=f"reconciler state unlock --state {path}")
+        # The stored version this object last read or wrote, so that `save` can tell whether
+        # the file still is the one its caller loaded without parsing 40 MB again.
+        self._known: tuple[_Fingerprint, str, int] | None = None
+        self._saving = threading.Lock()  # one save at a time, even from apply's worker threads
+
+    @property
+    def backup_path(self) -> Path:
+        return atomic.backup_path(self.path)
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    @property
+    def journal_path(self) -> Path:
+        """Issue 3: the append-only record of calls finished since the last save."""
+        return self.path.with_name(self.path.name + ".journal")
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    def load(self, workspace: str | None, version: str | None) -> State:
+        state = self._read()
+        if state is None:
+            return self._replay_journal(State.new(workspace or "", version or "live"))
+        wanted = (workspace or state.workspace, version or state.version)
+        if wanted != (state.workspace, state.version):
+            raise StateMismatchError(
+                f"state {self.path} records workspace {state.workspace} version "
+                f"{state.version}, but this run is for workspace {wanted[0]} version "
+                f"{wanted[1]}; pass --state to use another state file")
+        return self._replay_journal(state)
+
+    @contextlib.contextmanager
+    def lock(self, command: str) -> Iterator[None]:
+        self._lock.acquire(command)
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def save(self, state: State) -> State:
+        # Taking the lock here too means a save never races another writer, even when the
+        # caller forgot to lock; inside the caller's `lock` block this is a no-op.
+        with self._saving, self.lock("save"):
+            self._check_unchanged_since_load(state)
+            saved = State(
+                lineage=state.lineage or str(uuid.uuid4()),
+                serial=state.serial + 1,
+                workspace=state.workspace,
+                version=state.version,
+                profiles=dict(state.profiles),
+            )
+            data = codec.encode(saved)
+            self._remove_leftovers()
+            try:
+                atomic.replace_with_backup(self.path, data)
+                stat = os.stat(self.path)
+            except OSError as err:
+                raise StateError(f"could not save state {self.path}: {err.strerror or err}; "
+                                 f"the previous state is unchanged") from err
+            assert saved.lineage is not None
+            self._known = (_fingerprint(stat), saved.lineage, saved.serial)
+            return saved
+
+    def unlock(self) -> LockInfo | None:
+        return self._lock.remove()
+
+    def lock_info(self) -> LockInfo | None:
+        return self._lock.info()
+
+    def _read(self) -> State | None:
+        """The stored state, validated; None if there is no file."""
+        try:
+            with self.path.open("rb") as file:
+                stat = os.fstat(file.fileno())
+                data = file.read()
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise StateError(f"cannot read state {self.path}: {err.strerror}") from None
+        try:
+            state = codec.decode(data, source=str(self.path))
+        except StateCorruptError as err:
+            raise StateCorruptError(f"{err}. {self._corrupt_advice()}") from None
+        assert state.lineage is not None  # the schema requires it
+        self._known = (_fingerprint(stat), state.lineage, state.serial)
+        return state
+
+    def _corrupt_advice(self) -> str:
+        advice = "The file was left unchanged; the reconciler will not overwrite it."
+        if self.backup_path.exists():
+            advice += f" The previous version is in {self.backup_path}."
+        return advice + " Repair or restore it, then run again."
+
+    def _check_unchanged_since_load(self, state: State) -> None:
+        """Refuse to save over a stored state other than the one `state` was loaded from.
+
+        Also the guard that nothing ever overwrites a corrupt file: reading it raises.
+        """
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            stored: tuple[str, int] | None = None
+        else:
+            if self._known is None or self._known[0] != _fingerprint(stat):
+                self._read()
+            assert self._known is not None
+            stored = self._known[1:]
+        loaded = None if state.lineage is None else (state.lineage, state.serial)
+        if stored != loaded:
+            raise StateError(
+                f"state {self.path} changed since this run loaded it "
+                f"(loaded {_describe_version(loaded)}, now {_describe_version(stored)}); "
+                f"nothing was saved. Run the command again to work from the current state.")
+
+    def _replay_journal(self, state: State) -> State:
+        """Issue 3: fold the calls journaled since the last save into `state`.
+
+        `apply` will append one durable record per finished API call to `journal_path` and
+        drop the journal after each successful save, so a journal found here means a run died
+        between a call and its save. Replaying belongs exactly here, after validation and
+        before any caller sees the state, so that every command (plan included) starts from
+        what the server holds. Until issue 3, a journal is refused rather than ignored:
+        ignoring it would forget calls that were made.
+        """
+        if self.journal_path.exists():
+            raise StateError(
+                f"state journal {self.journal_path} exists, but this version of the "
+                f"reconciler cannot replay it; use the version that wrote it")
+        return state
+
+    def _remove_leftovers(self) -> None:
+        """Delete temporary files of crashed saves; only called under the lock, when no
+        other save can be writing one."""
+        for leftover in self.path.parent.glob(atomic.temp_name_pattern(self.path)):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+
+
+def _fingerprint(stat: os.stat_result) -> _Fingerprint:
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+def _describe_version(version: tuple[str, int] | None) -> str:
+    if version is None:
+        return "no state"
+    return f"lineage {version[0]} serial {version[1]}"
+
+
+if TYPE_CHECKING:
+    # mypy proves here that the local file is a complete `StateBackend`.
+    _backend: StateBackend = LocalStateFile(Path())

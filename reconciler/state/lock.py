@@ -1,0 +1,175 @@
+"""The state lock: one process at a time may change a state file.
+
+The lock is `<state>.lock`, held with `fcntl.flock` and holding the holder's details as JSON
+(pid, host, command, start time). The kernel releases a flock when its holder dies, even by
+`kill -9`, so a lock file left behind by a dead process blocks no one: the next process gets
+the flock and simply takes the file over. Only where flock is unavailable (some network
+filesystems) does the file's existence alone mean "locked"; a lock left there by a dead
+process is what `reconciler state unlock` is for.
+
+Why not the `filelock` library: a blocked user must be told WHO holds the lock (which
+pid on which host, running what, since when) to decide whether to wait or to unlock, so the
+holder's details must live in the lock file itself. filelock's locks are anonymous, it
+truncates the lock file on acquire and may delete it on release, which would race with
+writing and reading those details; the flock handling it would save us is a dozen lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Final
+
+import orjson
+
+from reconciler.atomic import DIR_MODE, FILE_MODE
+from reconciler.errors import StateError, StateLockedError
+from reconciler.state.base import LockInfo
+
+# errnos meaning "this filesystem does not do flock", as opposed to "someone holds it"
+_NO_FLOCK: Final = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL})
+_READ_RETRIES: Final = 10  # a fresh holder writes its details just after taking the flock
+
+
+class FileLock:
+    """An exclusive lock on one lock file, re-entrant within this object.
+
+    Between processes the flock excludes; between the threads of one process (apply's
+    workers saving) the lock is shared, and `_mutex` only keeps its bookkeeping consistent.
+    """
+
+    def __init__(self, path: Path, unlock_hint: str) -> None:
+        self.path = path
+        self._unlock_hint = unlock_hint
+        self._mutex = threading.RLock()
+        self._fd: int | None = None
+        self._depth = 0
+
+    def acquire(self, command: str) -> None:
+        with self._mutex:
+            self._acquire(command)
+
+    def release(self) -> None:
+        with self._mutex:
+            self._release()
+
+    def _acquire(self, command: str) -> None:
+        if self._fd is not None:
+            self._depth += 1
+            return
+        self.path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        while True:
+            fd, created = _open_lock_file(self.path)
+            try:
+                locked = self._flock(fd, created)
+                # The holder we waited for may have removed the file between our open and our
+                # flock; a lock on an unlinked file protects nothing, so start over.
+                if locked and _same_file(fd, self.path):
+                    break
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
+        try:
+            info = orjson.dumps(LockInfo.current(command).to_json())
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, info, 0)
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self._depth = 1
+
+    def _release(self) -> None:
+        if self._fd is None:
+            return
+        self._depth -= 1
+        if self._depth:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            # Unlink while still holding the flock, so nobody can take a file that is going.
+            with contextlib.suppress(FileNotFoundError):
+                if _same_file(fd, self.path):
+                    self.path.unlink()
+        finally:
+            os.close(fd)  # closing the last descriptor releases the flock
+
+    def info(self) -> LockInfo | None:
+        """The details stored in the lock file, None if there is none."""
+        for _ in range(_READ_RETRIES):
+            try:
+                data = self.path.read_bytes()
+            except FileNotFoundError:
+                return None
+            if data:
+                break
+            time.sleep(0.01)
+        try:
+            return LockInfo.from_json(orjson.loads(data))
+        except orjson.JSONDecodeError:
+            return LockInfo.from_json(None)
+
+    def remove(self) -> LockInfo | None:
+        """Delete the lock file whoever holds it: the user's explicit `state unlock`."""
+        info = self.info()
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            return None
+        return info
+
+    def _flock(self, fd: int, created: bool) -> bool:
+        """True if we now hold the lock on `fd`; raises if someone else holds it."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        except OSError as err:
+            if err.errno not in _NO_FLOCK:
+                raise StateError(f"cannot lock {self.path}: {err.strerror}") from None
+            # No flock here: whoever created the file holds the lock.
+            if created:
+                return True
+        raise self._locked_error()
+
+    def _locked_error(self) -> StateLockedError:
+        holder = self.info()
+        who = str(holder) if holder else "another process"
+        return StateLockedError(
+            f"state is locked by {who} (lock file {self.path}). Wait for it to finish. "
+            f"If that process is gone and the lock remains (possible on network filesystems), "
+            f"remove it with `{self._unlock_hint}`.")
+
+
+def _open_lock_file(path: Path) -> tuple[int, bool]:
+    """Open the lock file, creating it 0600; also say whether this call created it."""
+    flags = os.O_RDWR | os.O_CLOEXEC
+    while True:
+        try:
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        except FileExistsError:
+            pass
+        else:
+            os.fchmod(fd, FILE_MODE)  # exactly 0600, whatever the umask made of os.open's mode
+            return fd, True
+        try:
+            return os.open(path, flags), False
+        except FileNotFoundError:
+            continue  # released between our two opens: try to create it again
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)

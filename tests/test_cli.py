@@ -1,0 +1,197 @@
+"""The command line as users see it: output, messages and exit codes (CliRunner)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from reconciler import cli as cli_module
+from reconciler.cli import cli
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run(*args: str | Path, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, [str(arg) for arg in args], env=env)
+
+
+@pytest.fixture
+def basic(tmp_path: Path) -> Path:
+    """A private copy of examples/basic, so that tests may write its state."""
+    target = tmp_path / "basic"
+    shutil.copytree(EXAMPLES / "basic", target)
+    return target
+
+
+def test_validate_reports_the_profiles_it_read(basic: Path) -> None:
+    result = run("validate", basic)
+    assert result.exit_code == 0, result.output
+    assert "Valid: 3 profiles in 1 files (workspace FYDEMO0001, version live)" in result.output
+
+
+def test_validate_prints_every_problem_with_file_line_and_column(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("workspace: FY1\nprofiles:\n  u-1:\n    sms: +919879000000\n    fax: x\n")
+    result = run("validate", bad)
+    assert result.exit_code == 1
+    assert f"{bad}:4:10:" in result.output
+    assert '"+919879000000"' in result.output
+    assert f"{bad}:5:5:" in result.output and "fax" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_plan_lists_the_changes_with_masked_values(basic: Path) -> None:
+    result = run("plan", basic, "--state", basic / "state.json")
+    assert result.exit_code == 0, result.output
+    assert "1 to add, 1 to change, 1 to remove" in result.output
+    assert "u-1001" in result.output and "u-1003" in result.output
+    assert "alice@example.com" not in result.output
+    assert "a•••@example.com" in result.output
+
+
+def test_plan_show_values_unmasks(basic: Path) -> None:
+    result = run("plan", basic, "--state", basic / "state.json", "--show-values")
+    assert "alice@example.com" in result.output
+
+
+def test_detailed_exitcode_is_2_when_changes_are_pending(basic: Path) -> None:
+    result = run("plan", basic, "--state", basic / "state.json", "--detailed-exitcode")
+    assert result.exit_code == 2
+
+
+def test_detailed_exitcode_is_0_without_changes(basic: Path) -> None:
+    state = json.loads((basic / "state.json").read_text())
+    state["profiles"] = {
+        "u-1001": {"email": "alice@example.com", "sms": "+919879000000",
+                   "push": [{"token": "fcm_token:alice-pixel-8", "integration_id": "IFCM0001",
+                            "status": 1}]},
+        "u-1002": {"email": "bob@example.com", "whatsapp": "+14155550100"},
+    }
+    (basic / "state.json").write_text(json.dumps(state))
+    result = run("plan", basic, "--state", basic / "state.json", "--detailed-exitcode")
+    assert result.exit_code == 0, result.output
+    assert "No changes" in result.output
+
+
+def test_usage_error_under_detailed_exitcode_exits_1_not_2(basic: Path) -> None:
+    result = run("plan", basic, "--detailed-exitcode", "--no-such-option")
+    assert result.exit_code == 1
+    assert "No such option" in result.output
+
+
+def test_plan_json_carries_full_values(basic: Path) -> None:
+    result = run("plan", basic, "--state", basic / "state.json", "--format", "json")
+    document = json.loads(result.output)
+    bodies = [call["body"] for call in document["calls"]]
+    assert {"channel": {"email": "alice@example.com"}} in bodies
+    assert {"channel": ["slack"]} in bodies
+
+
+def test_markdown_plan_folds_each_profile(basic: Path) -> None:
+    result = run("plan", basic, "--state", basic / "state.json", "--format", "markdown")
+    assert result.output.count("<details>") == 3
+    assert "alice@example.com" not in result.output
+
+
+def test_saved_plan_is_shown_again_identically(basic: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    planned = run("plan", basic, "--state", basic / "state.json", "--out", out)
+    assert out.stat().st_mode & 0o777 == 0o600
+    shown = run("show", out)
+    assert shown.exit_code == 0
+    assert shown.output == planned.stdout
+
+
+def test_edited_saved_plan_is_refused(basic: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    run("plan", basic, "--state", basic / "state.json", "--out", out)
+    document = json.loads(out.read_text())
+    document["calls"][0]["body"] = {"channel": {"email": "mallory@example.com"}}
+    out.write_text(json.dumps(document))
+    result = run("show", out)
+    assert result.exit_code == 1
+    assert "edited" in result.output and "checksum" in result.output
+
+
+def test_mass_delete_is_refused_with_counts_unless_forced() -> None:
+    folder = EXAMPLES / "mass-delete"
+    refused = run("plan", folder, "--state", folder / "state.json")
+    assert refused.exit_code == 1
+    assert "refusing to delete 15 of 16 recorded channel entries" in refused.output
+    forced = run("plan", folder, "--state", folder / "state.json", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "15 to remove" in forced.output
+
+
+def test_max_delete_percent_raises_the_limit() -> None:
+    folder = EXAMPLES / "mass-delete"
+    result = run("plan", folder, "--state", folder / "state.json", "--max-delete-percent", "95")
+    assert result.exit_code == 0, result.output
+
+
+def test_target_restricts_the_plan(basic: Path) -> None:
+    result = run("plan", basic, "--state", basic / "state.json", "--target", "u-1003",
+                 "--format", "json")
+    assert [call["distinct_id"] for call in json.loads(result.output)["calls"]] == ["u-1003"]
+
+
+def test_color_only_on_a_terminal_and_never_with_no_color(
+    basic: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli_module, "_is_terminal", lambda: True)
+    args = ("plan", basic, "--state", basic / "state.json")
+    assert "\x1b[" in run(*args).output
+    assert "\x1b[" not in run("--no-color", *args).output
+    assert "\x1b[" not in run(*args, "--no-color").output
+    assert "\x1b[" not in run(*args, env={"NO_COLOR": "1"}).output
+    monkeypatch.setattr(cli_module, "_is_terminal", lambda: False)
+    assert "\x1b[" not in run(*args).output
+
+
+def test_state_list_show_rm(basic: Path) -> None:
+    state = basic / "state.json"
+    assert run("state", "list", "--state", state).output.split() == ["u-1001", "u-1002", "u-1003"]
+    shown = run("state", "show", "u-1001", "--state", state)
+    assert "email: a•••@old.example.com" in shown.output
+    assert "alice@old.example.com" in run("state", "show", "u-1001", "--state", state,
+                                          "--show-values").output
+    removed = run("state", "rm", "u-1003", "--state", state)
+    assert removed.exit_code == 0, removed.output
+    assert json.loads(state.read_text())["serial"] == 4
+    assert run("state", "list", "--state", state).output.split() == ["u-1001", "u-1002"]
+
+
+def test_state_rm_of_an_unknown_profile_changes_nothing(basic: Path) -> None:
+    state = basic / "state.json"
+    before = state.read_bytes()
+    result = run("state", "rm", "u-1001", "nobody", "--state", state)
+    assert result.exit_code == 1
+    assert "nobody" in result.output
+    assert state.read_bytes() == before
+
+
+def test_state_commands_need_a_state_or_a_workspace() -> None:
+    result = run("state", "list", env={"FYNO_WSID": ""})
+    assert result.exit_code == 1
+    assert "--state" in result.output
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    for args in (["validate"], ["plan"], ["show"], ["state"], ["state", "list"],
+                 ["state", "show"], ["state", "rm"], ["state", "unlock"]):
+        result = run(*args, "--help")
+        assert result.exit_code == 0
+        assert "Example:" in result.output and "reconciler " in result.output
+
+
+def test_runs_as_python_module() -> None:
+    result = subprocess.run([sys.executable, "-m", "reconciler", "--version"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert "reconciler, version" in result.stdout

@@ -1,0 +1,295 @@
+"""Specifications of the local state file: round trip, serial and lineage, files, corruption."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema_rs
+import pytest
+
+from reconciler.errors import StateCorruptError, StateError, StateMismatchError
+from reconciler.model import ChannelData, Token
+from reconciler.state import LocalStateFile, State, default_state_path
+
+FIXTURES = Path(__file__).parent / "fixtures" / "state"
+SCHEMA = Path(__file__).parent.parent / "schemas" / "state.schema.json"
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def alice() -> ChannelData:
+    return ChannelData(
+        {"sms": "+919879000000", "email": "alice@example.com",
+         "push": (Token("fcm_token:abc", "IXXXXXXX"), Token("apns_token:def", None, 0)),
+         "inapp": (Token("u-1001"),)},
+        {"webpush": [{"endpoint": "https://push.example.com/x"}]},
+    )
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> LocalStateFile:
+    return LocalStateFile(tmp_path / "FYTEST-live.json")
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """A umask of 0, so that only an explicit 0600 gives 0600."""
+    previous = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def saved(backend: LocalStateFile, **profiles: ChannelData) -> State:
+    state = backend.load("FYTEST", "live")
+    state.profiles.update(profiles)
+    return backend.save(state)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+# --- the value and the round trip -------------------------------------------------------------
+
+def test_absent_state_loads_as_a_new_empty_state(backend: LocalStateFile) -> None:
+    assert backend.load("FYTEST", "live") == State(None, 0, "FYTEST", "live", {})
+    assert not backend.path.exists()
+
+
+def test_round_trip_keeps_every_channel_token_field_and_unmanaged_key(
+        backend: LocalStateFile) -> None:
+    saved(backend, **{"u-1001": alice(), "u-1002": ChannelData()})
+    loaded = LocalStateFile(backend.path).load("FYTEST", "live")
+    assert loaded.profiles == {"u-1001": alice(), "u-1002": ChannelData()}
+
+
+def test_entry_count_counts_single_values_and_tokens() -> None:
+    state = State(None, 0, "FYTEST", "live", {"u-1001": alice(), "u-1002": ChannelData()})
+    assert state.entry_count() == 5
+
+
+def test_written_file_follows_the_schema_with_profiles_sorted(backend: LocalStateFile) -> None:
+    saved(backend, **{"u-2": ChannelData({"email": "b@x.io"}), "u-10": alice(),
+                      "u-1": ChannelData()})
+    document = json.loads(backend.path.read_bytes())
+    jsonschema_rs.validator_for(json.loads(SCHEMA.read_text())).validate(document)
+    assert list(document) == ["format_version", "lineage", "serial", "workspace", "version",
+                              "profiles"]
+    assert list(document["profiles"]) == ["u-1", "u-10", "u-2"]
+    assert document["profiles"]["u-10"]["push"][1] == {"token": "apns_token:def", "status": 0}
+
+
+def test_first_save_fixes_a_new_lineage_and_serial_1(backend: LocalStateFile) -> None:
+    state = saved(backend)
+    assert state.serial == 1
+    assert state.lineage is not None and UUID.match(state.lineage)
+    other = LocalStateFile(backend.path.with_name("FYTEST-test.json"))
+    assert saved(other).lineage != state.lineage
+
+
+def test_every_save_increments_serial_and_keeps_lineage(backend: LocalStateFile) -> None:
+    first = saved(backend)
+    second = backend.save(first)
+    third = backend.save(second)
+    assert (first.serial, second.serial, third.serial) == (1, 2, 3)
+    assert first.lineage == second.lineage == third.lineage
+    reloaded = LocalStateFile(backend.path).load("FYTEST", "live")
+    assert (reloaded.lineage, reloaded.serial) == (first.lineage, 3)
+
+
+def test_save_returns_a_copy_and_leaves_its_argument_alone(backend: LocalStateFile) -> None:
+    state = backend.load("FYTEST", "live")
+    result = backend.save(state)
+    result.profiles["u-1"] = alice()
+    assert (state.lineage, state.serial, state.profiles) == (None, 0, {})
+
+
+def test_default_path_is_state_dir_workspace_and_version() -> None:
+    assert default_state_path("FY123", "test") == Path("state") / "FY123-test.json"
+
+
+# --- files: directory, modes, backup ---------------------------------------------------------
+
+def test_state_directory_is_created_when_missing(tmp_path: Path) -> None:
+    backend = LocalStateFile(tmp_path / "new" / "dir" / "FYTEST-live.json")
+    saved(backend)
+    assert backend.path.is_file()
+
+
+def test_state_backup_and_lock_files_are_created_0600(
+        backend: LocalStateFile, open_umask: None) -> None:
+    first = saved(backend)
+    backend.save(first)
+    assert mode(backend.path) == 0o600
+    assert mode(backend.backup_path) == 0o600
+    with backend.lock("apply"):
+        assert mode(backend.lock_path) == 0o600
+
+
+def test_backup_holds_the_previous_version(backend: LocalStateFile) -> None:
+    first = saved(backend, **{"u-1001": alice()})
+    assert not backend.backup_path.exists()
+    previous = backend.path.read_bytes()
+    first.profiles["u-1002"] = ChannelData({"email": "bob@example.com"})
+    backend.save(first)
+    assert backend.backup_path.read_bytes() == previous
+    assert LocalStateFile(backend.backup_path).load("FYTEST", "live").serial == 1
+
+
+def test_backup_is_a_copy_where_hard_links_are_refused(
+        backend: LocalStateFile, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = saved(backend, **{"u-1001": alice()})
+    previous = backend.path.read_bytes()
+
+    def no_links(source: object, target: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    backend.save(first)
+    assert backend.backup_path.read_bytes() == previous
+
+
+# --- a state that is not ours or not whole ---------------------------------------------------
+
+CORRUPT = {
+    "truncated.json": "is not valid JSON: unexpected end of data at line 9 column 26",
+    "empty.json": "is not valid JSON",
+    "not-utf8.json": "is not valid JSON",
+    "foreign.json": "is not a reconciler state file (no format_version)",
+    "not-an-object.json": "is not a reconciler state file (no format_version)",
+    "future-format.json": "has format_version 2; this reconciler reads format_version 1 only",
+    "missing-fields.json": 'at the top level: "lineage" is a required property',
+    "number-as-phone.json": 'at /profiles/u-1001/sms: 919879000000 is not of type "string"',
+    "token-without-status.json": 'at /profiles/u~11001/push/0: "status" is a required property',
+}
+
+
+@pytest.mark.parametrize("fixture", sorted(CORRUPT))
+def test_corrupt_state_is_refused_naming_file_and_problem_and_never_overwritten(
+        tmp_path: Path, fixture: str) -> None:
+    path = tmp_path / "FYTEST-live.json"
+    shutil.copyfile(FIXTURES / fixture, path)
+    content = path.read_bytes()
+    backend = LocalStateFile(path)
+    with pytest.raises(StateCorruptError) as raised:
+        backend.load("FYTEST", "live")
+    message = str(raised.value)
+    assert f"state {path} " in message
+    assert CORRUPT[fixture] in message
+    assert "left unchanged" in message
+    with pytest.raises(StateCorruptError):
+        backend.save(State.new("FYTEST", "live"))
+    assert path.read_bytes() == content
+    assert not backend.backup_path.exists()
+
+
+def test_corrupt_state_message_points_to_the_backup(backend: LocalStateFile) -> None:
+    backend.save(saved(backend))
+    backend.path.write_bytes(b"{")
+    with pytest.raises(StateCorruptError, match=f"previous version is in {backend.backup_path}"):
+        backend.load("FYTEST", "live")
+
+
+def test_state_corrupted_after_load_is_not_overwritten(backend: LocalStateFile) -> None:
+    state = saved(backend)
+    backend.path.write_bytes(b'{"hand": "edited"}')
+    with pytest.raises(StateCorruptError):
+        backend.save(state)
+    assert backend.path.read_bytes() == b'{"hand": "edited"}'
+
+
+def test_valid_fixture_loads(tmp_path: Path) -> None:
+    path = tmp_path / "FYTEST-live.json"
+    shutil.copyfile(FIXTURES / "valid.json", path)
+    state = LocalStateFile(path).load("FYTEST", "live")
+    assert (state.lineage, state.serial) == ("0b7c2a4e-5d1f-4c3b-9a8e-6f2d1c0b9a87", 3)
+    assert state.profiles == {"u-1001": alice(), "u-1002": ChannelData()}
+
+
+# --- a state that belongs elsewhere or moved on ----------------------------------------------
+
+@pytest.mark.parametrize(("workspace", "version"), [("FYOTHER", "live"), ("FYTEST", "test")])
+def test_state_of_another_workspace_or_version_is_refused_naming_both(
+        backend: LocalStateFile, workspace: str, version: str) -> None:
+    saved(backend)
+    with pytest.raises(StateMismatchError) as raised:
+        backend.load(workspace, version)
+    assert str(raised.value).startswith(
+        f"state {backend.path} records workspace FYTEST version live, "
+        f"but this run is for workspace {workspace} version {version}")
+
+
+def test_save_refuses_a_state_that_changed_since_it_was_loaded(backend: LocalStateFile) -> None:
+    stale = saved(backend)
+    LocalStateFile(backend.path).save(stale)  # another run saved serial 2 meanwhile
+    current = backend.path.read_bytes()
+    with pytest.raises(StateError, match="changed since this run loaded it"):
+        backend.save(stale)
+    assert backend.path.read_bytes() == current
+
+
+def test_save_refuses_to_replace_a_state_created_since_an_absent_one_was_loaded(
+        backend: LocalStateFile) -> None:
+    new = backend.load("FYTEST", "live")
+    saved(LocalStateFile(backend.path))
+    with pytest.raises(StateError, match=r"loaded no state, now lineage \S+ serial 1"):
+        backend.save(new)
+
+
+def test_a_journal_is_refused_rather_than_ignored(backend: LocalStateFile) -> None:
+    saved(backend)
+    backend.journal_path.write_text("{}\n")
+    with pytest.raises(StateError, match="cannot replay it"):
+        backend.load("FYTEST", "live")
+
+
+def test_unreadable_state_is_a_state_error_naming_it(backend: LocalStateFile) -> None:
+    backend.path.mkdir()
+    with pytest.raises(StateError, match=f"cannot read state {backend.path}"):
+        backend.load("FYTEST", "live")
+
+
+def test_failed_save_reports_the_old_state_unchanged(
+        backend: LocalStateFile, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = saved(backend)
+    before = backend.path.read_bytes()
+
+    def disk_full(fd: int, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", disk_full)
+    with pytest.raises(StateError, match="No space left on device; the previous state is"):
+        backend.save(state)
+    monkeypatch.undo()
+    assert backend.path.read_bytes() == before
+
+
+def test_load_without_workspace_accepts_what_the_state_records(backend: LocalStateFile) -> None:
+    assert backend.load(None, None).profiles == {}
+    saved(backend, **{"u-1001": alice()})
+    state = backend.load(None, None)
+    assert (state.workspace, state.version, list(state.profiles)) == ("FYTEST", "live",
+                                                                      ["u-1001"])
+    with pytest.raises(StateMismatchError, match="this run is for workspace FYTEST version test"):
+        backend.load(None, "test")
+
+
+@pytest.mark.parametrize("state", [
+    State(None, 0, "", "live", {}),
+    State(None, 0, "FYTEST", "staging", {}),
+    State(None, 0, "FYTEST", "live", {"u-1": ChannelData({"email": ""})}),
+    State(None, 0, "FYTEST", "live", {"u-1": ChannelData({"push": (Token("t", None, 2),)})}),
+    State(None, 0, "FYTEST", "live", {"": ChannelData()}),
+], ids=["no workspace", "unknown version", "empty email", "status 2", "empty distinct_id"])
+def test_a_state_the_next_load_would_refuse_is_never_written(
+        backend: LocalStateFile, state: State) -> None:
+    with pytest.raises(StateError, match="refusing to save an invalid state: at /"):
+        backend.save(state)
+    assert not backend.path.exists()
