@@ -5,6 +5,7 @@ Errors become output here and nowhere else (`main`); `--debug` adds the tracebac
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import traceback
@@ -141,6 +142,16 @@ def _color(ctx: click.Context) -> bool:
     return not ctx.meta.get("no_color") and "NO_COLOR" not in os.environ and _is_terminal()
 
 
+def _settle_heap() -> None:
+    """Exempt what was loaded from garbage collection for the rest of this short process.
+
+    A large configuration and state are millions of long-lived objects without cycles; left
+    in the collector's generations they are rescanned by every later collection (about 5%
+    of a 100,000-profile plan).
+    """
+    gc.freeze()
+
+
 def _load(paths: Sequence[Path]) -> Config:
     return load_config(paths, workspace=os.environ.get("FYNO_WSID") or None,
                        version=os.environ.get("FYNO_VERSION") or None)
@@ -185,6 +196,7 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None, o
     config = _load(paths)
     state = open_state(state_path, config.workspace, config.version).load(
         config.workspace, config.version)
+    _settle_heap()
     result = make_plan(config, state, targets=targets, max_delete_percent=max_delete_percent,
                        force=force)
     if out is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, NamedTuple, TypeAlias
 
 SINGLE_VALUE_CHANNELS: Final = ("sms", "whatsapp", "voice", "email", "slack", "discord", "teams")
 TOKEN_CHANNELS: Final = ("push", "inapp")
@@ -16,9 +16,12 @@ CHANNELS: Final = SINGLE_VALUE_CHANNELS + TOKEN_CHANNELS
 CHANNEL_ORDER: Final = {name: index for index, name in enumerate(CHANNELS)}
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    """One push or in-app token. Its identity is the token string alone."""
+class Token(NamedTuple):
+    """One push or in-app token. Its identity is the token string alone.
+
+    A named tuple rather than a frozen dataclass: states and configurations hold hundreds of
+    thousands of tokens, and a tuple is built and compared in C, several times faster.
+    """
 
     token: str
     integration_id: str | None = None  # None: valid for every integration

@@ -195,3 +195,35 @@ def test_runs_as_python_module() -> None:
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "reconciler, version" in result.stdout
+
+
+def test_a_held_lock_refuses_state_changes_naming_the_holder(basic: Path) -> None:
+    state = basic / "state.json"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from reconciler.state import LocalStateFile;"
+         "lock = LocalStateFile(Path(sys.argv[1])).lock('apply');"
+         "lock.__enter__(); print('locked', flush=True); time.sleep(60)", str(state)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        result = run("state", "rm", "u-1003", "--state", state)
+        assert result.exit_code == 1
+        assert f"pid {holder.pid}" in result.output and "'apply'" in result.output
+        assert "reconciler state unlock" in result.output
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run("state", "rm", "u-1003", "--state", state).exit_code == 0
+
+
+def test_state_unlock_removes_a_lock_file_and_names_its_holder(basic: Path) -> None:
+    state = basic / "state.json"
+    lock = basic / "state.json.lock"
+    lock.write_text(json.dumps({"pid": 4242, "host": "ci-runner-7", "command": "apply",
+                                "started_at": "2026-11-28T10:00:00Z"}))
+    result = run("state", "unlock", "--state", state)
+    assert result.exit_code == 0
+    assert "pid 4242 on ci-runner-7" in result.output
+    assert not lock.exists()
+    assert "not locked" in run("state", "unlock", "--state", state).output

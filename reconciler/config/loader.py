@@ -161,9 +161,12 @@ def config_digest(workspace: str, version: str, profiles: dict[str, ChannelData]
     body = {
         "workspace": workspace,
         "version": version,
-        "profiles": {distinct_id: data.to_json() for distinct_id, data in profiles.items()},
+        "profiles": {distinct_id: data.channels for distinct_id, data in profiles.items()},
     }
-    return "sha256:" + hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    # Tokens (named tuples) serialize as [token, integration_id, status] through `tuple`,
+    # in C: building each profile's API form first would triple the cost.
+    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=tuple)
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
 def load_config(
