@@ -10,7 +10,14 @@
     ├── PlanFileError               a saved plan cannot be used
     │   ├── PlanEditedError         its checksum does not match its content
     │   └── PlanStaleError          it was computed against another state
-    └── TooMuchChangeError          the plan deletes more than the safety rail allows
+    ├── TooMuchChangeError          the plan deletes more than the safety rail allows
+    ├── ApiError                    the Fyno API cannot be used
+    │   ├── ApiSetupError           no API key, or an unusable base URL
+    │   ├── ApiAuthError            the API answered 401: stop every call at once
+    │   └── TransportError          no answer to a request
+    │       ├── NotSentError        the request never left: safe to send again
+    │       └── NoAnswerError       it may have reached the server: outcome unknown
+    └── ApplyFailedError            some calls failed; the state records what was done
     Interrupted                     the user pressed Ctrl-C (exit 130)
 
 Errors become output in exactly one place, `reconciler.cli.main`; nothing else prints them.
@@ -86,6 +93,34 @@ class PlanStaleError(PlanFileError):
 
 class TooMuchChangeError(ReconcilerError):
     """The plan would delete more recorded entries than the safety rail allows."""
+
+
+class ApiError(ReconcilerError):
+    """The Fyno API cannot be used."""
+
+
+class ApiSetupError(ApiError):
+    """No API key, or an unusable base URL."""
+
+
+class ApiAuthError(ApiError):
+    """The API answered 401: the key is wrong or not allowed here; no further call is made."""
+
+
+class TransportError(ApiError):
+    """No answer to a request."""
+
+
+class NotSentError(TransportError):
+    """The request never reached the server (no connection): safe to send again."""
+
+
+class NoAnswerError(TransportError):
+    """The request may have reached the server, but no answer came: its outcome is unknown."""
+
+
+class ApplyFailedError(ReconcilerError):
+    """Some calls failed; the state records exactly what was done."""
 
 
 class Interrupted(ReconcilerError):

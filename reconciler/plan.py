@@ -58,6 +58,17 @@ def _value_from_json(data: Any) -> Value:
     return Token.from_json(data) if isinstance(data, dict) else data
 
 
+def path_segment(text: str) -> str:
+    """`text` percent-encoded as exactly one path segment, whatever it holds.
+
+    `/`, `?`, `#`, `%`, spaces and non-ASCII are encoded by `quote`; a segment of only dots
+    would still be a dot-segment that clients and proxies may collapse, so its dots are
+    encoded too.
+    """
+    segment = quote(text, safe="")
+    return segment.replace(".", "%2E") if segment in (".", "..") else segment
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     """One API call for one profile; subclasses say which endpoint and how the body looks."""
@@ -75,7 +86,7 @@ class Call:
 
     def path(self) -> str:
         """Path below `/{WSID}/{version}`; the distinct_id is always exactly one segment."""
-        return f"/profiles/{quote(self.distinct_id, safe='')}{self.endpoint}"
+        return f"/profiles/{path_segment(self.distinct_id)}{self.endpoint}"
 
     def sort_key(self) -> tuple[str, int]:
         return (self.distinct_id, self.rank)

@@ -243,13 +243,6 @@ def test_save_refuses_to_replace_a_state_created_since_an_absent_one_was_loaded(
         backend.save(new)
 
 
-def test_a_journal_is_refused_rather_than_ignored(backend: LocalStateFile) -> None:
-    saved(backend)
-    backend.journal_path.write_text("{}\n")
-    with pytest.raises(StateError, match="cannot replay it"):
-        backend.load("FYTEST", "live")
-
-
 def test_unreadable_state_is_a_state_error_naming_it(backend: LocalStateFile) -> None:
     backend.path.mkdir()
     with pytest.raises(StateError, match=f"cannot read state {backend.path}"):

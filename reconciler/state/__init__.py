@@ -7,11 +7,12 @@ assume that the state is a file.
 
 from __future__ import annotations
 
-from reconciler.state.base import LockInfo, State, StateBackend
+from reconciler.state.base import EventLog, LockInfo, State, StateBackend
 from reconciler.state.codec import FORMAT_VERSION
 from reconciler.state.local import LocalStateFile, default_state_path
 
 __all__ = [
+    "EventLog",
     "FORMAT_VERSION",
     "LocalStateFile",
     "LockInfo",

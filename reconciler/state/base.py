@@ -30,6 +30,9 @@ class State:
     workspace: str
     version: str  # live | test
     profiles: dict[str, ChannelData] = field(default_factory=dict)
+    # Profiles whose last call may or may not have reached the server (the run died, or no
+    # answer came and no read-back succeeded): `apply` reads them back before acting on them.
+    unconfirmed: set[str] = field(default_factory=set)
 
     @classmethod
     def new(cls, workspace: str, version: str) -> State:
@@ -78,13 +81,29 @@ class LockInfo:
         return f"pid {self.pid} on {self.host}, running {self.command!r} since {self.started_at}"
 
 
+class EventLog(Protocol):
+    """Durable notes of what a running apply learns, folded into the state by the next `load`
+    if the process dies before its `save`. Each method returns once its note is durable."""
+
+    def begin(self, distinct_id: str) -> None:
+        """A call for `distinct_id` is about to be sent: its outcome is unknown until settled."""
+        ...
+
+    def settle(self, distinct_id: str, data: ChannelData | None, *, changed: bool = True) -> None:
+        """The server now holds `data` for `distinct_id` (None: it left management); with
+        `changed=False`, the outcome is known and the record is unchanged."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
 class StateBackend(Protocol):
     """Where the recorded state of one workspace and version lives.
 
     The life of a changing command: `with backend.lock("apply"): state = backend.load(...)`,
-    change `state.profiles`, `state = backend.save(state)` (possibly many times).
-    Issue 3 will add `record(...)`: a durable note of one finished API call, folded into the
-    state by the next `load` if the process dies before its `save`.
+    `log = backend.open_journal(state)`, make calls noting each in `log`, change
+    `state.profiles` to match, `log.close()`, `state = backend.save(state)`.
     """
 
     def describe(self) -> str:
@@ -115,6 +134,10 @@ class StateBackend(Protocol):
         Returns the saved state. Refuses (`StateError`) if the stored state is no longer
         the one `state` was loaded from, and never overwrites a stored state it cannot read.
         """
+        ...
+
+    def open_journal(self, state: State) -> EventLog:
+        """Start the event log of a run on top of `state`, a saved state, under the lock."""
         ...
 
     def unlock(self) -> LockInfo | None:

@@ -55,6 +55,8 @@ def encode(state: State) -> bytes:
                 for distinct_id in sorted(state.profiles)
             },
         }
+        if state.unconfirmed:
+            document["unconfirmed"] = sorted(state.unconfirmed)
         # Never write what the next load would refuse: that would lock the user out.
         problems = _schema_problems(document)
         if problems:
@@ -95,6 +97,7 @@ def decode(data: bytes, source: str) -> State:
             version=document["version"],
             profiles={distinct_id: _channel_data(channel)
                       for distinct_id, channel in document["profiles"].items()},
+            unconfirmed=set(document.get("unconfirmed", ())),
         )
 
 

@@ -1,7 +1,8 @@
 """The default state backend: one JSON file per workspace and version, on local disk.
 
 Next to `state/FYXXXXXXXX-live.json` live `...json.backup` (the previous version),
-`...json.lock` (while a command holds the lock) and, from issue 3 on, `...json.journal`.
+`...json.lock` (while a command holds the lock) and, while an apply runs (or after one died),
+`...json.journal` (see `journal.py`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import TYPE_CHECKING
 
 from reconciler import atomic
 from reconciler.errors import StateCorruptError, StateError, StateMismatchError
-from reconciler.state import codec
+from reconciler.state import codec, journal
 from reconciler.state.base import LockInfo, State, StateBackend
+from reconciler.state.journal import Journal
 from reconciler.state.lock import FileLock
 
 # What identifies one version of the file on disk: every save makes a new inode, and an edit
@@ -51,7 +53,7 @@ class LocalStateFile:
 
     @property
     def journal_path(self) -> Path:
-        """Issue 3: the append-only record of calls finished since the last save."""
+        """The append-only record of what an apply learned since the last save."""
         return self.path.with_name(self.path.name + ".journal")
 
     def describe(self) -> str:
@@ -88,12 +90,16 @@ class LocalStateFile:
                 workspace=state.workspace,
                 version=state.version,
                 profiles=dict(state.profiles),
+                unconfirmed=set(state.unconfirmed),
             )
             data = codec.encode(saved)
             self._remove_leftovers()
             try:
                 atomic.replace_with_backup(self.path, data)
                 stat = os.stat(self.path)
+                # The saved state now holds all the journal said: it must not be folded again.
+                with contextlib.suppress(FileNotFoundError):
+                    self.journal_path.unlink()
             except OSError as err:
                 raise StateError(f"could not save state {self.path}: {err.strerror or err}; "
                                  f"the previous state is unchanged") from err
@@ -152,20 +158,34 @@ class LocalStateFile:
                 f"(loaded {_describe_version(loaded)}, now {_describe_version(stored)}); "
                 f"nothing was saved. Run the command again to work from the current state.")
 
-    def _replay_journal(self, state: State) -> State:
-        """Issue 3: fold the calls journaled since the last save into `state`.
+    def open_journal(self, state: State) -> Journal:
+        """Start journaling events on top of `state`, which must be the saved version."""
+        if not self._lock.held:
+            raise StateError("a journal is only opened under the state lock")
+        if state.lineage is None:
+            raise StateError("a journal extends a saved state: save the new state first")
+        return Journal(self.journal_path, state.lineage, state.serial)
 
-        `apply` will append one durable record per finished API call to `journal_path` and
-        drop the journal after each successful save, so a journal found here means a run died
-        between a call and its save. Replaying belongs exactly here, after validation and
-        before any caller sees the state, so that every command (plan included) starts from
-        what the server holds. Until issue 3, a journal is refused rather than ignored:
-        ignoring it would forget calls that were made.
+    def _replay_journal(self, state: State) -> State:
+        """Fold what a run that died before its save had journaled into `state`.
+
+        A journal found here means a run died between a call and its save. Replaying belongs
+        exactly here, after validation and before any caller sees the state, so that every
+        command (plan included) starts from what the server holds. Under the lock, the
+        folded state is saved at once (serial + 1) and the journal dropped; without it
+        (`plan`), the fold stays in memory, with the serial that save will give it.
         """
-        if self.journal_path.exists():
-            raise StateError(
-                f"state journal {self.journal_path} exists, but this version of the "
-                f"reconciler cannot replay it; use the version that wrote it")
+        outcome = journal.replay(self.journal_path, state)
+        if outcome == "absent":
+            return state
+        if not self._lock.held:
+            if outcome == "folded":
+                state.serial += 1
+            return state
+        if outcome == "folded":
+            state = self.save(state)
+        with contextlib.suppress(FileNotFoundError):
+            self.journal_path.unlink()
         return state
 
     def _remove_leftovers(self) -> None:

@@ -50,6 +50,11 @@ class FileLock:
         self._fd: int | None = None
         self._depth = 0
 
+    @property
+    def held(self) -> bool:
+        """Whether this process holds the lock (through this object)."""
+        return self._fd is not None
+
     def acquire(self, command: str) -> None:
         with self._mutex:
             self._acquire(command)

@@ -1,0 +1,216 @@
+"""What the sandbox answers to a request, independent of how HTTP carried it.
+
+The order of checks for an API request is fixed: injected latency, then the API key (before
+anything else can be learnt), then injected rejections (rate limit, 429, 5xx: the request is
+not looked at), then the route and body, then the store; a write's answer may then be lost.
+The `/_sandbox/` admin routes need no key and meet no fault.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from .channels import VERSIONS, BadRequest, parse_delete
+from .faults import FaultInjector
+from .log import LogEntry, RequestLog
+from .settings import Faults, SandboxConfig
+from .store import Outcome, Store, error
+
+JSON_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class Request:
+    """The parts of an HTTP request the sandbox looks at."""
+
+    method: str
+    raw_path: str
+    authorization: str | None
+    content_type: str | None
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer to send, or to drop by closing the connection when `lost`."""
+
+    status: int
+    body: Any
+    headers: tuple[tuple[str, str], ...] = ()
+    lost: bool = False
+
+
+def envelope(status: int, message: str) -> Reply:
+    return Reply(status, {"_message": message, "status": "ok" if status < 400 else "error"})
+
+
+def split_path(raw_path: str) -> list[str] | None:
+    """The decoded segments of a raw path; None if a segment is not UTF-8.
+
+    The raw path is split on "/" BEFORE decoding, so that `a%2Fb` stays one segment "a/b",
+    and each segment is decoded exactly once, so that `%252F` is "%2F".
+    """
+    path = raw_path.partition("?")[0].partition("#")[0]
+    try:
+        return [unquote_to_bytes(segment).decode("utf-8") for segment in path.split("/")]
+    except UnicodeDecodeError:
+        return None
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise BadRequest("request body must be valid JSON") from None
+
+
+def _logged_body(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")
+
+
+class SandboxApp:
+    """The whole sandbox behind HTTP: store, faults, log and the key it expects."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self._expected = f"Bearer {config.api_key}".encode()
+        self.store = Store(config.seed_data)
+        self.injector = FaultInjector(config.faults)
+        self.log = RequestLog()
+
+    def handle(self, request: Request) -> Reply:
+        path = request.raw_path.partition("?")[0]
+        if path.startswith("/_sandbox/"):
+            return self._admin(request.method, path, request.body)
+        return self._api(request)
+
+    # -- the Fyno API ----------------------------------------------------------------------
+
+    def _api(self, request: Request) -> Reply:
+        received = time.monotonic()
+        faults = self.injector.faults
+        if faults.latency_ms > 0:
+            time.sleep(faults.latency_ms / 1000)
+        distinct_id: str | None = None
+        performed = lost = False
+        reply: Reply
+        if not self._authorized(request.authorization):
+            reply = envelope(401, "Invalid API details")
+        elif (rejection := self.injector.reject()) is not None:
+            headers = (("Retry-After", rejection.retry_after),) if rejection.retry_after else ()
+            reply = Reply(rejection.status, envelope(rejection.status, rejection.message).body,
+                          headers)
+        else:
+            segments = split_path(request.raw_path)
+            route = _route(request.method, segments)
+            if route is None:
+                reply = envelope(404, f"Cannot {request.method} {path_only(request.raw_path)}")
+            else:
+                operation, wsid, version, distinct_id = route
+                outcome = self._perform(operation, wsid, version, distinct_id, request, faults)
+                reply = Reply(outcome.status, outcome.body)
+                performed = outcome.changed or (outcome.status < 300 and operation != "get")
+                if operation != "get" and self.injector.lose():
+                    lost = True
+                    reply = Reply(reply.status, reply.body, lost=True)
+        self.log.append(LogEntry(
+            method=request.method, path=request.raw_path, distinct_id=distinct_id,
+            body=_logged_body(request.body), status=reply.status, performed=performed,
+            lost=lost, time=received,
+        ))
+        return reply
+
+    def _authorized(self, authorization: str | None) -> bool:
+        # constant-time, so that the key cannot be guessed byte by byte from timings
+        return authorization is not None and hmac.compare_digest(
+            authorization.encode("utf-8", "replace"), self._expected
+        )
+
+    def _perform(
+        self, operation: str, wsid: str, version: str, distinct_id: str | None,
+        request: Request, faults: Faults,
+    ) -> Outcome:
+        store = self.store
+        try:
+            if version not in VERSIONS:
+                raise BadRequest(f"version must be live or test, not {version}")
+            if operation == "get":
+                assert distinct_id is not None
+                return store.get(wsid, version, distinct_id, faults)
+            if not (request.content_type or "").lower().startswith(JSON_TYPE):
+                # the real API parses no body without it, and the doc requires it
+                raise BadRequest("Content-Type must be application/json")
+            body = _parse_json(request.body)
+            if operation == "create":
+                return store.create(wsid, version, body, faults)
+            if operation == "delete-profiles":
+                return store.delete_profiles(wsid, version, body)
+            assert distinct_id is not None
+            if operation == "patch":
+                return store.patch_channel(wsid, version, distinct_id, body, faults)
+            return store.delete_channel(wsid, version, distinct_id, parse_delete(body), faults)
+        except BadRequest as problem:
+            return error(str(problem))
+
+    # -- test and admin routes -------------------------------------------------------------
+
+    def _admin(self, method: str, path: str, body: bytes) -> Reply:
+        try:
+            match (method, path):
+                case ("GET", "/_sandbox/data"):
+                    return Reply(200, self.store.dump())
+                case ("PUT", "/_sandbox/data"):
+                    self.store.replace(_parse_json(body))
+                    return envelope(200, "Data replaced")
+                case ("GET", "/_sandbox/log"):
+                    return Reply(200, self.log.to_json())
+                case ("DELETE", "/_sandbox/log"):
+                    self.log.clear()
+                    return envelope(200, "Log cleared")
+                case ("GET", "/_sandbox/faults"):
+                    return Reply(200, self.injector.faults.to_json())
+                case ("PUT", "/_sandbox/faults"):
+                    try:
+                        self.injector.reset(Faults.from_json(_parse_json(body)))
+                    except (TypeError, ValueError) as problem:
+                        raise BadRequest(str(problem)) from None
+                    return envelope(200, "Faults replaced")
+        except BadRequest as problem:
+            return envelope(400, str(problem))
+        return envelope(404, f"Cannot {method} {path}")
+
+
+def path_only(raw_path: str) -> str:
+    return raw_path.partition("?")[0]
+
+
+def _route(
+    method: str, segments: list[str] | None
+) -> tuple[str, str, str, str | None] | None:
+    """(operation, WSID, version, distinct_id) of an API path, or None for an unknown route."""
+    if segments is None or len(segments) < 5 or segments[:2] != ["", "v1"]:
+        return None
+    wsid, version, collection, *rest = segments[2:]
+    if not wsid or collection != "profiles":
+        return None
+    match (method, rest):
+        case ("POST", []):
+            return ("create", wsid, version, None)
+        case ("POST", ["delete"]):
+            return ("delete-profiles", wsid, version, None)
+        case ("GET", [distinct_id]):
+            return ("get", wsid, version, distinct_id)
+        case ("PATCH", [distinct_id, "channel"]):
+            return ("patch", wsid, version, distinct_id)
+        case ("POST", [distinct_id, "channel", "delete"]):
+            return ("delete-channel", wsid, version, distinct_id)
+    return None

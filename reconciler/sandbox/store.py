@@ -1,0 +1,257 @@
+"""The profiles the sandbox holds, per workspace and version, and the API's operations on them.
+
+Every operation takes the store's one lock for its whole duration, so that concurrent
+requests see each write whole; each returns an `Outcome` the HTTP layer only serialises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .channels import (
+    SINGLE_CHANNELS,
+    TOKEN_CHANNELS,
+    BadRequest,
+    Channel,
+    DeleteChannels,
+    DeleteTokens,
+    parse_channel_update,
+    parse_data,
+)
+from .settings import Faults
+
+NO_PROFILE = "incorrect/non existing distinct_id provided"
+NO_CHANNEL = "Unable to delete channel since the channel does not exist"
+MODIFIED = "Channel has been modified successfully"
+CREATED = "Profile created successfully"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An answer to one API request, and whether it changed the store."""
+
+    status: int
+    body: dict[str, Any]
+    changed: bool = False
+
+
+def ok(message: str, status: int = 200) -> Outcome:
+    return Outcome(status, {"_message": message, "status": "ok"}, changed=True)
+
+
+def error(message: str, status: int = 400, *, changed: bool = False) -> Outcome:
+    return Outcome(status, {"_message": message, "status": "error"}, changed=changed)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Profile:
+    """One stored profile; `channel` holds only channels that have data."""
+
+    distinct_id: str
+    name: str | None = None
+    channel: Channel = field(default_factory=dict)
+    created_at: str = field(default_factory=_now)
+    updated_at: str = ""
+
+    def __post_init__(self) -> None:
+        self.updated_at = self.updated_at or self.created_at
+
+    def touch(self) -> None:
+        self.updated_at = _now()
+
+
+def _copy(channel: Channel) -> Channel:
+    # token lists and objects are mutable: never hand out the stored ones
+    return {
+        name: [dict(token) for token in data] if name in TOKEN_CHANNELS else data
+        for name, data in channel.items()
+    }
+
+
+class Store:
+    """Thread-safe profiles keyed by (WSID, version); live and test never see each other."""
+
+    def __init__(self, data: object = None) -> None:
+        self._lock = threading.Lock()
+        self._profiles: dict[tuple[str, str], dict[str, Profile]] = {}
+        if data is not None:
+            self.replace(data)
+
+    # -- admin ------------------------------------------------------------------------------
+
+    def replace(self, data: object) -> None:
+        """Replace all data with `{WSID: {version: {distinct_id: channel}}}`; BadRequest if bad."""
+        parsed = parse_data(data)
+        profiles = {
+            key: {pid: Profile(pid, channel=channel) for pid, channel in group.items()}
+            for key, group in parsed.items()
+        }
+        with self._lock:
+            self._profiles = profiles
+
+    def dump(self) -> dict[str, dict[str, dict[str, Channel]]]:
+        """Everything stored, in the shape `replace` takes."""
+        result: dict[str, dict[str, dict[str, Channel]]] = {}
+        with self._lock:
+            for (wsid, version), group in sorted(self._profiles.items()):
+                result.setdefault(wsid, {})[version] = {
+                    pid: _copy(profile.channel) for pid, profile in group.items()
+                }
+        return result
+
+    # -- API --------------------------------------------------------------------------------
+
+    def get(self, wsid: str, version: str, distinct_id: str, faults: Faults) -> Outcome:
+        with self._lock:
+            profile = self._profiles.get((wsid, version), {}).get(distinct_id)
+            if profile is None:
+                return error(NO_PROFILE)
+            channel = _copy(profile.channel)
+            name, created_at, updated_at = profile.name, profile.created_at, profile.updated_at
+        if faults.empty_channels == "empty":
+            for single in SINGLE_CHANNELS:
+                channel.setdefault(single, "")
+            for tokens in TOKEN_CHANNELS:
+                channel.setdefault(tokens, [])
+        # the shape of the doc's example; the id is a stable stand-in for Mongo's ObjectId
+        profile_id = hashlib.sha1(f"{wsid}\0{version}\0{distinct_id}".encode()).hexdigest()[:24]
+        body: dict[str, Any] = {
+            "distinct_id": distinct_id,
+            "name": name,
+            "created_at": created_at,
+            "updated_at": updated_at,
+            "status": 1,
+            "id_list": [],
+            "profile_id": profile_id,
+            "version": version,
+            "channel": channel,
+            "properties": {},
+            "channel_raw": {},
+        }
+        return Outcome(200, body)
+
+    def create(self, wsid: str, version: str, body: object, faults: Faults) -> Outcome:
+        if not isinstance(body, dict):
+            raise BadRequest("request body must be a JSON object")
+        distinct_id = body.get("distinct_id")
+        if not isinstance(distinct_id, str) or not distinct_id:
+            raise BadRequest("distinct_id must be a non-empty string")
+        name = body.get("name")
+        if name is not None and not isinstance(name, str):
+            raise BadRequest("name must be a string")
+        update = parse_channel_update(body["channel"]) if "channel" in body else {}
+        with self._lock:
+            group = self._profiles.setdefault((wsid, version), {})
+            if distinct_id in group:
+                return error("Profile with the distinct_id provided already exists")
+            profile = Profile(distinct_id, name=name)
+            _merge(profile.channel, update, faults)
+            group[distinct_id] = profile
+        return ok(CREATED, 201)
+
+    def patch_channel(
+        self, wsid: str, version: str, distinct_id: str, body: object, faults: Faults
+    ) -> Outcome:
+        if not isinstance(body, dict) or "channel" not in body:
+            raise BadRequest("request body must be an object with a channel object")
+        update = parse_channel_update(body["channel"])
+        with self._lock:
+            profile = self._profiles.get((wsid, version), {}).get(distinct_id)
+            if profile is None:
+                return error(NO_PROFILE)
+            _merge(profile.channel, update, faults)
+            profile.touch()
+        return ok(MODIFIED)
+
+    def delete_channel(
+        self,
+        wsid: str,
+        version: str,
+        distinct_id: str,
+        request: DeleteChannels | DeleteTokens,
+        faults: Faults,
+    ) -> Outcome:
+        with self._lock:
+            profile = self._profiles.get((wsid, version), {}).get(distinct_id)
+            if profile is None:
+                # the doc says a 400 but not its message: the GET/PATCH one is the likeliest
+                return error(NO_PROFILE)
+            if isinstance(request, DeleteChannels):
+                outcome = _delete_channels(profile.channel, request.names, faults)
+            else:
+                outcome = _delete_tokens(profile.channel, request.tokens, faults)
+            if outcome.changed:
+                profile.touch()
+            return outcome
+
+    def delete_profiles(self, wsid: str, version: str, body: object) -> Outcome:
+        ids = body.get("distinct_id") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+            raise BadRequest("distinct_id must be a non-empty list of strings")
+        with self._lock:
+            group = self._profiles.get((wsid, version), {})
+            for distinct_id in ids:
+                group.pop(distinct_id, None)
+        return ok("Profiles deleted successfully")
+
+
+def _merge(channel: Channel, update: Channel, faults: Faults) -> None:
+    """PATCH semantics (DOC): single values replaced, push/inapp tokens added to the list."""
+    for name, data in update.items():
+        if name not in TOKEN_CHANNELS:
+            channel[name] = data
+            continue
+        tokens: list[dict[str, Any]] = channel.setdefault(name, [])
+        for token in data:
+            index = next((i for i, t in enumerate(tokens) if t["token"] == token["token"]), None)
+            if index is None or faults.resend_token == "duplicate":
+                tokens.append(token)
+            else:
+                tokens[index] = token
+        if not tokens:
+            del channel[name]
+
+
+def _delete_channels(channel: Channel, names: tuple[str, ...], faults: Faults) -> Outcome:
+    present = [name for name in names if name in channel]
+    if len(present) == len(names):
+        for name in present:
+            del channel[name]
+        return ok(MODIFIED)
+    # documented: a channel without data is a 400; what happens to the OTHER named
+    # channels of the same request is UNKNOWN, so it is a switch
+    if not present or faults.delete_empty == "fail-whole":
+        return error(NO_CHANNEL)
+    for name in present:
+        del channel[name]
+    if faults.delete_empty == "fail-partial":
+        return error(NO_CHANNEL, changed=True)
+    return ok(MODIFIED)
+
+
+def _delete_tokens(
+    channel: Channel, tokens: dict[str, tuple[str, ...]], faults: Faults
+) -> Outcome:
+    held = {name: {t["token"] for t in channel.get(name, [])} for name in tokens}
+    absent = any(token not in held[name] for name, wanted in tokens.items() for token in wanted)
+    if absent and faults.absent_token == "fail":
+        return error(NO_CHANNEL)
+    changed = False
+    for name, wanted in tokens.items():
+        if not wanted or name not in channel:
+            continue
+        kept = [t for t in channel[name] if t["token"] not in wanted]
+        changed = changed or len(kept) != len(channel[name])
+        if kept:
+            channel[name] = kept
+        else:
+            del channel[name]
+    return Outcome(200, ok(MODIFIED).body, changed=changed)
