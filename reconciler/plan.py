@@ -134,7 +134,9 @@ class DeleteTokens(Call):
         body: dict[str, list[str]] = {}
         for change in self.changes:
             assert isinstance(change.before, Token)
-            body.setdefault(change.channel, []).append(change.before.token)
+            names = body.setdefault(change.channel, [])
+            if change.before.token not in names:  # a token held twice is deleted by one name
+                names.append(change.before.token)
         return body
 
 

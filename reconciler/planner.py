@@ -63,11 +63,12 @@ def diff_profile(distinct_id: str, want: ChannelData, have: ChannelData) -> list
             drop_channels.extend(Change(channel, token, None) for token in held)
             continue
         held_by_name = {token.token: token for token in held}
+        twice = _held_twice(held) if len(held_by_name) != len(held) else set()
         for token in wanted:
             old_token = held_by_name.get(token.token)
-            if old_token != token:
+            if old_token != token and token.token not in twice:
                 patch.append(Change(channel, old_token, token))
-        wanted_names = {token.token for token in wanted}
+        wanted_names = {token.token for token in wanted} - twice
         drop_tokens.extend(
             Change(channel, token, None) for token in held if token.token not in wanted_names
         )
@@ -91,6 +92,17 @@ def _forget(distinct_id: str, have: ChannelData) -> list[Call]:
     if not changes:
         return []
     return [DeleteChannels(distinct_id, tuple(changes), forget=True)]
+
+
+def _held_twice(held: tuple[Token, ...]) -> set[str]:
+    """Token strings the server holds more than once (a PATCH re-sending a token may add a
+    copy, an UNKNOWN of the API). Deleting a token by name removes every copy, so such a
+    token is deleted now and added once again by the next plan (or by apply's re-check)."""
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for token in held:
+        (twice if token.token in seen else seen).add(token.token)
+    return twice
 
 
 def _tokens(data: ChannelData, channel: str) -> tuple[Token, ...]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from reconciler import cli as cli_module
+from reconciler.cli import options as cli_options
 from reconciler.cli import cli
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -144,13 +144,13 @@ def test_target_restricts_the_plan(basic: Path) -> None:
 def test_color_only_on_a_terminal_and_never_with_no_color(
     basic: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli_module, "_is_terminal", lambda: True)
+    monkeypatch.setattr(cli_options, "is_terminal", lambda: True)
     args = ("plan", basic, "--state", basic / "state.json")
     assert "\x1b[" in run(*args).output
     assert "\x1b[" not in run("--no-color", *args).output
     assert "\x1b[" not in run(*args, "--no-color").output
     assert "\x1b[" not in run(*args, env={"NO_COLOR": "1"}).output
-    monkeypatch.setattr(cli_module, "_is_terminal", lambda: False)
+    monkeypatch.setattr(cli_options, "is_terminal", lambda: False)
     assert "\x1b[" not in run(*args).output
 
 

@@ -226,3 +226,17 @@ def test_at_most_one_call_of_each_kind_per_profile_in_fixed_order(
     keys = [call.sort_key() for call in calls]
     assert keys == sorted(keys)
     assert len(keys) == len(set(keys))
+
+
+def test_a_token_the_server_holds_twice_is_deleted_then_added_back_once() -> None:
+    recorded = data(push=[{"token": "t1", "status": 1}, {"token": "t1", "status": 0},
+                          {"token": "t2"}])
+    desired = data(push=[{"token": "t1", "status": 0}, {"token": "t2"}])
+    (call,) = diff({"u1": desired}, {"u1": recorded})
+    assert isinstance(call, DeleteTokens)
+    assert call.body() == {"push": ["t1"]}
+    server = {"u1": recorded.to_json()}
+    api_model_execute(server, call)
+    (again,) = diff({"u1": desired}, {"u1": ChannelData.from_json(server["u1"])})
+    assert isinstance(again, PatchChannels)
+    assert again.body() == {"channel": {"push": [{"token": "t1", "status": 0}]}}

@@ -12,8 +12,8 @@ from reconciler.state.codec import FORMAT_VERSION
 from reconciler.state.local import LocalStateFile, default_state_path
 
 __all__ = [
-    "EventLog",
     "FORMAT_VERSION",
+    "EventLog",
     "LocalStateFile",
     "LockInfo",
     "State",

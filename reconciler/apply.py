@@ -1,0 +1,125 @@
+"""Apply a plan: run its calls through the executor, and record every outcome as it happens.
+
+Each event the executor reports is written, before the next call counts as done, to the
+state backend's journal (so `kill -9` loses nothing: the next load folds it in) and to the
+audit ledger; the in-memory state is kept in step and saved once at the end. The caller
+holds the state lock for the whole run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from reconciler.api import ProfileApi
+from reconciler.audit import AuditContext, AuditLedger
+from reconciler.effects import target
+from reconciler.executor import DEFAULT_RETRY, Executor, Outcome, Report, RetryPolicy, Work
+from reconciler.model import EMPTY, ChannelData
+from reconciler.plan import Call, DeleteChannels, Plan
+from reconciler.state import EventLog, State, StateBackend
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What `apply` did: the outcome of the executor, and the state saved afterwards."""
+
+    outcome: Outcome
+    state: State
+    calls: int
+    seconds: float
+
+
+def plan_works(plan: Plan, state: State, scope: Iterable[str] | None = None) -> list[Work]:
+    """One unit of work per profile with calls, plus unconfirmed profiles to read back.
+
+    `scope` limits which unconfirmed profiles are read back (e.g. `--target`); None: all.
+    """
+    by_profile: dict[str, list[Call]] = {}
+    for call in plan.calls:
+        by_profile.setdefault(call.distinct_id, []).append(call)
+    unconfirmed = state.unconfirmed if scope is None else state.unconfirmed & set(scope)
+    works = []
+    for distinct_id in sorted(by_profile.keys() | unconfirmed):
+        calls = tuple(by_profile.get(distinct_id, ()))
+        recorded = state.profiles.get(distinct_id, EMPTY)
+        leaves = any(isinstance(call, DeleteChannels) and call.forget for call in calls)
+        works.append(Work(distinct_id, calls, recorded,
+                          None if leaves else target(recorded, calls),
+                          read_back_first=distinct_id in state.unconfirmed))
+    return works
+
+
+def run_apply(plan: Plan, state: State, backend: StateBackend, api: ProfileApi, *,
+              ledger: AuditLedger, context: AuditContext, parallelism: int = 10,
+              rate: float | None = None, retry: RetryPolicy = DEFAULT_RETRY,
+              progress: Callable[[int], None] = lambda calls: None,
+              scope: Iterable[str] | None = None) -> ApplyResult:
+    """Execute `plan` against `api`, journaling and auditing every event; save the state."""
+    started = time.monotonic()
+    if state.lineage is None:
+        state = backend.save(state)  # the journal extends a saved version
+    works = plan_works(plan, state, scope)
+    log = backend.open_journal(state)
+    recorder = _Recorder(state, log, ledger, context, progress)
+    try:
+        outcome = Executor(api, recorder, parallelism=parallelism, rate=rate,
+                           retry=retry).run(works)
+    finally:
+        log.close()
+    saved = backend.save(state)
+    return ApplyResult(outcome, saved, len(plan.calls), time.monotonic() - started)
+
+
+class _Recorder:
+    """The executor's `Observer`: journal first, then state, then audit ledger."""
+
+    def __init__(self, state: State, log: EventLog, ledger: AuditLedger,
+                 context: AuditContext, progress: Callable[[int], None]) -> None:
+        self._state = state
+        self._log = log
+        self._ledger = ledger
+        self._context = context
+        self._progress = progress
+        self._mutex = threading.Lock()
+
+    def begin(self, distinct_id: str) -> None:
+        self._log.begin(distinct_id)
+        with self._mutex:
+            self._state.unconfirmed.add(distinct_id)
+
+    def done(self, report: Report, before: ChannelData, after: ChannelData | None) -> None:
+        self._settle(report.distinct_id, after)
+        self._audit(report, before, after)
+
+    def read_back(self, report: Report, before: ChannelData, truth: ChannelData) -> None:
+        self._settle(report.distinct_id, truth)
+        self._audit(report, before, truth)
+
+    def refused(self, report: Report, before: ChannelData, in_doubt: bool) -> None:
+        if not in_doubt:
+            self._log.settle(report.distinct_id, None, changed=False)
+            with self._mutex:
+                self._state.unconfirmed.discard(report.distinct_id)
+        # Refused: the profile holds what it held. In doubt: what it holds is unknown.
+        self._audit(report, before, None if in_doubt else before)
+
+    def progress(self, finished_calls: int) -> None:
+        self._progress(finished_calls)
+
+    def _settle(self, distinct_id: str, data: ChannelData | None) -> None:
+        self._log.settle(distinct_id, data)
+        with self._mutex:
+            self._state.unconfirmed.discard(distinct_id)
+            if data is None:
+                self._state.profiles.pop(distinct_id, None)
+            else:
+                self._state.profiles[distinct_id] = data
+
+    def _audit(self, report: Report, before: ChannelData, after: ChannelData | None) -> None:
+        self._ledger.append(self._context.entry(
+            report.distinct_id, report.operation, request=report.request,
+            status=report.status, message=report.message, attempts=report.attempts,
+            before=before.to_json(), after=None if after is None else after.to_json()))

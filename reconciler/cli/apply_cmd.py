@@ -1,0 +1,173 @@
+"""`apply`: plan (or read a saved plan), confirm, run the calls, record everything."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import click
+
+from reconciler.api import FynoClient
+from reconciler.apply import ApplyResult, run_apply
+from reconciler.audit import AuditContext, AuditLedger, ledger_path
+from reconciler.cli.group import cli
+from reconciler.cli.options import (
+    common_options,
+    load_desired,
+    safety_options,
+    settle_heap,
+    show_values_option,
+    state_option,
+    use_color,
+)
+from reconciler.cli.progress import Progress
+from reconciler.core import make_plan, open_state
+from reconciler.errors import (
+    ApiSetupError,
+    ApplyFailedError,
+    Interrupted,
+    UsageError,
+)
+from reconciler.executor import RetryPolicy
+from reconciler.plan import Plan
+from reconciler.planfile import check_fresh, read_plan
+from reconciler.render import render
+from reconciler.state import State, StateBackend, default_state_path
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+@cli.command()
+@common_options
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@state_option
+@click.option("--auto-approve", is_flag=True, help="Apply without asking for `yes`.")
+@click.option("--parallelism", type=click.IntRange(1, 256), default=10, show_default=True,
+              help="Calls in flight at once.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="At most this many calls per second.")
+@safety_options
+@show_values_option
+@click.pass_context
+def apply(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None,
+          auto_approve: bool, parallelism: int, rate: float | None, targets: tuple[str, ...],
+          max_delete_percent: float, force: bool, show_values: bool) -> None:
+    """Make the calls of a plan and record what was done (PATHS, or one saved PLANFILE).
+
+    With PATHS, the plan is shown and applied after you answer `yes` (or --auto-approve).
+    With a saved PLANFILE, exactly that plan is applied, if the state has not changed since.
+
+    \b
+    Example:
+      reconciler apply profiles/
+      reconciler apply plan.json
+    """
+    env = os.environ
+    if not env.get("FYNO_API_KEY"):
+        raise ApiSetupError("FYNO_API_KEY is not set: export the API key of the workspace "
+                            "(it is read from the environment only, never from a file)")
+    planfile = _saved_plan(paths)
+    if planfile is not None:
+        if targets or force or max_delete_percent != 30.0:
+            raise UsageError("--target, --force and --max-delete-percent shape a new plan; a "
+                             "saved plan is applied exactly as it was saved")
+        plan = read_plan(planfile)
+        path = state_path or default_state_path(plan.workspace, plan.version)
+        backend = open_state(path, plan.workspace, plan.version)
+        with backend.lock("apply"):
+            state = backend.load(plan.workspace, plan.version)
+            check_fresh(plan, planfile, state.lineage, state.serial, plan.workspace,
+                        plan.version)
+            click.echo(f"Applying the saved plan {planfile}: {len(plan.calls)} calls.", err=True)
+            result = _execute(plan, state, backend, path, planfile.parent, env,
+                              parallelism, rate, None)
+    else:
+        config = load_desired(paths)
+        path = state_path or default_state_path(config.workspace, config.version)
+        backend = open_state(path, config.workspace, config.version)
+        with backend.lock("apply"):
+            state = backend.load(config.workspace, config.version)
+            settle_heap()
+            plan = make_plan(config, state, targets=targets,
+                             max_delete_percent=max_delete_percent, force=force)
+            color = use_color(ctx)
+            click.echo(render(plan, "text", color=color, show_values=show_values), nl=False,
+                       color=color)
+            scope = targets or None
+            if not plan.calls and not _unconfirmed(state, scope):
+                click.echo("Nothing to apply.")
+                return
+            _confirm(auto_approve)
+            result = _execute(plan, state, backend, path, paths[0], env, parallelism, rate,
+                              scope)
+    _report(result)
+
+
+def _saved_plan(paths: tuple[Path, ...]) -> Path | None:
+    """A single argument that is a file but not YAML is a saved plan."""
+    if len(paths) == 1 and paths[0].is_file() and paths[0].suffix not in YAML_SUFFIXES:
+        return paths[0]
+    return None
+
+
+def _unconfirmed(state: State, scope: tuple[str, ...] | None) -> set[str]:
+    return state.unconfirmed if scope is None else state.unconfirmed & set(scope)
+
+
+def _confirm(auto_approve: bool) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError("no terminal to confirm on: re-run with --auto-approve, or apply a "
+                         "reviewed saved plan (`plan --out plan.json`, then `apply plan.json`)")
+    answer = click.prompt("Apply these changes? Only 'yes' is accepted", default="",
+                          show_default=False)
+    if answer != "yes":
+        raise UsageError("apply cancelled: nothing was changed")
+
+
+def _execute(plan: Plan, state: State, backend: StateBackend, state_path: Path,
+             config_path: Path, env: Mapping[str, str], parallelism: int, rate: float | None,
+             scope: tuple[str, ...] | None) -> ApplyResult:
+    client = FynoClient.from_env(env, workspace=plan.workspace, version=plan.version,
+                                 max_connections=parallelism)
+    context = AuditContext.current(
+        config_dir=config_path if config_path.is_dir() else config_path.parent,
+        plan_id=plan.plan_id, workspace=plan.workspace, version=plan.version,
+        forced=plan.forced)
+    progress = Progress(len(plan.calls), terminal=sys.stderr.isatty())
+    retry = RetryPolicy(base=float(env.get("RECONCILER_RETRY_BASE", "0.5")))
+    try:
+        return run_apply(plan, state, backend, client,
+                         ledger=AuditLedger(ledger_path(state_path.parent)), context=context,
+                         parallelism=parallelism, rate=rate, retry=retry,
+                         progress=progress.advance, scope=scope)
+    finally:
+        progress.close()
+        client.close()
+
+
+def _report(result: ApplyResult) -> None:
+    outcome = result.outcome
+    failed = len(outcome.failures)
+    rate = result.calls / result.seconds if result.seconds else 0.0
+    click.echo(f"Apply {'stopped' if outcome.interrupted or outcome.auth_error else 'complete'}"
+               f": {result.calls} planned calls, {failed} failed, in {result.seconds:.1f} s "
+               f"({rate:.1f} calls/s); state serial {result.state.serial}.")
+    for report in outcome.failures:
+        status = "no answer" if report.status is None else str(report.status)
+        click.echo(f"  failed: {report.distinct_id}: {report.operation}: {status} "
+                   f"{report.message} (attempts: {report.attempts})", err=True)
+    if result.state.unconfirmed:
+        click.echo(f"  {len(result.state.unconfirmed)} profile(s) are unconfirmed (a call's "
+                   "outcome is unknown); the next apply reads them back first.", err=True)
+    if outcome.auth_error is not None:
+        raise outcome.auth_error
+    if outcome.interrupted:
+        raise Interrupted("interrupted: the calls that finished are recorded; run `reconciler "
+                          "plan` to see what is left")
+    if failed:
+        raise ApplyFailedError(f"{failed} profile(s) failed; the state records exactly what "
+                               "was done: run `reconciler plan` to see what is left")

@@ -1,0 +1,95 @@
+"""`validate`, `plan` and `show`: everything that reads the configuration without the API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reconciler.cli.group import cli
+from reconciler.cli.options import (
+    EXIT_CHANGES,
+    common_options,
+    format_option,
+    load_desired,
+    paths_argument,
+    safety_options,
+    settle_heap,
+    show_values_option,
+    state_option,
+    use_color,
+)
+from reconciler.core import make_plan, open_state
+from reconciler.planfile import read_plan, write_plan
+from reconciler.render import render
+
+
+@cli.command()
+@common_options
+@paths_argument
+def validate(paths: tuple[Path, ...]) -> None:
+    """Check YAML files or directories of desired state; report every problem.
+
+    \b
+    Example:
+      reconciler validate profiles/ extra.yaml
+    """
+    config = load_desired(paths)
+    click.echo(f"Valid: {len(config.profiles)} profiles in {len(config.files)} files "
+               f"(workspace {config.workspace}, version {config.version}).")
+
+
+@cli.command()
+@common_options
+@paths_argument
+@state_option
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Save the plan here, for `show` and `apply`.")
+@format_option("text", "json", "markdown")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 2 when changes are pending (0: none, 1: error).")
+@safety_options
+@show_values_option
+@click.pass_context
+def plan(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None, out: Path | None,
+         fmt: str, detailed_exitcode: bool, targets: tuple[str, ...],
+         max_delete_percent: float, force: bool, show_values: bool) -> None:
+    """Show the API calls that would make the recorded state match the configuration.
+
+    \b
+    Example:
+      reconciler plan profiles/ --out plan.json --detailed-exitcode
+    """
+    config = load_desired(paths)
+    state = open_state(state_path, config.workspace, config.version).load(
+        config.workspace, config.version)
+    settle_heap()
+    result = make_plan(config, state, targets=targets, max_delete_percent=max_delete_percent,
+                       force=force)
+    if out is not None:
+        write_plan(result, out)
+    color = use_color(ctx)
+    # click strips ANSI codes off a stream that is not a terminal unless told otherwise.
+    click.echo(render(result, fmt, color=color, show_values=show_values), nl=False, color=color)
+    if out is not None:
+        click.echo(f"Saved the plan to {out}; apply it with `reconciler apply {out}`.", err=True)
+    if detailed_exitcode and result.summary.has_changes:
+        ctx.exit(EXIT_CHANGES)
+
+
+@cli.command()
+@common_options
+@click.argument("planfile", type=click.Path(dir_okay=False, path_type=Path))
+@format_option("text", "json", "markdown")
+@show_values_option
+@click.pass_context
+def show(ctx: click.Context, planfile: Path, fmt: str, show_values: bool) -> None:
+    """Render a saved plan (its checksum is verified first).
+
+    \b
+    Example:
+      reconciler show plan.json --format markdown > comment.md
+    """
+    color = use_color(ctx)
+    click.echo(render(read_plan(planfile), fmt, color=color, show_values=show_values),
+               nl=False, color=color)

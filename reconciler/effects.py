@@ -1,0 +1,58 @@
+"""What a successful call does to a profile's channel data, as Fyno documents it.
+
+`apply` records `after_call(before, call)` once the API has answered 2xx, and aims each
+profile at `target(recorded, calls)`: where the plan's calls lead. When an answer leaves
+doubt, the profile is read back and the calls still needed are planned again from the
+server's truth toward the same target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from reconciler.model import ChannelData, ChannelValue, Token
+from reconciler.plan import Call, DeleteChannels, DeleteTokens, PatchChannels
+
+
+def after_call(data: ChannelData, call: Call) -> ChannelData:
+    """Single values replaced, tokens added or updated by token string, deletes applied."""
+    channels: dict[str, ChannelValue] = dict(data.channels)
+    if isinstance(call, PatchChannels):
+        for change in call.changes:
+            if isinstance(change.after, Token):
+                channels[change.channel] = _put_token(channels.get(change.channel, ()),
+                                                      change.after)
+            elif change.after is not None:
+                channels[change.channel] = change.after
+    elif isinstance(call, DeleteTokens):
+        for channel, names in call.body().items():
+            held = _tokens(channels.get(channel))
+            kept = tuple(token for token in held if token.token not in names)
+            if kept:
+                channels[channel] = kept
+            else:
+                channels.pop(channel, None)
+    elif isinstance(call, DeleteChannels):
+        for channel in call.channels():
+            channels.pop(channel, None)
+    return ChannelData(channels, data.unmanaged)
+
+
+def target(recorded: ChannelData, calls: Iterable[Call]) -> ChannelData:
+    """Where `calls` lead from `recorded`: the channel data a profile should end with."""
+    data = recorded
+    for call in calls:
+        data = after_call(data, call)
+    return data
+
+
+def _put_token(value: ChannelValue, token: Token) -> tuple[Token, ...]:
+    tokens = _tokens(value)
+    for index, held in enumerate(tokens):
+        if held.token == token.token:
+            return (*tokens[:index], token, *tokens[index + 1:])
+    return (*tokens, token)
+
+
+def _tokens(value: ChannelValue | None) -> tuple[Token, ...]:
+    return value if isinstance(value, tuple) else ()

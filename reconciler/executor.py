@@ -1,0 +1,331 @@
+"""Run a plan's calls against the API: concurrently, rate-limited, retried, and never guessing.
+
+Profiles are independent, so each is one unit of work on a thread pool; the calls of one
+profile run in order (PATCH before deletes). Every answer is sorted into one of three:
+- done: 2xx. The `Observer` records `after_call(before, call)` before the next call starts.
+- refused: the server answered and did nothing (a 400 the API documents as a refusal, a
+  429 that outlasted its retries, a connection that never opened). Recorded as unchanged.
+- in doubt: no answer (timeout, reset), a 5xx, or a delete answered "channel does not
+  exist" (a retry whose first attempt landed, or drift). Nothing is sent again blindly: the
+  profile is read back (GET), the server's truth is recorded, and the calls still needed are
+  planned from it toward the same target. At most `MAX_READ_BACKS` rounds, never forever.
+Only 429 (honoring Retry-After) and unsent requests are retried as such, with exponential
+backoff and full jitter; a 401 stops every worker at once. The executor never prints: it
+reports to the `Observer`, which journals, audits, updates the state and shows progress.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+from reconciler.api import CHANNEL_DOES_NOT_EXIST, Answer, ProfileApi
+from reconciler.effects import after_call
+from reconciler.errors import ApiAuthError, NoAnswerError, NotSentError, TransportError
+from reconciler.model import EMPTY, ChannelData
+from reconciler.plan import Call, DeleteChannels, DeleteTokens, PatchChannels
+from reconciler.planner import diff
+
+MAX_READ_BACKS: Final = 4
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter: attempt n waits up to base * 2**n, capped."""
+
+    attempts: int = 6
+    base: float = 0.5
+    cap: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        backoff = random.uniform(0, min(self.cap, self.base * 2 ** attempt))
+        return max(backoff, min(retry_after or 0.0, self.cap * 4))
+
+
+DEFAULT_RETRY: Final = RetryPolicy()
+
+
+class RateLimiter:
+    """At most `rate` call starts per second across all workers (None: no limit)."""
+
+    def __init__(self, rate: float | None) -> None:
+        self._interval = 1.0 / rate if rate else 0.0
+        self._next = time.monotonic()
+        self._mutex = threading.Lock()
+
+    def wait(self) -> None:
+        if not self._interval:
+            return
+        with self._mutex:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self._interval
+        if start > now:
+            time.sleep(start - now)
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """One profile: the plan's calls for it, what the state records, where it should end."""
+
+    distinct_id: str
+    calls: tuple[Call, ...]
+    recorded: ChannelData
+    target: ChannelData | None  # None: it leaves management once its channels are deleted
+    read_back_first: bool = False  # unconfirmed: an earlier call's outcome is unknown
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One request as the audit ledger records it."""
+
+    distinct_id: str
+    operation: str
+    request: object
+    status: int | None
+    message: str
+    attempts: int
+
+
+class Observer(Protocol):
+    """Receives every event; each method returns once the event is durably recorded."""
+
+    def begin(self, distinct_id: str) -> None: ...
+
+    def done(self, report: Report, before: ChannelData, after: ChannelData | None) -> None:
+        """A call succeeded; `after` None: the profile left management."""
+
+    def read_back(self, report: Report, before: ChannelData, truth: ChannelData) -> None: ...
+
+    def refused(self, report: Report, before: ChannelData, in_doubt: bool) -> None:
+        """A call failed; `in_doubt`: it may have been carried out (profile unconfirmed)."""
+
+    def progress(self, finished_calls: int) -> None: ...
+
+
+@dataclass
+class Outcome:
+    """What a whole run came to."""
+
+    failures: list[Report] = field(default_factory=list)
+    interrupted: bool = False
+    auth_error: ApiAuthError | None = None
+
+
+class _Stop(Exception):
+    """Raised inside a worker when the run must stop before its next request."""
+
+
+class Executor:
+    def __init__(self, api: ProfileApi, observer: Observer, *, parallelism: int = 10,
+                 rate: float | None = None, retry: RetryPolicy = DEFAULT_RETRY) -> None:
+        self._api = api
+        self._observer = observer
+        self._parallelism = max(1, parallelism)
+        self._rate = RateLimiter(rate)
+        self._retry = retry
+        self._stop = threading.Event()
+        self._outcome = Outcome()
+        self._mutex = threading.Lock()
+
+    def run(self, works: Sequence[Work]) -> Outcome:
+        """Converge every profile; Ctrl-C stops new calls and waits for those in flight."""
+        with ThreadPoolExecutor(self._parallelism, thread_name_prefix="apply") as pool:
+            pending: set[Future[None]] = {pool.submit(self._converge, work) for work in works}
+            try:
+                while pending:
+                    finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        future.result()
+            except KeyboardInterrupt:
+                self._stop.set()
+                self._outcome.interrupted = True
+                for future in pending:
+                    future.cancel()
+                wait(pending)
+        return self._outcome
+
+    # --- one profile ----------------------------------------------------------------------
+
+    def _converge(self, work: Work) -> None:
+        current = work.recorded
+        pending = list(work.calls)
+        rounds = 0  # read-backs and re-plans: bounded, so that no profile loops forever
+        try:
+            if work.read_back_first:
+                current = self._resync(work, current)
+                pending = self._still_needed(work, current, len(pending))
+                rounds = 1
+            while True:
+                if not pending:
+                    if not rounds:
+                        break  # no doubt arose: the plan's calls were the whole story
+                    # After a read-back, confirm that nothing more is needed (e.g. a server
+                    # that duplicated a re-sent token needs that token deleted, then re-added).
+                    pending = self._still_needed(work, current, 0)
+                    if not pending:
+                        break
+                call = pending.pop(0)
+                result, answer, attempts = self._send(work.distinct_id, call, current)
+                report = _report(work.distinct_id, call.operation, call.body(), answer, attempts)
+                if result == "done":
+                    leaves = isinstance(call, DeleteChannels) and call.forget
+                    after = after_call(current, call)
+                    self._observer.done(report, current, None if leaves else after)
+                    self._count(1)
+                    if leaves:
+                        return
+                    current = after
+                    continue
+                if result == "refused":
+                    self._fail(report, current, in_doubt=False)
+                    return
+                rounds += 1
+                if rounds > MAX_READ_BACKS:
+                    self._fail(report, current, in_doubt=True,
+                               why=f"still in doubt after {MAX_READ_BACKS} read-backs")
+                    return
+                current = self._resync(work, current)
+                pending = self._still_needed(work, current, len(pending) + 1)
+            if work.target is None:  # leaving management with nothing (left) to delete
+                self._observer.done(Report(work.distinct_id, "forget", None, None,
+                                           "no managed channel left", 0), current, None)
+        except _Stop:
+            return
+        except TransportError as error:  # a read-back that got no answer at all
+            self._fail(Report(work.distinct_id, "read_back", None, None, str(error), 0),
+                       current, in_doubt=True)
+
+    def _resync(self, work: Work, current: ChannelData) -> ChannelData:
+        """Read the profile back and record the server's truth."""
+        truth, answer, attempts = self._read(work.distinct_id)
+        self._observer.read_back(
+            _report(work.distinct_id, "read_back", None, answer, attempts), current, truth)
+        return truth
+
+    def _still_needed(self, work: Work, current: ChannelData, planned: int) -> list[Call]:
+        """The calls that lead from `current` to the work's target; progress counts the
+        `planned` calls they replace as finished."""
+        desired = {} if work.target is None else {work.distinct_id: work.target}
+        remaining = list(diff(desired, {work.distinct_id: current}))
+        self._count(max(0, planned - len(remaining)))
+        return remaining
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def _send(self, distinct_id: str, call: Call,
+              current: ChannelData) -> tuple[str, Answer | None, int]:
+        """Send one call; returns ("done" | "refused" | "in doubt", the answer, attempts)."""
+        self._observer.begin(distinct_id)
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                answer = self._request(lambda: _dispatch(self._api, call))
+            except NotSentError:
+                if attempts < self._retry.attempts:
+                    self._sleep(self._retry.delay(attempts))
+                    continue
+                return "refused", None, attempts
+            except NoAnswerError:
+                return "in doubt", None, attempts
+            if answer.ok:
+                return "done", answer, attempts
+            if answer.status == 429:
+                if attempts < self._retry.attempts:
+                    self._sleep(self._retry.delay(attempts, answer.retry_after))
+                    continue
+                return "refused", answer, attempts
+            if answer.status >= 500:
+                return "in doubt", answer, attempts
+            if isinstance(call, PatchChannels) and answer.no_such_profile:
+                return self._create(distinct_id, call, attempts)
+            if isinstance(call, DeleteChannels | DeleteTokens) and (
+                    answer.message == CHANNEL_DOES_NOT_EXIST or answer.no_such_profile):
+                return "in doubt", answer, attempts
+            return "refused", answer, attempts
+
+    def _create(self, distinct_id: str, call: PatchChannels,
+                attempts: int) -> tuple[str, Answer | None, int]:
+        """PATCH found no such profile: create it with the same channel data."""
+        try:
+            answer = self._request(
+                lambda: self._api.create_profile(distinct_id, call.body()["channel"]))
+        except TransportError:
+            return "in doubt", None, attempts + 1
+        if answer.ok:
+            return "done", answer, attempts + 1
+        return ("in doubt" if answer.status == 400 or answer.status >= 500 else "refused",
+                answer, attempts + 1)
+
+    def _read(self, distinct_id: str) -> tuple[ChannelData, Answer | None, int]:
+        """GET a profile, retrying freely: a read is safe to repeat. Absent: no channels."""
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                answer = self._request(lambda: self._api.get_profile(distinct_id))
+            except TransportError:
+                if attempts >= self._retry.attempts:
+                    raise
+                self._sleep(self._retry.delay(attempts))
+                continue
+            if answer.ok and isinstance(answer.body, dict):
+                channel = answer.body.get("channel")
+                return ChannelData.from_json(channel if isinstance(channel, dict) else {}), \
+                    answer, attempts
+            if answer.no_such_profile:
+                return EMPTY, answer, attempts
+            if attempts >= self._retry.attempts:
+                raise NoAnswerError(f"GET profile {distinct_id}: answered {answer.status} "
+                                    f"{answer.message}".strip())
+            self._sleep(self._retry.delay(attempts, answer.retry_after))
+
+    def _request(self, send: Callable[[], Answer]) -> Answer:
+        if self._stop.is_set():
+            raise _Stop
+        self._rate.wait()
+        if self._stop.is_set():
+            raise _Stop
+        try:
+            return send()
+        except ApiAuthError as error:
+            self._stop.set()
+            with self._mutex:
+                self._outcome.auth_error = self._outcome.auth_error or error
+            raise _Stop from None
+
+    def _sleep(self, seconds: float) -> None:
+        if self._stop.wait(seconds):
+            raise _Stop
+
+    def _fail(self, report: Report, current: ChannelData, *, in_doubt: bool,
+              why: str = "") -> None:
+        if why:
+            report = Report(report.distinct_id, report.operation, report.request,
+                            report.status, f"{report.message} ({why})".strip(), report.attempts)
+        self._observer.refused(report, current, in_doubt)
+        with self._mutex:
+            self._outcome.failures.append(report)
+
+    def _count(self, calls: int) -> None:
+        if calls:
+            self._observer.progress(calls)
+
+
+def _dispatch(api: ProfileApi, call: Call) -> Answer:
+    if isinstance(call, PatchChannels):
+        return api.patch_channel(call.distinct_id, call.body())
+    return api.delete_channel(call.distinct_id, call.body())
+
+
+def _report(distinct_id: str, operation: str, request: object, answer: Answer | None,
+            attempts: int) -> Report:
+    if answer is None:
+        return Report(distinct_id, operation, request, None, "no answer", attempts)
+    return Report(distinct_id, operation, request, answer.status, answer.message, attempts)
