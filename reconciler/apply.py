@@ -59,6 +59,7 @@ def run_apply(plan: Plan, state: State, backend: StateBackend, api: ProfileApi, 
               scope: Iterable[str] | None = None) -> ApplyResult:
     """Execute `plan` against `api`, journaling and auditing every event; save the state."""
     started = time.monotonic()
+    ledger.check()  # a ledger that cannot take records must stop us before the first call
     if state.lineage is None:
         state = backend.save(state)  # the journal extends a saved version
     works = plan_works(plan, state, scope)

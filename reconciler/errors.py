@@ -17,7 +17,8 @@
     │   └── TransportError          no answer to a request
     │       ├── NotSentError        the request never left: safe to send again
     │       └── NoAnswerError       it may have reached the server: outcome unknown
-    └── ApplyFailedError            some calls failed; the state records what was done
+    ├── ApplyFailedError            some calls failed; the state records what was done
+    └── AuditError                  the audit ledger cannot be read, appended to, or verified
     Interrupted                     the user pressed Ctrl-C (exit 130)
 
 Errors become output in exactly one place, `reconciler.cli.main`; nothing else prints them.
@@ -121,6 +122,10 @@ class NoAnswerError(TransportError):
 
 class ApplyFailedError(ReconcilerError):
     """Some calls failed; the state records exactly what was done."""
+
+
+class AuditError(ReconcilerError):
+    """The audit ledger cannot be read, appended to, or verified."""
 
 
 class Interrupted(ReconcilerError):

@@ -182,7 +182,7 @@ def test_delete_of_a_channel_already_gone_reads_back_and_deletes_the_rest() -> N
 
 def test_a_5xx_write_is_read_back_before_it_is_sent_again() -> None:
     api = FakeApi({"u1": {}}, faults={("patch", "u1"): ["500"]})
-    events, outcome = converge(api, {"u1": data(email="a@x.io")}, {"u1": data()})
+    _events, outcome = converge(api, {"u1": data(email="a@x.io")}, {"u1": data()})
     assert not outcome.failures
     assert api.requests == [("patch", "u1"), ("get", "u1"), ("patch", "u1")]
     assert server_view(api, "u1") == data(email="a@x.io")
@@ -190,7 +190,7 @@ def test_a_5xx_write_is_read_back_before_it_is_sent_again() -> None:
 
 def test_429_and_unsent_requests_are_retried_directly() -> None:
     api = FakeApi({"u1": {}}, faults={("patch", "u1"): ["429", "not-sent", "429"]})
-    events, outcome = converge(api, {"u1": data(email="a@x.io")}, {"u1": data()})
+    _events, outcome = converge(api, {"u1": data(email="a@x.io")}, {"u1": data()})
     assert not outcome.failures
     assert api.requests == [("patch", "u1")] * 4
 
@@ -206,7 +206,7 @@ def test_patch_of_a_profile_the_server_lacks_creates_it() -> None:
 def test_401_stops_every_call() -> None:
     api = FakeApi({f"u{i}": {} for i in range(20)}, faults={("patch", "u0"): ["401"]})
     desired = {f"u{i}": data(email=f"{i}@x.io") for i in range(20)}
-    executor_events, outcome = converge(api, desired, {f"u{i}": data() for i in range(20)})
+    _executor_events, outcome = converge(api, desired, {f"u{i}": data() for i in range(20)})
     assert isinstance(outcome.auth_error, ApiAuthError)
     # Workers already past their check may finish one call each; nothing new starts after.
     assert len(api.requests) <= 4
@@ -231,7 +231,7 @@ def test_a_refused_call_is_recorded_as_refused_and_stops_that_profile_only() -> 
         return Answer(400, "channel name unknown", None)
 
     api.delete_channel = refuse  # type: ignore[method-assign]
-    events, outcome = converge(api, {"u1": data(), "u2": data(email="b@x.io")},
+    events, _outcome = converge(api, {"u1": data(), "u2": data(email="b@x.io")},
                                {"u1": data(sms="+1"), "u2": data()})
     (report, in_doubt), = events.refusals
     assert not in_doubt and report.status == 400 and report.distinct_id == "u1"
@@ -240,7 +240,7 @@ def test_a_refused_call_is_recorded_as_refused_and_stops_that_profile_only() -> 
 
 def test_an_unconfirmed_profile_is_read_back_before_anything_else() -> None:
     api = FakeApi({"u1": {"email": "a@x.io"}})  # the earlier PATCH had landed
-    events, outcome = converge(api, {"u1": data(email="a@x.io")}, {"u1": data()},
+    events, _outcome = converge(api, {"u1": data(email="a@x.io")}, {"u1": data()},
                                unconfirmed=frozenset({"u1"}))
     assert api.requests == [("get", "u1")]
     assert events.recorded["u1"] == data(email="a@x.io")
@@ -256,7 +256,7 @@ def test_a_profile_leaving_management_is_forgotten_after_its_delete() -> None:
 
 def test_a_timeout_before_the_server_acted_is_read_back_then_sent_again() -> None:
     api = FakeApi({"u1": {"sms": "+1", "email": "e@x.io"}}, faults={("delete", "u1"): ["timeout"]})
-    events, outcome = converge(api, {"u1": data()}, {"u1": data(sms="+1", email="e@x.io")})
+    _events, outcome = converge(api, {"u1": data()}, {"u1": data(sms="+1", email="e@x.io")})
     assert not outcome.failures
     assert api.requests == [("delete", "u1"), ("get", "u1"), ("delete", "u1")]
     assert server_view(api, "u1") == data()

@@ -19,12 +19,12 @@ from reconciler.audit.entry import (
 from reconciler.audit.ledger import (
     LEDGER_NAME,
     AuditLedger,
-    AuditLedgerError,
     ledger_path,
     read_records,
 )
 from reconciler.audit.report import FORMATS, Format, query, render_records
 from reconciler.audit.verify import Reason, VerifyResult, verify
+from reconciler.errors import AuditError
 
 __all__ = [
     "FORMATS",
@@ -32,8 +32,8 @@ __all__ = [
     "TORN_LINE_OPERATION",
     "AuditContext",
     "AuditEntry",
+    "AuditError",
     "AuditLedger",
-    "AuditLedgerError",
     "Format",
     "Reason",
     "VerifyResult",

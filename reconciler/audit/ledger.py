@@ -10,10 +10,10 @@ changed under us (another process appended).
 
 Durability: `os.write` hands the line to the kernel before `append` returns, so a record
 survives the death of the process (`kill -9`); `durable=True` adds an fsync per record,
-which a power cut needs too. Measured with 700-byte records on ext4 in a VM: 25,000 to
-40,000 records/s without fsync (flock, two stats and one write each), about 1,000 to 1,400
-with it (one fsync, 0.7 to 1 ms, per record; threads do not overlap their fsyncs). Either
-is far above what an API answering in tens of milliseconds lets apply produce.
+which a power cut needs too. Measured with 700-byte records on ext4 in a busy VM: 15,000
+to 40,000 records/s without fsync (25-60 us each: flock, two stats, one write), 1,000 to
+3,000 with it (0.3-1 ms per record; threads do not overlap their fsyncs). Either is far
+above what an API answering in tens of milliseconds lets apply produce.
 
 A torn last line, left by a writer that died mid-write or by a power cut, is not refused:
 the next append ends it with a newline and writes a `torn_line` marker record naming its
@@ -41,14 +41,10 @@ import orjson
 
 from reconciler.atomic import DIR_MODE, FILE_MODE, fsync_directory
 from reconciler.audit.entry import TORN_LINE_OPERATION, AuditEntry
-from reconciler.errors import ReconcilerError
+from reconciler.errors import AuditError
 
 LEDGER_NAME: Final = "audit.jsonl"
 _TAIL_CHUNK: Final = 1 << 16
-
-
-class AuditLedgerError(ReconcilerError):
-    """The audit ledger cannot be read or appended to."""
 
 
 def ledger_path(state_dir: Path) -> Path:
@@ -112,6 +108,7 @@ class AuditLedger:
         self.durable = durable
         self._mutex = threading.Lock()  # the flock excludes processes, this excludes threads
         self._fd: int | None = None
+        self._pid = os.getpid()
         self._tail: _Tail | None = None
 
     def __enter__(self) -> AuditLedger:
@@ -134,7 +131,7 @@ class AuditLedger:
     def check(self) -> None:
         """Make sure records can be chained on, before apply makes its first call.
 
-        Raises `AuditLedgerError` when the last whole line is not a record. A torn tail is
+        Raises `AuditError` when the last whole line is not a record. A torn tail is
         not an error: the first `append` repairs it.
         """
         with self._mutex, self._locked() as fd:
@@ -192,7 +189,7 @@ class AuditLedger:
             self._tail = None
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, size)  # safe: we hold the flock, nobody appended since
-            raise AuditLedgerError(f"cannot write the audit ledger {self.path}: {err}") from err
+            raise AuditError(f"cannot write the audit ledger {self.path}: {err}") from err
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[int]:
@@ -217,8 +214,11 @@ class AuditLedger:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _open(self) -> int:
-        if self._fd is not None:
+        if self._fd is not None and self._pid == os.getpid():
             return self._fd
+        # A forked child shares the parent's open file, and with it the parent's flock:
+        # it must have a descriptor of its own for the lock to exclude the two.
+        self._fd, self._tail = None, None
         flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
         try:
             self.path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
@@ -231,8 +231,8 @@ class AuditLedger:
                 if self.durable:
                     fsync_directory(self.path.parent)
         except OSError as err:
-            raise AuditLedgerError(f"cannot open the audit ledger {self.path}: {err}") from err
-        self._fd = fd
+            raise AuditError(f"cannot open the audit ledger {self.path}: {err}") from err
+        self._fd, self._pid = fd, os.getpid()
         return fd
 
 
@@ -292,7 +292,7 @@ def _read_tail(fd: int, path: Path, size: int) -> tuple[int, str, int, bytes]:
         record = None
     if not (isinstance(record, dict) and _is_record(record)):
         number = _count_lines(fd, start + line_start) + 1
-        raise AuditLedgerError(
+        raise AuditError(
             f"{path}:{number}: the last line is not an audit record, so new records cannot "
             f"be chained to it; run `reconciler audit verify` to see what is wrong, and move "
             f"the file aside to start a new ledger")
@@ -304,7 +304,7 @@ def _pread(fd: int, length: int, offset: int) -> bytes:
     while length > 0:
         data = os.pread(fd, length, offset)
         if not data:
-            raise AuditLedgerError("the audit ledger shrank while it was being read")
+            raise AuditError("the audit ledger shrank while it was being read")
         parts.append(data)
         length -= len(data)
         offset += len(data)

@@ -141,7 +141,8 @@ def _execute(plan: Plan, state: State, backend: StateBackend, state_path: Path,
     retry = RetryPolicy(base=float(env.get("RECONCILER_RETRY_BASE", "0.5")))
     try:
         return run_apply(plan, state, backend, client,
-                         ledger=AuditLedger(ledger_path(state_path.parent)), context=context,
+                         ledger=AuditLedger(ledger_path(state_path.parent), durable=True),
+                         context=context,
                          parallelism=parallelism, rate=rate, retry=retry,
                          progress=progress.advance, scope=scope)
     finally:
