@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from reconciler.cli import options as cli_options
 from reconciler.cli import cli
+from reconciler.cli import options as cli_options
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

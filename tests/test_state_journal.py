@@ -137,6 +137,5 @@ def test_the_journal_is_private_and_a_save_drops_it(backend: LocalStateFile) -> 
 
 def test_a_journal_extends_only_a_saved_state(tmp_path: Path) -> None:
     backend = LocalStateFile(tmp_path / "new.json")
-    with backend.lock("apply"):
-        with pytest.raises(StateError, match="save the new state first"):
-            backend.open_journal(backend.load(WS, VERSION))
+    with backend.lock("apply"), pytest.raises(StateError, match="save the new state first"):
+        backend.open_journal(backend.load(WS, VERSION))
