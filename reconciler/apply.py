@@ -69,8 +69,9 @@ def run_apply(plan: Plan, state: State, backend: StateBackend, api: ProfileApi, 
         outcome = Executor(api, recorder, parallelism=parallelism, rate=rate,
                            retry=retry).run(works)
     finally:
-        log.close()
-    saved = backend.save(state)
+        # Nothing changed (e.g. the first calls met a 401): the state stays byte for byte.
+        log.close(discard=not recorder.changed)
+    saved = backend.save(state) if recorder.changed else state
     return ApplyResult(outcome, saved, len(plan.calls), time.monotonic() - started)
 
 
@@ -85,11 +86,17 @@ class _Recorder:
         self._context = context
         self._progress = progress
         self._mutex = threading.Lock()
+        self.changed = False  # whether the state must be saved
 
     def begin(self, distinct_id: str) -> None:
         self._log.begin(distinct_id)
         with self._mutex:
             self._state.unconfirmed.add(distinct_id)
+
+    def abandoned(self, distinct_id: str) -> None:
+        self._log.settle(distinct_id, None, changed=False)
+        with self._mutex:
+            self._state.unconfirmed.discard(distinct_id)
 
     def done(self, report: Report, before: ChannelData, after: ChannelData | None) -> None:
         self._settle(report.distinct_id, after)
@@ -100,7 +107,9 @@ class _Recorder:
         self._audit(report, before, truth)
 
     def refused(self, report: Report, before: ChannelData, in_doubt: bool) -> None:
-        if not in_doubt:
+        if in_doubt:
+            self.changed = True  # the profile stays unconfirmed, which the state must say
+        else:
             self._log.settle(report.distinct_id, None, changed=False)
             with self._mutex:
                 self._state.unconfirmed.discard(report.distinct_id)
@@ -113,6 +122,7 @@ class _Recorder:
     def _settle(self, distinct_id: str, data: ChannelData | None) -> None:
         self._log.settle(distinct_id, data)
         with self._mutex:
+            self.changed = True
             self._state.unconfirmed.discard(distinct_id)
             if data is None:
                 self._state.profiles.pop(distinct_id, None)

@@ -5,8 +5,9 @@ profile run in order (PATCH before deletes). Every answer is sorted into one of 
 - done: 2xx. The `Observer` records `after_call(before, call)` before the next call starts.
 - refused: the server answered and did nothing (a 400 the API documents as a refusal, a
   429 that outlasted its retries, a connection that never opened). Recorded as unchanged.
-- in doubt: no answer (timeout, reset), a 5xx, or a delete answered "channel does not
-  exist" (a retry whose first attempt landed, or drift). Nothing is sent again blindly: the
+- in doubt: no answer (timeout, reset), a 5xx, a delete answered "channel does not
+  exist" (a retry whose first attempt landed, or drift), or a PATCH that re-sent a token
+  (updated in place or added twice: an UNKNOWN of the API). Nothing is sent again blindly: the
   profile is read back (GET), the server's truth is recorded, and the calls still needed are
   planned from it toward the same target. At most `MAX_READ_BACKS` rounds, never forever.
 Only 429 (honoring Retry-After) and unsent requests are retried as such, with exponential
@@ -16,6 +17,7 @@ reports to the `Observer`, which journals, audits, updates the state and shows p
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -27,7 +29,7 @@ from typing import Final, Protocol
 from reconciler.api import CHANNEL_DOES_NOT_EXIST, Answer, ProfileApi
 from reconciler.effects import after_call
 from reconciler.errors import ApiAuthError, NoAnswerError, NotSentError, TransportError
-from reconciler.model import EMPTY, ChannelData
+from reconciler.model import EMPTY, ChannelData, Token
 from reconciler.plan import Call, DeleteChannels, DeleteTokens, PatchChannels
 from reconciler.planner import diff
 
@@ -97,6 +99,9 @@ class Observer(Protocol):
 
     def begin(self, distinct_id: str) -> None: ...
 
+    def abandoned(self, distinct_id: str) -> None:
+        """The call begun for `distinct_id` was never sent: the run is stopping."""
+
     def done(self, report: Report, before: ChannelData, after: ChannelData | None) -> None:
         """A call succeeded; `after` None: the profile left management."""
 
@@ -132,6 +137,8 @@ class Executor:
         self._stop = threading.Event()
         self._outcome = Outcome()
         self._mutex = threading.Lock()
+        # Profiles a read-back found missing on the server; each is touched by one worker only.
+        self._absent: set[str] = set()
 
     def run(self, works: Sequence[Work]) -> Outcome:
         """Converge every profile; Ctrl-C stops new calls and waits for those in flight."""
@@ -156,6 +163,7 @@ class Executor:
         current = work.recorded
         pending = list(work.calls)
         rounds = 0  # read-backs and re-plans: bounded, so that no profile loops forever
+        self._absent.discard(work.distinct_id)
         try:
             if work.read_back_first:
                 current = self._resync(work, current)
@@ -181,6 +189,12 @@ class Executor:
                     if leaves:
                         return
                     current = after
+                    if _resends_a_token(call):
+                        # Whether a re-sent token is updated in place or added again is an
+                        # UNKNOWN of the API: look rather than assume.
+                        rounds += 1
+                        current = self._resync(work, current)
+                        pending = self._still_needed(work, current, len(pending))
                     continue
                 if result == "refused":
                     self._fail(report, current, in_doubt=False)
@@ -204,6 +218,10 @@ class Executor:
     def _resync(self, work: Work, current: ChannelData) -> ChannelData:
         """Read the profile back and record the server's truth."""
         truth, answer, attempts = self._read(work.distinct_id)
+        if answer is not None and answer.no_such_profile:
+            self._absent.add(work.distinct_id)  # a PATCH would be refused: create instead
+        else:
+            self._absent.discard(work.distinct_id)
         self._observer.read_back(
             _report(work.distinct_id, "read_back", None, answer, attempts), current, truth)
         return truth
@@ -220,13 +238,20 @@ class Executor:
 
     def _send(self, distinct_id: str, call: Call,
               current: ChannelData) -> tuple[str, Answer | None, int]:
-        """Send one call; returns ("done" | "refused" | "in doubt", the answer, attempts)."""
+        """Send one call; returns ("done" | "refused" | "in doubt", the answer, attempts).
+
+        A PATCH of a profile the server lacks turns into creating it with the same data.
+        """
         self._observer.begin(distinct_id)
+        creating = isinstance(call, PatchChannels) and distinct_id in self._absent
         attempts = 0
         while True:
             attempts += 1
             try:
-                answer = self._request(lambda: _dispatch(self._api, call))
+                answer = self._request(functools.partial(self._dispatch, call, creating))
+            except _Stop:
+                self._observer.abandoned(distinct_id)  # it was never sent
+                raise
             except NotSentError:
                 if attempts < self._retry.attempts:
                     self._sleep(self._retry.delay(attempts))
@@ -236,6 +261,10 @@ class Executor:
                 return "in doubt", None, attempts
             if answer.ok:
                 return "done", answer, attempts
+            if answer.status == 401:  # refused, and the run stops: nothing was done
+                self._fail(_report(distinct_id, call.operation, call.body(), answer, attempts),
+                           current, in_doubt=False)
+                raise _Stop
             if answer.status == 429:
                 if attempts < self._retry.attempts:
                     self._sleep(self._retry.delay(attempts, answer.retry_after))
@@ -243,25 +272,22 @@ class Executor:
                 return "refused", answer, attempts
             if answer.status >= 500:
                 return "in doubt", answer, attempts
-            if isinstance(call, PatchChannels) and answer.no_such_profile:
-                return self._create(distinct_id, call, attempts)
+            if isinstance(call, PatchChannels) and not creating and answer.no_such_profile:
+                creating = True  # refused, so nothing happened: create is the first write
+                continue
+            if creating and answer.status == 400:
+                return "in doubt", answer, attempts  # it exists after all: look
             if isinstance(call, DeleteChannels | DeleteTokens) and (
                     answer.message == CHANNEL_DOES_NOT_EXIST or answer.no_such_profile):
                 return "in doubt", answer, attempts
             return "refused", answer, attempts
 
-    def _create(self, distinct_id: str, call: PatchChannels,
-                attempts: int) -> tuple[str, Answer | None, int]:
-        """PATCH found no such profile: create it with the same channel data."""
-        try:
-            answer = self._request(
-                lambda: self._api.create_profile(distinct_id, call.body()["channel"]))
-        except TransportError:
-            return "in doubt", None, attempts + 1
-        if answer.ok:
-            return "done", answer, attempts + 1
-        return ("in doubt" if answer.status == 400 or answer.status >= 500 else "refused",
-                answer, attempts + 1)
+    def _dispatch(self, call: Call, creating: bool) -> Answer:
+        if creating:
+            return self._api.create_profile(call.distinct_id, call.body()["channel"])
+        if isinstance(call, PatchChannels):
+            return self._api.patch_channel(call.distinct_id, call.body())
+        return self._api.delete_channel(call.distinct_id, call.body())
 
     def _read(self, distinct_id: str) -> tuple[ChannelData, Answer | None, int]:
         """GET a profile, retrying freely: a read is safe to repeat. Absent: no channels."""
@@ -275,6 +301,8 @@ class Executor:
                     raise
                 self._sleep(self._retry.delay(attempts))
                 continue
+            if answer.status == 401:
+                raise _Stop
             if answer.ok and isinstance(answer.body, dict):
                 channel = answer.body.get("channel")
                 return ChannelData.from_json(channel if isinstance(channel, dict) else {}), \
@@ -298,7 +326,7 @@ class Executor:
             self._stop.set()
             with self._mutex:
                 self._outcome.auth_error = self._outcome.auth_error or error
-            raise _Stop from None
+            return Answer(401, "Invalid API details", None)
 
     def _sleep(self, seconds: float) -> None:
         if self._stop.wait(seconds):
@@ -318,10 +346,9 @@ class Executor:
             self._observer.progress(calls)
 
 
-def _dispatch(api: ProfileApi, call: Call) -> Answer:
-    if isinstance(call, PatchChannels):
-        return api.patch_channel(call.distinct_id, call.body())
-    return api.delete_channel(call.distinct_id, call.body())
+def _resends_a_token(call: Call) -> bool:
+    return isinstance(call, PatchChannels) and any(
+        isinstance(change.before, Token) for change in call.changes)
 
 
 def _report(distinct_id: str, operation: str, request: object, answer: Answer | None,

@@ -114,6 +114,9 @@ class Events:
     def begin(self, distinct_id: str) -> None:
         self.log.append(("begin", distinct_id))
 
+    def abandoned(self, distinct_id: str) -> None:
+        self.log.append(("abandoned", distinct_id))
+
     def done(self, report: Report, before: ChannelData, after: ChannelData | None) -> None:
         self.log.append(("done", report.operation))
         self.recorded[report.distinct_id] = after

@@ -68,7 +68,12 @@ def sandbox(port: int, seed_file: Path | None, latency_ms: float, error_rate: fl
     except ValueError as error:
         raise UsageError(str(error)) from None
     seed = _seed(seed_file) if seed_file else None
-    serve_forever(SandboxConfig(api_key=key, port=port, faults=faults, seed_data=seed))
+    try:
+        serve_forever(SandboxConfig(api_key=key, port=port, faults=faults, seed_data=seed))
+    except ValueError as error:  # seed data the sandbox cannot hold
+        raise UsageError(f"{seed_file}: {error}") from None
+    except OSError as error:  # e.g. the port is taken
+        raise UsageError(f"cannot serve on 127.0.0.1:{port}: {error.strerror}") from None
 
 
 def _seed(path: Path) -> dict[str, Any]:

@@ -83,7 +83,10 @@ class SandboxApp:
 
     def __init__(self, config: SandboxConfig) -> None:
         self._expected = f"Bearer {config.api_key}".encode()
-        self.store = Store(config.seed_data)
+        try:
+            self.store = Store(config.seed_data)
+        except BadRequest as problem:
+            raise ValueError(f"invalid seed data: {problem}") from None
         self.injector = FaultInjector(config.faults)
         self.log = RequestLog()
 
@@ -100,28 +103,25 @@ class SandboxApp:
         faults = self.injector.faults
         if faults.latency_ms > 0:
             time.sleep(faults.latency_ms / 1000)
-        distinct_id: str | None = None
+        # routed first only so that the log names the profile even of a refused request
+        route = _route(request.method, split_path(request.raw_path))
+        distinct_id = route[3] if route is not None else None
         performed = lost = False
         reply: Reply
         if not self._authorized(request.authorization):
             reply = envelope(401, "Invalid API details")
         elif (rejection := self.injector.reject()) is not None:
             headers = (("Retry-After", rejection.retry_after),) if rejection.retry_after else ()
-            reply = Reply(rejection.status, envelope(rejection.status, rejection.message).body,
-                          headers)
+            body = envelope(rejection.status, rejection.message).body
+            reply = Reply(rejection.status, body, headers)
+        elif route is None:
+            reply = envelope(404, f"Cannot {request.method} {path_only(request.raw_path)}")
         else:
-            segments = split_path(request.raw_path)
-            route = _route(request.method, segments)
-            if route is None:
-                reply = envelope(404, f"Cannot {request.method} {path_only(request.raw_path)}")
-            else:
-                operation, wsid, version, distinct_id = route
-                outcome = self._perform(operation, wsid, version, distinct_id, request, faults)
-                reply = Reply(outcome.status, outcome.body)
-                performed = outcome.changed or (outcome.status < 300 and operation != "get")
-                if operation != "get" and self.injector.lose():
-                    lost = True
-                    reply = Reply(reply.status, reply.body, lost=True)
+            operation, wsid, version, _ = route
+            outcome = self._perform(operation, wsid, version, distinct_id, request, faults)
+            performed = outcome.changed or (outcome.status < 300 and operation != "get")
+            lost = operation != "get" and self.injector.lose()
+            reply = Reply(outcome.status, outcome.body, lost=lost)
         self.log.append(LogEntry(
             method=request.method, path=request.raw_path, distinct_id=distinct_id,
             body=_logged_body(request.body), status=reply.status, performed=performed,

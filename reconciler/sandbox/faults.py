@@ -48,10 +48,6 @@ class FaultInjector:
             self._tokens = max(1.0, faults.max_rps)
             self._refilled = time.monotonic()
 
-    def _draw(self, rate: float) -> bool:
-        # a rate of 0 draws nothing, so that switching one fault off keeps the others' sequence
-        return rate > 0 and self._rng.random() < rate
-
     def reject(self) -> Rejection | None:
         """The rate limit, then throttling, then a server error; None lets the request through."""
         with self._lock:
@@ -61,9 +57,13 @@ class FaultInjector:
                 if wait > 0:
                     # whole seconds, rounded up: the form every client can parse
                     return Rejection(429, "Too many requests", str(max(1, math.ceil(wait))))
-            if self._draw(faults.throttle_rate):
+            if faults.throttle_rate + faults.error_rate == 0:
+                return None
+            # one draw for both, so that each rate is its exact share of all requests
+            draw = self._rng.random()
+            if draw < faults.throttle_rate:
                 return Rejection(429, "Too many requests", format_seconds(faults.retry_after))
-            if self._draw(faults.error_rate):
+            if draw < faults.throttle_rate + faults.error_rate:
                 if self._rng.random() < 0.5:
                     return Rejection(500, "Internal server error")
                 return Rejection(503, "Service temporarily unavailable")
@@ -72,7 +72,8 @@ class FaultInjector:
     def lose(self) -> bool:
         """Whether to drop the answer of a write that is about to be performed."""
         with self._lock:
-            return self._draw(self._faults.lose_rate)
+            rate = self._faults.lose_rate
+            return rate > 0 and self._rng.random() < rate
 
     def _take_token(self, rate: float) -> float:
         """A token bucket holding one second's worth: 0 if a token was taken, else the wait."""

@@ -11,6 +11,7 @@ import contextlib
 import json
 import socket
 import socketserver
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
@@ -51,6 +52,13 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         self.server_name = str(host)
         self.server_port = int(port)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a peer that resets or drops its connection is routine here (timeouts, lost answers,
+        # stop()); anything else is a sandbox bug and keeps the standard traceback
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """Shut every open connection, so that idle keep-alive threads end at once."""

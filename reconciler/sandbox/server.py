@@ -17,6 +17,7 @@ class Sandbox:
     """A sandbox server on a background thread; use as a context manager or start()/stop()."""
 
     def __init__(self, config: SandboxConfig) -> None:
+        """Raises ValueError if the seed data is not `{WSID: {version: {distinct_id: channel}}}`."""
         self.config = config
         self.app = SandboxApp(config)
         self._server: SandboxHTTPServer | None = None

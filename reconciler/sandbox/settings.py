@@ -73,7 +73,7 @@ class Faults:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, not {self.seed!r}")
         if self.error_rate + self.throttle_rate > 1:
-            # both are shares of the same requests, drawn one after the other
+            # both are shares of the same requests, decided by one draw
             raise ValueError("error_rate + throttle_rate must not exceed 1")
 
     @classmethod

@@ -94,7 +94,8 @@ class EventLog(Protocol):
         `changed=False`, the outcome is known and the record is unchanged."""
         ...
 
-    def close(self) -> None:
+    def close(self, *, discard: bool = False) -> None:
+        """Stop logging; `discard`: nothing logged changes the state, so drop the log."""
         ...
 
 

@@ -39,6 +39,7 @@ class Journal:
     def __init__(self, path: Path, lineage: str, serial: int) -> None:
         self.path = path
         self._mutex = threading.Lock()
+        self._events = 0
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND
                            | os.O_CLOEXEC, FILE_MODE)
         self._append({"journal": JOURNAL_VERSION, "lineage": lineage, "serial": serial})
@@ -46,6 +47,7 @@ class Journal:
 
     def begin(self, distinct_id: str) -> None:
         self._append({"begin": distinct_id})
+        self._events += 1
 
     def settle(self, distinct_id: str, data: ChannelData | None, *, changed: bool = True) -> None:
         """Record what the server holds for `distinct_id` (None: it left management)."""
@@ -53,12 +55,16 @@ class Journal:
         if changed:
             entry["data"] = None if data is None else data.to_json()
         self._append(entry)
+        self._events += 1
 
-    def close(self) -> None:
+    def close(self, *, discard: bool = False) -> None:
+        """Close; remove the journal if asked (nothing in it changes the state) or empty."""
         with self._mutex:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
+                if discard or not self._events:
+                    self.path.unlink(missing_ok=True)
 
     def _append(self, entry: dict[str, Any]) -> None:
         line = orjson.dumps(entry) + b"\n"
@@ -83,7 +89,7 @@ def replay(path: Path, state: State) -> str:
     if raw and not raw.endswith(b"\n"):
         lines = lines[:-1]  # torn by a crash inside a write: that event never completed
     entries = [_parse(line, path, number) for number, line in enumerate(lines, 1) if line]
-    if not entries:
+    if len(entries) < 2:  # a header alone: the run died before it recorded anything
         return "stale"
     header = entries[0]
     if header.get("journal") != JOURNAL_VERSION:

@@ -1,0 +1,310 @@
+"""End to end: the CLI as a process against the sandbox as a process, under every fault.
+
+After each run the same three things must hold: the server holds exactly what the
+configuration declares, the state records exactly what the server holds, and the audit
+ledger verifies. A run may fail under harsh faults, but then with a clear summary, a state
+that is still true, and a rerun that converges.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sandboxproc import (
+    API_KEY,
+    Run,
+    SandboxProcess,
+    reconciler,
+    write_config,
+    write_state,
+    writes_repeated_without_read_back,
+)
+
+from reconciler.model import ChannelData
+
+HOSTILE_IDS = ["a/b", "../x", "a?b#c", "%2F", "x y", "ünï"]
+
+RECORDED: dict[str, Any] = {
+    "p-patch": {"email": "old@example.com", "push": [{"token": "t1"}]},
+    "p-multi": {"sms": "+15550000001", "email": "multi@example.com", "teams": "general"},
+    "p-tokens": {"push": [{"token": "a"}, {"token": "b"}, {"token": "c"}],
+                 "inapp": [{"token": "i1"}, {"token": "i2"}]},
+    "p-rotate": {"push": [{"token": "fcm_token:old"}]},
+    "p-status": {"push": [{"token": "fcm_token:x", "status": 1}]},
+    "p-gone": {"sms": "+15550000002", "push": [{"token": "g"}]},
+    **{f"p-{i:02d}": {"email": f"u{i}@old.example.com"} for i in range(16)},
+    **{name: {"email": "hostile@old.example.com"} for name in HOSTILE_IDS},
+}
+DESIRED: dict[str, Any] = {
+    "p-patch": {"email": "new@example.com", "sms": "+15550000003",
+                "push": [{"token": "t1"}, {"token": "t2", "integration_id": "I1"}]},
+    "p-multi": {},
+    "p-tokens": {"push": ["a"], "inapp": ["i1"]},
+    "p-rotate": {"push": ["fcm_token:new"]},
+    "p-status": {"push": [{"token": "fcm_token:x", "status": 0}]},
+    "p-new": {"email": "new-profile@example.com"},
+    **{f"p-{i:02d}": {"email": f"u{i}@example.com"} for i in range(16)},
+    **{name: {"email": "hostile@example.com"} for name in HOSTILE_IDS},
+}
+
+
+def drifted(recorded: dict[str, Any]) -> dict[str, Any]:
+    """The server lost some of what the state records, behind the reconciler's back."""
+    server = json.loads(json.dumps(recorded))
+    del server["p-multi"]["teams"]
+    server["p-tokens"]["push"] = [{"token": "a"}, {"token": "c"}]
+    del server["p-gone"]["sms"]
+    return server
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    write_config(tmp_path / "profiles.yaml", DESIRED)
+    write_state(tmp_path / "state" / "FYE2E00001-live.json", RECORDED)
+    return tmp_path
+
+
+def start(workdir: Path, *args: str, server: dict[str, Any] | None = None) -> SandboxProcess:
+    seed = workdir / "seed.json"
+    seed.write_text(json.dumps({"FYE2E00001": {"live": RECORDED if server is None
+                                               else server}}))
+    return SandboxProcess(*args, seed=seed)
+
+
+@pytest.fixture
+def sandboxes() -> Iterator[list[SandboxProcess]]:
+    started: list[SandboxProcess] = []
+    yield started
+    for sandbox in started:
+        sandbox.stop()
+
+
+def normal(channel: dict[str, Any]) -> dict[str, Any]:
+    """Channel data compared by meaning: defaults filled in, token order ignored."""
+    data = ChannelData.from_json(channel)
+    return {name: value if isinstance(value, str) else sorted(value)
+            for name, value in data.channels.items()}
+
+
+def state_of(workdir: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(
+        (workdir / "state" / "FYE2E00001-live.json").read_text())
+    return document
+
+
+def assert_state_is_true(workdir: Path, sandbox: SandboxProcess) -> None:
+    """Every profile the state records holds exactly that on the server, unless the state
+    itself says it is unsure (unconfirmed)."""
+    state = state_of(workdir)
+    server = sandbox.data()
+    unsure = set(state.get("unconfirmed", ()))
+    for name, channel in state["profiles"].items():
+        if name not in unsure:
+            assert normal(server.get(name, {})) == normal(channel), name
+
+
+def assert_converged(workdir: Path, sandbox: SandboxProcess) -> None:
+    server = sandbox.data()
+    for name, channel in DESIRED.items():
+        expected = {key: [item if isinstance(item, dict) else {"token": item} for item in value]
+                    if isinstance(value, list) else value for key, value in channel.items()}
+        assert normal(server.get(name, {})) == normal(expected), name
+    assert normal(server.get("p-gone", {})) == {}
+    state = state_of(workdir)
+    assert "p-gone" not in state["profiles"]
+    assert not state.get("unconfirmed")
+    assert_state_is_true(workdir, sandbox)
+    verified = reconciler("audit", "verify", cwd=workdir)
+    assert verified.code == 0, verified.output
+    again = reconciler("plan", "profiles.yaml", "--detailed-exitcode", cwd=workdir,
+                       sandbox=sandbox)
+    assert again.code == 0, again.output
+
+
+def apply_until_converged(workdir: Path, sandbox: SandboxProcess, runs: int = 3) -> Run:
+    for _ in range(runs):
+        result = reconciler("apply", "profiles.yaml", "--auto-approve",
+                            "--max-delete-percent", "100", cwd=workdir, sandbox=sandbox)
+        assert "Traceback" not in result.output
+        if result.code == 0:
+            return result
+        assert result.code == 1, result.output
+        assert "failed" in result.output  # a clear summary of what failed
+        assert_state_is_true(workdir, sandbox)
+    raise AssertionError(f"no convergence after {runs} runs:\n{result.output}")
+
+
+FAULTS = {
+    "no-fault": [],
+    "latency": ["--latency-ms", "20"],
+    "server-errors": ["--error-rate", "0.3", "--fault-seed", "3"],
+    "throttling": ["--throttle-rate", "0.4", "--retry-after", "0.05", "--fault-seed", "4"],
+    "lost-answers": ["--lose-rate", "0.4", "--fault-seed", "5"],
+    "rate-limit": ["--max-rps", "40", "--retry-after", "0.05"],
+}
+UNKNOWNS = {
+    "delete-empty-fail-whole": ["--delete-empty", "fail-whole"],
+    "delete-empty-fail-partial": ["--delete-empty", "fail-partial"],
+    "delete-empty-succeed": ["--delete-empty", "succeed"],
+    "absent-token-fail": ["--absent-token", "fail"],
+    "absent-token-succeed": ["--absent-token", "succeed"],
+    "resend-token-duplicate": ["--resend-token", "duplicate"],
+    "empty-channels-shown": ["--empty-channels", "empty"],
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_every_fault_mode_converges(workdir: Path, sandboxes: list[SandboxProcess],
+                                    fault: str) -> None:
+    sandbox = start(workdir, *FAULTS[fault])
+    sandboxes.append(sandbox)
+    apply_until_converged(workdir, sandbox)
+    assert_converged(workdir, sandbox)
+    assert writes_repeated_without_read_back(sandbox.log()) == []
+
+
+@pytest.mark.parametrize("switch", UNKNOWNS)
+def test_every_unknown_behaviour_converges_under_drift(
+        workdir: Path, sandboxes: list[SandboxProcess], switch: str) -> None:
+    sandbox = start(workdir, *UNKNOWNS[switch], server=drifted(RECORDED))
+    sandboxes.append(sandbox)
+    apply_until_converged(workdir, sandbox)
+    assert_converged(workdir, sandbox)
+
+
+def test_lost_answer_on_a_multi_channel_delete_is_read_back(
+        workdir: Path, sandboxes: list[SandboxProcess]) -> None:
+    sandbox = start(workdir, "--lose-rate", "1")
+    sandboxes.append(sandbox)
+    result = apply_until_converged(workdir, sandbox, runs=1)
+    assert result.code == 0
+    log = [entry for entry in sandbox.log() if entry["distinct_id"] == "p-multi"]
+    assert [(entry["method"], entry["lost"]) for entry in log] == [("POST", True), ("GET", False)]
+    assert_converged(workdir, sandbox)
+
+
+def test_drift_the_server_lacks_what_the_state_records(
+        workdir: Path, sandboxes: list[SandboxProcess]) -> None:
+    sandbox = start(workdir, server=drifted(RECORDED))
+    sandboxes.append(sandbox)
+    apply_until_converged(workdir, sandbox, runs=1)
+    assert_converged(workdir, sandbox)
+    operations = [json.loads(line)["operation"]
+                  for line in (workdir / "state" / "audit.jsonl").read_text().splitlines()]
+    assert "read_back" in operations
+
+
+def test_401_stops_at_once_and_leaves_the_state_unchanged(
+        workdir: Path, sandboxes: list[SandboxProcess]) -> None:
+    sandbox = start(workdir)
+    sandboxes.append(sandbox)
+    state_file = workdir / "state" / "FYE2E00001-live.json"
+    before = state_file.read_bytes()
+    result = reconciler("apply", "profiles.yaml", "--auto-approve", "--parallelism", "4",
+                        "--max-delete-percent", "100", cwd=workdir, sandbox=sandbox,
+                        key="wrong-key")
+    assert result.code == 1
+    assert "401" in result.output and "FYNO_API_KEY" in result.output
+    assert len(sandbox.log()) <= 4  # the calls already in flight, and not one more
+    assert state_file.read_bytes() == before
+    assert "wrong-key" not in result.output
+
+
+def test_a_missing_key_is_refused_before_any_plan_is_shown(workdir: Path) -> None:
+    result = reconciler("apply", "profiles.yaml", "--auto-approve", cwd=workdir, key=None)
+    assert result.code == 1
+    assert "FYNO_API_KEY is not set" in result.output
+    assert "Plan:" not in result.output
+
+
+def test_without_a_terminal_apply_needs_auto_approve(workdir: Path,
+                                                     sandboxes: list[SandboxProcess]) -> None:
+    sandbox = start(workdir)
+    sandboxes.append(sandbox)
+    result = reconciler("apply", "profiles.yaml", cwd=workdir, sandbox=sandbox)
+    assert result.code == 1 and "--auto-approve" in result.output
+    assert sandbox.log() == []
+
+
+def test_saved_plan_is_applied_exactly_and_refused_when_stale_or_edited(
+        workdir: Path, sandboxes: list[SandboxProcess]) -> None:
+    sandbox = start(workdir)
+    sandboxes.append(sandbox)
+    planned = reconciler("plan", "profiles.yaml", "--out", "plan.json",
+                         "--max-delete-percent", "100", cwd=workdir)
+    assert planned.code == 0, planned.output
+    edited = workdir / "edited.json"
+    document = json.loads((workdir / "plan.json").read_text())
+    document["calls"][0]["body"] = {"channel": {"email": "mallory@example.com"}}
+    edited.write_text(json.dumps(document))
+    refused = reconciler("apply", "edited.json", cwd=workdir, sandbox=sandbox)
+    assert refused.code == 1 and "edited" in refused.output
+    reconciler("state", "rm", "p-00", "--state", "state/FYE2E00001-live.json", cwd=workdir)
+    stale = reconciler("apply", "plan.json", cwd=workdir, sandbox=sandbox)
+    assert stale.code == 1 and "stale" in stale.output and "plan --out" in stale.output
+    assert sandbox.log() == []
+    fresh = reconciler("plan", "profiles.yaml", "--out", "plan.json",
+                       "--max-delete-percent", "100", cwd=workdir)
+    assert fresh.code == 0
+    applied = reconciler("apply", "plan.json", cwd=workdir, sandbox=sandbox)
+    assert applied.code == 0, applied.output
+    assert sandbox.data()["p-01"] == {"email": "u1@example.com"}
+
+
+def test_a_second_concurrent_apply_is_refused_naming_the_holder(
+        workdir: Path, sandboxes: list[SandboxProcess]) -> None:
+    sandbox = start(workdir, "--latency-ms", "400")
+    sandboxes.append(sandbox)
+    env = {"FYNO_API_KEY": API_KEY, "FYNO_BASE_URL": sandbox.url, "PATH": "/usr/bin:/bin"}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "apply", "profiles.yaml", "--auto-approve",
+         "--parallelism", "1", "--max-delete-percent", "100"],
+        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not sandbox.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = reconciler("apply", "profiles.yaml", "--auto-approve", cwd=workdir,
+                            sandbox=sandbox)
+        assert second.code == 1
+        assert f"pid {first.pid}" in second.output and "'apply'" in second.output
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_hostile_distinct_ids_reach_the_server_intact(
+        workdir: Path, sandboxes: list[SandboxProcess]) -> None:
+    sandbox = start(workdir)
+    sandboxes.append(sandbox)
+    apply_until_converged(workdir, sandbox, runs=1)
+    server = sandbox.data()
+    for name in HOSTILE_IDS:
+        assert server[name] == {"email": "hostile@example.com"}, name
+    assert {entry["distinct_id"] for entry in sandbox.log()} >= set(HOSTILE_IDS)
+
+
+def test_the_api_key_is_in_no_file_and_no_output(workdir: Path,
+                                                 sandboxes: list[SandboxProcess]) -> None:
+    sandbox = start(workdir, "--lose-rate", "0.3", "--error-rate", "0.2")
+    sandboxes.append(sandbox)
+    outputs = [apply_until_converged(workdir, sandbox).output]
+    outputs.append(reconciler("plan", "profiles.yaml", "--out", "plan.json",
+                              cwd=workdir).output)
+    outputs.append(reconciler("audit", "--format", "json", cwd=workdir).output)
+    outputs.append(reconciler("apply", "profiles.yaml", "--auto-approve", cwd=workdir,
+                              sandbox=sandbox, key="another-secret-key").output)
+    for text in outputs:
+        assert API_KEY not in text and "another-secret-key" not in text
+    for path in workdir.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert API_KEY.encode() not in content, path
+            assert b"another-secret-key" not in content, path
