@@ -1,27 +1,90 @@
 #!/usr/bin/env bash
-# `make demo`: validate and plan every example, as text and as a pull-request comment.
-# Runs offline: plans never write the example states.
+# `make demo`: the whole job, offline, against the local sandbox (no account, no network).
+# For every example: validate, plan as text and as a pull-request comment, then start a
+# sandbox seeded to match the example's state, apply, plan again (now no changes), and show
+# and verify the audit ledger. The examples themselves are never modified: each runs on a
+# copy of its state in a temporary directory.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+
+work=$(mktemp -d)
+sandbox_pid=""
+cleanup() {
+    [ -n "$sandbox_pid" ] && kill "$sandbox_pid" 2>/dev/null && wait "$sandbox_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+# A throwaway key that only this demo's sandboxes accept; it is never written anywhere.
+export FYNO_API_KEY="demo-key-$$-$RANDOM"
 status=0
+step() { printf '\n--- %s ---\n' "$*"; }
+fail() { echo "DEMO FAILED: $*"; status=1; }
+
+start_sandbox() {  # seed file -> exports FYNO_BASE_URL
+    reconciler sandbox --port 0 --seed "$1" > "$work/sandbox.out" 2>&1 &
+    sandbox_pid=$!
+    for _ in $(seq 100); do
+        grep -q "listening on" "$work/sandbox.out" 2>/dev/null && break
+        sleep 0.1
+    done
+    FYNO_BASE_URL=$(sed -n 's/.*listening on //p' "$work/sandbox.out")
+    export FYNO_BASE_URL
+    echo "sandbox: $FYNO_BASE_URL"
+}
+
+stop_sandbox() {
+    kill "$sandbox_pid" 2>/dev/null && wait "$sandbox_pid" 2>/dev/null
+    sandbox_pid=""
+}
+
 for dir in examples/*/; do
     [ -f "$dir/state.json" ] || continue
     name=$(basename "$dir")
-    printf '\n=== %s ===\n' "$name"
+    printf '\n=================== %s ===================\n' "$name"
     sed -n '1p' "$dir/README.md"
-    reconciler validate "$dir" || status=1
-    printf '\n--- plan (text) ---\n'
-    reconciler plan "$dir" --state "$dir/state.json" --no-color
+    state_dir="$work/$name/state"
+    mkdir -p "$state_dir"
+    state="$state_dir/FYDEMO0001-live.json"
+    cp "$dir/state.json" "$state"
+    force=()
+    [ "$name" = mass-delete ] && force=(--force)
+
+    step validate
+    reconciler validate "$dir" || fail "$name: validate"
+
+    step "plan (text)"
+    reconciler plan "$dir" --state "$state" --no-color
     code=$?
     if [ "$name" = mass-delete ]; then
         # The safety rail must refuse this one: exit 1 is the expected outcome.
-        [ "$code" -eq 1 ] && echo "(refused by the safety rail, as intended)" || status=1
-        printf '\n--- plan --force (markdown) ---\n'
-        reconciler plan "$dir" --state "$dir/state.json" --force --format markdown || status=1
-        continue
+        [ "$code" -eq 1 ] && echo "(refused by the safety rail, as intended; --force below)" \
+            || fail "$name: the safety rail did not refuse"
+    else
+        [ "$code" -eq 0 ] || fail "$name: plan"
     fi
-    [ "$code" -eq 0 ] || status=1
-    printf '\n--- plan (markdown) ---\n'
-    reconciler plan "$dir" --state "$dir/state.json" --format markdown || status=1
+
+    step "plan (markdown, for a pull-request comment)"
+    reconciler plan "$dir" --state "$state" --format markdown "${force[@]}" \
+        || fail "$name: plan --format markdown"
+
+    step "apply against the sandbox"
+    start_sandbox "$dir/state.json"
+    reconciler apply "$dir" --state "$state" --auto-approve "${force[@]}" \
+        || fail "$name: apply"
+
+    step "plan --detailed-exitcode (0: nothing left to do)"
+    reconciler plan "$dir" --state "$state" --detailed-exitcode --no-color
+    code=$?
+    [ "$code" -eq 0 ] || fail "$name: plan after apply exited $code"
+
+    step "audit"
+    reconciler audit --state-dir "$state_dir" || fail "$name: audit"
+    step "audit verify"
+    reconciler audit verify --state-dir "$state_dir" || fail "$name: audit verify"
+    stop_sandbox
 done
+
+echo
+[ "$status" -eq 0 ] && echo "Demo complete: every example planned, applied and verified." \
+    || echo "Demo finished with failures."
 exit $status

@@ -9,6 +9,7 @@ that is still true, and a rerun that converges.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -308,3 +309,28 @@ def test_the_api_key_is_in_no_file_and_no_output(workdir: Path,
             content = path.read_bytes()
             assert API_KEY.encode() not in content, path
             assert b"another-secret-key" not in content, path
+
+
+def test_ctrl_c_stops_new_calls_records_finished_ones_and_exits_130(
+        workdir: Path, sandboxes: list[SandboxProcess]) -> None:
+    sandbox = start(workdir, "--latency-ms", "150")
+    sandboxes.append(sandbox)
+    env = {"FYNO_API_KEY": API_KEY, "FYNO_BASE_URL": sandbox.url, "PATH": "/usr/bin:/bin"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "apply", "profiles.yaml", "--auto-approve",
+         "--parallelism", "2", "--max-delete-percent", "100"],
+        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while len(sandbox.log()) < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stdout + stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    made = sum(1 for entry in sandbox.log() if entry["method"] != "GET")
+    assert 0 < made < 30  # it stopped starting new calls
+    state = state_of(workdir)
+    assert not state.get("unconfirmed")  # the calls in flight finished and were recorded
+    assert_state_is_true(workdir, sandbox)
+    apply_until_converged(workdir, sandbox, runs=1)
+    assert_converged(workdir, sandbox)
