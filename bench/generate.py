@@ -49,11 +49,14 @@ def recorded(index: int) -> dict[str, Any]:
     return profile
 
 
-def write_yaml(path: Path, count: int) -> None:
+def write_yaml(path: Path, count: int, *, new_email_below: int = 0) -> None:
+    """The configuration; with `new_email_below`, profiles below that index get a new email."""
     with path.open("w", encoding="utf-8") as out:
         out.write(f"workspace: {WORKSPACE}\nversion: live\nprofiles:\n")
         for index in range(count):
             p = desired(index)
+            if index < new_email_below:
+                p["email"] = f"new{index}@example.com"
             push = p["push"]
             out.write(
                 f"  {profile_id(index)}:\n"
@@ -69,14 +72,24 @@ def write_yaml(path: Path, count: int) -> None:
             )
 
 
-def write_state(path: Path, count: int) -> None:
+def in_sync(index: int) -> dict[str, Any]:
+    """What the server holds for a profile that matches `desired` exactly."""
+    profile = desired(index)
+    for channel in ("push", "inapp"):
+        profile[channel] = [{"status": 1, **token} for token in profile[channel]]
+    return profile
+
+
+def write_state(path: Path, count: int, *, in_sync_with_desired: bool = False) -> None:
+    """The recorded state: a tenth differs from `desired`, or none with `in_sync_...`."""
+    record = in_sync if in_sync_with_desired else recorded
     document = {
         "format_version": 1,
         "lineage": str(uuid.UUID(int=count)),
         "serial": 1,
         "workspace": WORKSPACE,
         "version": "live",
-        "profiles": {profile_id(index): recorded(index) for index in range(count)},
+        "profiles": {profile_id(index): record(index) for index in range(count)},
     }
     path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
 

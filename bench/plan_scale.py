@@ -29,8 +29,6 @@ sys.path.insert(0, str(HERE))
 from generate import write_state, write_yaml  # noqa: E402
 
 WORK = HERE / "_work"
-MARK_START = "<!-- plan_scale:start -->"
-MARK_END = "<!-- plan_scale:end -->"
 CSAFE = "import sys, yaml; yaml.load(open(sys.argv[1], 'rb'), Loader=yaml.CSafeLoader)"
 
 
@@ -102,13 +100,15 @@ def report(rows: list[dict[str, float]], repeat: int) -> str:
     return "\n".join(lines)
 
 
-def record(results: Path, text: str) -> None:
-    command = "python bench/plan_scale.py --results bench/RESULTS.md"
-    section = f"{MARK_START}\n## plan_scale\n\nRerun: `{command}`\n\n{text}\n{MARK_END}"
+def record(results: Path, text: str, *, name: str = "plan_scale",
+           command: str = "python bench/plan_scale.py --results bench/RESULTS.md") -> None:
+    """Replace this benchmark's section of the results file (or append it)."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    section = f"{start}\n## {name}\n\nRerun: `{command}`\n\n{text}\n{end}"
     old = results.read_text(encoding="utf-8") if results.exists() else "# Benchmark results\n"
-    if MARK_START in old:
-        before, rest = old.split(MARK_START, 1)
-        after = rest.split(MARK_END, 1)[1]
+    if start in old:
+        before, rest = old.split(start, 1)
+        after = rest.split(end, 1)[1]
         new = before + section + after
     else:
         new = old.rstrip("\n") + "\n\n" + section + "\n"

@@ -72,7 +72,12 @@ class Timeouts:
 
 
 class FynoClient:
-    """`ProfileApi` over HTTP with httpx: one pooled, keep-alive client shared by all workers."""
+    """`ProfileApi` over HTTP with httpx: one pooled, keep-alive transport shared by all workers.
+
+    Requests go straight to the transport: `httpx.Client` would add cookie jars, redirects,
+    auth flows and event hooks that this API never uses, and cost about 0.6 ms of CPU per
+    request, a third of apply's (measured against the sandbox, bench/apply_throughput.py).
+    """
 
     def __init__(self, *, base_url: str, api_key: str, workspace: str, version: str,
                  max_connections: int = 10, timeouts: Timeouts = Timeouts(),
@@ -82,17 +87,20 @@ class FynoClient:
                                 "(it is read from the environment only, never from a file)")
         if not base_url.startswith(("http://", "https://")):
             raise ApiSetupError(f"FYNO_BASE_URL must be an http(s) URL, not {base_url!r}")
+        base = httpx.URL(base_url.rstrip("/"))
+        self._base = str(base)
         self._prefix = f"/{path_segment(workspace)}/{path_segment(version)}/profiles"
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json",
-                     "Accept": "application/json"},
-            timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect),
-            limits=httpx.Limits(max_connections=max_connections,
-                                max_keepalive_connections=max_connections),
-            transport=transport,
-        )
-        self._where = f"{base_url.rstrip('/')} (workspace {workspace}, version {version})"
+        self._headers = [
+            (b"Host", base.netloc),
+            (b"Authorization", f"Bearer {api_key}".encode()),
+            (b"Content-Type", b"application/json"),
+            (b"Accept", b"application/json"),
+        ]
+        self._timeouts = {"connect": timeouts.connect, "read": timeouts.read,
+                          "write": timeouts.read, "pool": timeouts.read}
+        self._transport = transport or httpx.HTTPTransport(limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections))
+        self._where = f"{self._base} (workspace {workspace}, version {version})"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, workspace: str, version: str,
@@ -115,15 +123,21 @@ class FynoClient:
         return self._request("POST", self._prefix, body)
 
     def close(self) -> None:
-        self._client.close()
+        self._transport.close()
 
     def _path(self, distinct_id: str) -> str:
         return f"{self._prefix}/{path_segment(distinct_id)}"
 
     def _request(self, method: str, path: str, body: Mapping[str, Any] | None) -> Answer:
-        content = None if body is None else orjson.dumps(body)
+        content = b"" if body is None else orjson.dumps(body)
+        request = httpx.Request(method, self._base + path, headers=self._headers,
+                                content=content, extensions={"timeout": self._timeouts})
         try:
-            response = self._client.request(method, path, content=content)
+            response = self._transport.handle_request(request)
+            try:
+                response.read()
+            finally:
+                response.close()
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             raise NotSentError(f"{method} {path}: cannot reach {self._where}: "
                                f"{type(error).__name__}") from None

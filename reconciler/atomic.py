@@ -15,6 +15,7 @@ import errno
 import glob
 import os
 import secrets
+import threading
 from pathlib import Path
 from typing import Final
 
@@ -120,3 +121,33 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view[:_CHUNK])
         view = view[written:]
+
+
+class GroupSync:
+    """fsync shared by the threads appending to one file: a single fsync makes durable every
+    write finished before it started, so concurrent writers wait for one disk flush instead of
+    queueing one each (16 workers each fsyncing in turn cut apply's throughput in half).
+
+    A writer calls `wrote()` right after its write, under the lock that orders the writes,
+    and then `sync(fd, ticket)` outside that lock; it returns once its write is on disk.
+    """
+
+    def __init__(self) -> None:
+        self._count = threading.Lock()
+        self._flush = threading.Lock()
+        self._written = 0
+        self._synced = 0
+
+    def wrote(self) -> int:
+        with self._count:
+            self._written += 1
+            return self._written
+
+    def sync(self, fd: int, ticket: int) -> None:
+        with self._flush:
+            if self._synced >= ticket:
+                return  # a flush that started after our write already covered it
+            with self._count:
+                covered = self._written
+            os.fsync(fd)
+            self._synced = covered

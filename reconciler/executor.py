@@ -22,8 +22,8 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from queue import Empty, SimpleQueue
 from typing import Final, Protocol
 
 from reconciler.api import CHANNEL_DOES_NOT_EXIST, Answer, ProfileApi
@@ -139,23 +139,47 @@ class Executor:
         self._mutex = threading.Lock()
         # Profiles a read-back found missing on the server; each is touched by one worker only.
         self._absent: set[str] = set()
+        self._crash: BaseException | None = None
 
     def run(self, works: Sequence[Work]) -> Outcome:
-        """Converge every profile; Ctrl-C stops new calls and waits for those in flight."""
-        with ThreadPoolExecutor(self._parallelism, thread_name_prefix="apply") as pool:
-            pending: set[Future[None]] = {pool.submit(self._converge, work) for work in works}
-            try:
-                while pending:
-                    finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        future.result()
-            except KeyboardInterrupt:
-                self._stop.set()
-                self._outcome.interrupted = True
-                for future in pending:
-                    future.cancel()
-                wait(pending)
+        """Converge every profile; Ctrl-C stops new calls and waits for those in flight.
+
+        A fixed set of workers takes profiles off one queue: waiting on one future per
+        profile would cost the main thread O(n) per finished profile, O(n^2) in all.
+        """
+        queue: SimpleQueue[Work] = SimpleQueue()
+        for work in works:
+            queue.put(work)
+        workers = [threading.Thread(target=self._worker, args=(queue,), name=f"apply-{n}",
+                                    daemon=True)
+                   for n in range(min(self._parallelism, len(works)))]
+        for worker in workers:
+            worker.start()
+        try:
+            for worker in workers:
+                while worker.is_alive():
+                    worker.join(0.2)  # a timed join lets Ctrl-C reach the main thread
+        except KeyboardInterrupt:
+            self._stop.set()
+            self._outcome.interrupted = True
+            for worker in workers:
+                worker.join()
+        if self._crash is not None:
+            raise self._crash
         return self._outcome
+
+    def _worker(self, queue: SimpleQueue[Work]) -> None:
+        while not self._stop.is_set():
+            try:
+                work = queue.get_nowait()
+            except Empty:
+                return
+            try:
+                self._converge(work)
+            except BaseException as error:  # a bug: stop everything and show it in main
+                self._crash = self._crash or error
+                self._stop.set()
+                return
 
     # --- one profile ----------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ from typing import Any, Final
 
 import orjson
 
-from reconciler.atomic import DIR_MODE, FILE_MODE, fsync_directory
+from reconciler.atomic import DIR_MODE, FILE_MODE, GroupSync, fsync_directory
 from reconciler.audit.entry import TORN_LINE_OPERATION, AuditEntry
 from reconciler.errors import AuditError
 
@@ -107,6 +107,7 @@ class AuditLedger:
         self.path = path
         self.durable = durable
         self._mutex = threading.Lock()  # the flock excludes processes, this excludes threads
+        self._sync = GroupSync()
         self._fd: int | None = None
         self._pid = os.getpid()
         self._tail: _Tail | None = None
@@ -155,8 +156,9 @@ class AuditLedger:
                 self._write(fd, line, tail.size)
                 self._tail = _Tail(tail.device, tail.inode, tail.size + len(line),
                                    tail.seq + 1, digest)
+                ticket = self._sync.wrote()
             if self.durable:
-                os.fsync(fd)
+                self._sync.sync(fd, ticket)
 
     def _catch_up(self, fd: int, stat: os.stat_result, entry: AuditEntry) -> _Tail:
         """Read where the chain ends; end a torn last line with a marker record first."""

@@ -1,9 +1,10 @@
 """The journal: what `apply` learned since the last save, one durable line per event.
 
 Rewriting a 100,000-profile state after every call would make each call cost as much as the
-whole state; instead each event is appended here (one `os.write` of a whole line, then
-fsync, about 0.25 ms) and the state file is rewritten once, at the end of the run. If the
-process dies first, the next `load` folds the journal into the state it was started from.
+whole state; instead each event is appended here (one `os.write` of a whole line, then an
+fsync shared with concurrent appends, see `GroupSync`) and the state file is rewritten once,
+at the end of the run. If the process dies first, the next `load` folds the journal into the
+state it was started from.
 
     {"journal": 1, "lineage": L, "serial": N}   header: the state version it extends
     {"begin": ID}                               a call for ID is about to be sent
@@ -25,7 +26,7 @@ from typing import Any, Final
 
 import orjson
 
-from reconciler.atomic import FILE_MODE, fsync_directory
+from reconciler.atomic import FILE_MODE, GroupSync, fsync_directory
 from reconciler.errors import StateError
 from reconciler.model import ChannelData
 from reconciler.state.base import State
@@ -39,6 +40,7 @@ class Journal:
     def __init__(self, path: Path, lineage: str, serial: int) -> None:
         self.path = path
         self._mutex = threading.Lock()
+        self._sync = GroupSync()
         self._events = 0
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND
                            | os.O_CLOEXEC, FILE_MODE)
@@ -46,7 +48,9 @@ class Journal:
         fsync_directory(path.parent)
 
     def begin(self, distinct_id: str) -> None:
-        self._append({"begin": distinct_id})
+        # Written (so it survives kill -9) but not waited on: the request goes out at once,
+        # and the settle that follows flushes both lines to disk together.
+        self._append({"begin": distinct_id}, wait=False)
         self._events += 1
 
     def settle(self, distinct_id: str, data: ChannelData | None, *, changed: bool = True) -> None:
@@ -66,11 +70,14 @@ class Journal:
                 if discard or not self._events:
                     self.path.unlink(missing_ok=True)
 
-    def _append(self, entry: dict[str, Any]) -> None:
+    def _append(self, entry: dict[str, Any], *, wait: bool = True) -> None:
         line = orjson.dumps(entry) + b"\n"
         with self._mutex:
             os.write(self._fd, line)
-            os.fsync(self._fd)
+            ticket = self._sync.wrote()
+            fd = self._fd
+        if wait:
+            self._sync.sync(fd, ticket)
 
 
 def replay(path: Path, state: State) -> str:
