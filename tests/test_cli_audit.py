@@ -42,9 +42,11 @@ def test_audit_lists_records_filtered_by_profile(tmp_path: Path) -> None:
 def test_audit_formats_json_and_csv(tmp_path: Path) -> None:
     state_dir = ledger(tmp_path)
     code, output = run("audit", "--state-dir", str(state_dir), "--format", "json")
+    assert code == 0
     records = [json.loads(line) for line in output.splitlines()]
     assert [record["seq"] for record in records] == [1, 2, 3]
     code, output = run("audit", "--state-dir", str(state_dir), "--format", "csv")
+    assert code == 0
     rows = list(csv.DictReader(io.StringIO(output)))
     assert [row["distinct_id"] for row in rows] == ["u-1", "u-2", "u-1"]
 
