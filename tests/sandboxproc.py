@@ -102,6 +102,18 @@ def reconciler(*args: str | Path, cwd: Path, sandbox: SandboxProcess | None = No
     return Run(result.returncode, result.stdout, result.stderr)
 
 
+def start_apply(workdir: Path, sandbox: SandboxProcess, *args: str,
+                output: int | None = subprocess.DEVNULL) -> subprocess.Popen[str]:
+    """`reconciler apply profiles.yaml --auto-approve ARGS` in the background."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("FYNO_", "RECONCILER_"))},
+           "FYNO_API_KEY": API_KEY, "FYNO_BASE_URL": sandbox.url,
+           "RECONCILER_RETRY_BASE": "0.01"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "apply", "profiles.yaml", "--auto-approve",
+         "--max-delete-percent", "100", *args],
+        cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=output, text=True)
+
+
 def write_config(path: Path, profiles: dict[str, Any]) -> None:
     """A desired-state YAML file (JSON is YAML: every value stays a quoted string)."""
     path.write_text(json.dumps({"workspace": WORKSPACE, "version": "live",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from sandboxproc import (
     Run,
     SandboxProcess,
     reconciler,
+    start_apply,
     write_config,
     write_state,
     writes_repeated_without_read_back,
@@ -263,11 +263,7 @@ def test_a_second_concurrent_apply_is_refused_naming_the_holder(
         workdir: Path, sandboxes: list[SandboxProcess]) -> None:
     sandbox = start(workdir, "--latency-ms", "400")
     sandboxes.append(sandbox)
-    env = {"FYNO_API_KEY": API_KEY, "FYNO_BASE_URL": sandbox.url, "PATH": "/usr/bin:/bin"}
-    first = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "apply", "profiles.yaml", "--auto-approve",
-         "--parallelism", "1", "--max-delete-percent", "100"],
-        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = start_apply(workdir, sandbox, "--parallelism", "1")
     try:
         deadline = time.monotonic() + 20
         while not sandbox.log() and time.monotonic() < deadline:
@@ -315,11 +311,7 @@ def test_ctrl_c_stops_new_calls_records_finished_ones_and_exits_130(
         workdir: Path, sandboxes: list[SandboxProcess]) -> None:
     sandbox = start(workdir, "--latency-ms", "150")
     sandboxes.append(sandbox)
-    env = {"FYNO_API_KEY": API_KEY, "FYNO_BASE_URL": sandbox.url, "PATH": "/usr/bin:/bin"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "apply", "profiles.yaml", "--auto-approve",
-         "--parallelism", "2", "--max-delete-percent", "100"],
-        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = start_apply(workdir, sandbox, "--parallelism", "2", output=subprocess.PIPE)
     deadline = time.monotonic() + 20
     while len(sandbox.log()) < 4 and time.monotonic() < deadline:
         time.sleep(0.02)

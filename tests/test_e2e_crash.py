@@ -4,20 +4,17 @@ result converges, nothing recorded is lost, and no write is repeated without a r
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sandboxproc import (
-    API_KEY,
     SandboxProcess,
     reconciler,
+    start_apply,
     write_config,
     write_state,
     writes_repeated_without_read_back,
@@ -36,17 +33,6 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess
     started.stop()
 
 
-def apply_process(workdir: Path, sandbox: SandboxProcess) -> subprocess.Popen[bytes]:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FYNO_")},
-           "FYNO_API_KEY": API_KEY, "FYNO_BASE_URL": sandbox.url,
-           "RECONCILER_RETRY_BASE": "0.01"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "apply", "profiles.yaml", "--auto-approve",
-         "--parallelism", "2", "--max-delete-percent", "100"],
-        cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-
-
 def test_apply_killed_at_random_instants_loses_nothing_and_converges_on_rerun(
         tmp_path: Path, sandbox: SandboxProcess) -> None:
     writes_at_kill = []
@@ -58,7 +44,7 @@ def test_apply_killed_at_random_instants_loses_nothing_and_converges_on_rerun(
         sandbox.put_data(json.loads(json.dumps(RECORDED)))
         sandbox.clear_log()
 
-        victim = apply_process(workdir, sandbox)
+        victim = start_apply(workdir, sandbox, "--parallelism", "2")
         # Start-up takes ~0.5 s, then ~1 s of calls: the kill lands anywhere in between.
         time.sleep(random.Random(seed).uniform(0.1, 2.0))
         victim.send_signal(signal.SIGKILL)

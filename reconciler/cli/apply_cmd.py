@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from reconciler import heap
 from reconciler.api import FynoClient
 from reconciler.apply import ApplyResult, run_apply
 from reconciler.audit import AuditContext, AuditLedger, ledger_path
@@ -17,7 +18,6 @@ from reconciler.cli.options import (
     common_options,
     load_desired,
     safety_options,
-    settle_heap,
     show_values_option,
     state_option,
     use_color,
@@ -89,7 +89,7 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None,
         backend = open_state(path, config.workspace, config.version)
         with backend.lock("apply"):
             state = backend.load(config.workspace, config.version)
-            settle_heap()
+            heap.settle()
             plan = make_plan(config, state, targets=targets,
                              max_delete_percent=max_delete_percent, force=force)
             color = use_color(ctx)

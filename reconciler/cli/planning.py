@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from reconciler import heap
 from reconciler.cli.group import cli
 from reconciler.cli.options import (
     EXIT_CHANGES,
@@ -14,7 +15,6 @@ from reconciler.cli.options import (
     load_desired,
     paths_argument,
     safety_options,
-    settle_heap,
     show_values_option,
     state_option,
     use_color,
@@ -63,7 +63,7 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None, o
     config = load_desired(paths)
     state = open_state(state_path, config.workspace, config.version).load(
         config.workspace, config.version)
-    settle_heap()
+    heap.settle()
     result = make_plan(config, state, targets=targets, max_delete_percent=max_delete_percent,
                        force=force)
     if out is not None:

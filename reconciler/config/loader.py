@@ -17,11 +17,9 @@ be declared once. Every problem of every file is collected into one `ConfigError
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -34,6 +32,7 @@ from reconciler.config.precise import parse_precise
 from reconciler.config.schema import is_valid, schema_findings
 from reconciler.config.sources import expand_paths, read_text
 from reconciler.errors import ConfigError, Problem
+from reconciler.heap import collector_paused
 from reconciler.model import ChannelData
 
 
@@ -60,23 +59,6 @@ class _File:
     # Places in this file that problems of other files refer to ("first at ...").
     referenced: set[YamlPath] = field(default_factory=set)
     marks: Marks | None = None
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building large acyclic data.
-
-    Building 100,000 profiles allocates millions of objects, which makes the collector
-    rescan all of them again and again: it more than doubles the load time, and there is no
-    cycle to find in parsed YAML.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _load_file(name: str, text: str) -> _File:
@@ -181,7 +163,7 @@ def load_config(
     passes FYNO_WSID and FYNO_VERSION). A file stating another workspace than FYNO_WSID is
     a problem; a file stating a version overrides FYNO_VERSION.
     """
-    with _collector_paused():
+    with collector_paused():
         names, problems = expand_paths(paths)
         files: list[_File] = []
         for name in names:

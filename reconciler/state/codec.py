@@ -8,10 +8,8 @@ slow shared 2-CPU machine, most of it spent building the model objects (`bench/s
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from typing import Any, Final
@@ -20,6 +18,7 @@ import jsonschema_rs
 import orjson
 
 from reconciler.errors import StateCorruptError, StateError
+from reconciler.heap import collector_paused
 from reconciler.model import (
     SINGLE_VALUE_CHANNELS,
     TOKEN_CHANNELS,
@@ -43,7 +42,7 @@ def encode(state: State) -> bytes:
     """
     if state.lineage is None:
         raise ValueError("only a state with a lineage can be encoded")
-    with _gc_paused():
+    with collector_paused():
         document = {
             "format_version": FORMAT_VERSION,
             "lineage": state.lineage,
@@ -70,7 +69,7 @@ def encode(state: State) -> bytes:
 
 def decode(data: bytes, source: str) -> State:
     """Parse and validate stored bytes; `StateCorruptError` names `source` and the problem."""
-    with _gc_paused():
+    with collector_paused():
         try:
             document = orjson.loads(data)
         except orjson.JSONDecodeError as err:
@@ -145,21 +144,3 @@ def _pointer(path: Sequence[str | int]) -> str:
 def _validator() -> Any:
     schema_file = resources.files("reconciler") / "schemas" / "state.schema.json"
     return jsonschema_rs.validator_for(orjson.loads(schema_file.read_bytes()))
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building or reading a large state.
-
-    Building a million small containers makes CPython run full collections over all of them
-    again and again; at 100,000 profiles that tripled load time. Nothing built here forms
-    reference cycles, so there is nothing for the collector to find. (One young collection
-    over the new objects still follows; an application may `gc.freeze()` after loading.)
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
