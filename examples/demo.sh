@@ -38,7 +38,7 @@ stop_sandbox() {
 }
 
 for dir in examples/*/; do
-    [ -f "$dir/state.json" ] || continue
+    [ -f "$dir/state.json" ] || continue  # adopt-existing, below, starts without a state
     name=$(basename "$dir")
     printf '\n=================== %s ===================\n' "$name"
     sed -n '1p' "$dir/README.md"
@@ -83,6 +83,38 @@ for dir in examples/*/; do
     reconciler audit verify --state-dir "$state_dir" || fail "$name: audit verify"
     stop_sandbox
 done
+
+# Adoption: import what a live workspace holds, apply, then catch a change made elsewhere.
+dir=examples/adopt-existing
+printf '\n=================== adopt-existing ===================\n'
+sed -n '1p' "$dir/README.md"
+state_dir="$work/adopt-existing/state"
+mkdir -p "$state_dir"
+state="$state_dir/FYDEMO0001-live.json"
+start_sandbox "$dir/server.json"
+step "import"
+reconciler import "$dir" --state "$state" || fail "adopt-existing: import"
+step "plan (only what the configuration changes)"
+reconciler plan "$dir" --state "$state" --no-color || fail "adopt-existing: plan"
+step "apply"
+reconciler apply "$dir" --state "$state" --auto-approve || fail "adopt-existing: apply"
+step "a change behind the tool's back, then refresh --detailed-exitcode (2: drift)"
+python - <<'PY'
+import os, urllib.request  # the key stays in the environment, off any command line
+request = urllib.request.Request(
+    os.environ["FYNO_BASE_URL"] + "/FYDEMO0001/live/profiles/u-5003/channel", method="PATCH",
+    data=b'{"channel": {"whatsapp": "+919800000999"}}',
+    headers={"Authorization": "Bearer " + os.environ["FYNO_API_KEY"],
+             "Content-Type": "application/json"})
+urllib.request.urlopen(request).read()
+PY
+reconciler refresh "$dir" --state "$state" --detailed-exitcode --no-color
+code=$?
+[ "$code" -eq 2 ] || fail "adopt-existing: refresh exited $code, expected 2 (drift)"
+step "plan (the drift, undone)"
+reconciler plan "$dir" --state "$state" --no-color || fail "adopt-existing: plan after drift"
+reconciler audit verify --state-dir "$state_dir" || fail "adopt-existing: audit verify"
+stop_sandbox
 
 echo
 [ "$status" -eq 0 ] && echo "Demo complete: every example planned, applied and verified." \

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from reconciler.api import ProfileApi
 from reconciler.audit import AuditContext, AuditLedger
+from reconciler.drift import ProfileDrift, compare
 from reconciler.effects import target
 from reconciler.executor import DEFAULT_RETRY, Executor, Outcome, Report, RetryPolicy, Work
 from reconciler.model import EMPTY, ChannelData
@@ -30,6 +31,7 @@ class ApplyResult:
     state: State
     calls: int
     seconds: float
+    drift: tuple[ProfileDrift, ...] = ()
 
 
 def plan_works(plan: Plan, state: State, scope: Iterable[str] | None = None) -> list[Work]:
@@ -72,7 +74,8 @@ def run_apply(plan: Plan, state: State, backend: StateBackend, api: ProfileApi, 
         # Nothing changed (e.g. the first calls met a 401): the state stays byte for byte.
         log.close(discard=not recorder.changed)
     saved = backend.save(state) if recorder.changed else state
-    return ApplyResult(outcome, saved, len(plan.calls), time.monotonic() - started)
+    drift = tuple(sorted(recorder.drift, key=lambda item: item.distinct_id))
+    return ApplyResult(outcome, saved, len(plan.calls), time.monotonic() - started, drift)
 
 
 class _Recorder:
@@ -87,6 +90,7 @@ class _Recorder:
         self._progress = progress
         self._mutex = threading.Lock()
         self.changed = False  # whether the state must be saved
+        self.drift: list[ProfileDrift] = []  # read-backs that found changes made elsewhere
 
     def begin(self, distinct_id: str) -> None:
         self._log.begin(distinct_id)
@@ -102,9 +106,20 @@ class _Recorder:
         self._settle(report.distinct_id, after)
         self._audit(report, before, after)
 
-    def read_back(self, report: Report, before: ChannelData, truth: ChannelData) -> None:
+    def read_back(self, report: Report, before: ChannelData, truth: ChannelData,
+                  explained: tuple[ChannelData, ...] | None) -> None:
         self._settle(report.distinct_id, truth)
         self._audit(report, before, truth)
+        if explained is None or any(
+                compare(report.distinct_id, state, truth) is None for state in explained):
+            return
+        drift = compare(report.distinct_id, before, truth)
+        if drift is not None:
+            with self._mutex:
+                self.drift.append(drift)
+            # Recorded as what it is: a change made outside reconciler, not by it.
+            self._audit(Report(report.distinct_id, "drift", None, None,
+                               "changed outside reconciler", 0), before, truth)
 
     def refused(self, report: Report, before: ChannelData, in_doubt: bool) -> None:
         if in_doubt:

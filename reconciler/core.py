@@ -31,10 +31,16 @@ def make_plan(
     force: bool = False,
 ) -> Plan:
     """Diff the configuration against the state; refuse a plan that deletes too much."""
+    scope = set(targets) if targets else config.profiles.keys()
     warnings = tuple(
         f"--target {target}: no such profile in the configuration or the state"
         for target in targets
         if target not in config.profiles and target not in state.profiles
+        and target not in state.missing
+    ) + tuple(
+        f"{distinct_id}: the server has no such profile (found by import or refresh), so no "
+        "call is planned for it; create it in Fyno, or remove it from the configuration"
+        for distinct_id in sorted(state.missing) if distinct_id in scope
     )
     plan = Plan(
         plan_id=str(uuid.uuid4()),
@@ -45,7 +51,7 @@ def make_plan(
         serial=state.serial,
         config_digest=config.digest,
         recorded_entries=state.entry_count(),
-        calls=diff(config.profiles, state.profiles, targets),
+        calls=diff(config.profiles, state.profiles, targets, state.missing),
         targets=tuple(targets),
         warnings=warnings,
     )

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from queue import Empty, SimpleQueue
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 from reconciler.api import CHANNEL_DOES_NOT_EXIST, Answer, ProfileApi
 from reconciler.effects import after_call
@@ -34,6 +34,7 @@ from reconciler.plan import Call, DeleteChannels, DeleteTokens, PatchChannels
 from reconciler.planner import diff
 
 MAX_READ_BACKS: Final = 4
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +106,9 @@ class Observer(Protocol):
     def done(self, report: Report, before: ChannelData, after: ChannelData | None) -> None:
         """A call succeeded; `after` None: the profile left management."""
 
-    def read_back(self, report: Report, before: ChannelData, truth: ChannelData) -> None: ...
+    def read_back(self, report: Report, before: ChannelData, truth: ChannelData,
+                  explained: tuple[ChannelData, ...] | None) -> None:
+        """The server holds `truth`; if it is none of `explained`, something else changed it."""
 
     def refused(self, report: Report, before: ChannelData, in_doubt: bool) -> None:
         """A call failed; `in_doubt`: it may have been carried out (profile unconfirmed)."""
@@ -146,17 +149,45 @@ class Executor:
         self._crash: BaseException | None = None
 
     def run(self, works: Sequence[Work]) -> Outcome:
-        """Converge every profile; Ctrl-C stops new calls and waits for those in flight.
+        """Converge every profile; Ctrl-C stops new calls and waits for those in flight."""
+        self._pool(works, self._converge)
+        return self._outcome
 
-        A fixed set of workers takes profiles off one queue: waiting on one future per
-        profile would cost the main thread O(n) per finished profile, O(n^2) in all.
+    def read(self, ids: Sequence[str]) -> tuple[dict[str, ChannelData | None], Outcome]:
+        """Read profiles concurrently (None: the server has no such profile), with the same
+        limits, retries and Ctrl-C handling as `run`. Profiles that could not be read are
+        in the outcome's failures."""
+        found: dict[str, ChannelData | None] = {}
+
+        def read_one(distinct_id: str) -> None:
+            try:
+                truth, answer, _ = self._read(distinct_id)
+            except _Stop:
+                return
+            except TransportError as error:
+                with self._mutex:
+                    self._outcome.failures.append(
+                        Report(distinct_id, "read", None, None, str(error), 0))
+                return
+            found[distinct_id] = None if answer is not None and answer.no_such_profile \
+                else truth
+            self._count(1)
+
+        self._pool(ids, read_one)
+        return found, self._outcome
+
+    def _pool(self, items: Sequence[T], handle: Callable[[T], None]) -> None:
+        """Run `handle` over `items` on the workers; Ctrl-C stops them taking new items.
+
+        A fixed set of workers takes items off one queue: waiting on one future per item
+        would cost the main thread O(n) per finished item, O(n^2) in all.
         """
-        queue: SimpleQueue[Work] = SimpleQueue()
-        for work in works:
-            queue.put(work)
-        workers = [threading.Thread(target=self._worker, args=(queue,), name=f"apply-{n}",
-                                    daemon=True)
-                   for n in range(min(2 * self._parallelism, len(works)))]
+        queue: SimpleQueue[T] = SimpleQueue()
+        for item in items:
+            queue.put(item)
+        workers = [threading.Thread(target=self._worker, args=(queue, handle),
+                                    name=f"apply-{n}", daemon=True)
+                   for n in range(min(2 * self._parallelism, len(items)))]
         for worker in workers:
             worker.start()
         try:
@@ -170,16 +201,15 @@ class Executor:
                 worker.join()
         if self._crash is not None:
             raise self._crash
-        return self._outcome
 
-    def _worker(self, queue: SimpleQueue[Work]) -> None:
+    def _worker(self, queue: SimpleQueue[T], handle: Callable[[T], None]) -> None:
         while not self._stop.is_set():
             try:
-                work = queue.get_nowait()
+                item = queue.get_nowait()
             except Empty:
                 return
             try:
-                self._converge(work)
+                handle(item)
             except BaseException as error:  # a bug: stop everything and show it in main
                 self._crash = self._crash or error
                 self._stop.set()
@@ -194,7 +224,8 @@ class Executor:
         self._absent.discard(work.distinct_id)
         try:
             if work.read_back_first:
-                current = self._resync(work, current)
+                # The unknown call either landed or not: both ends are explained, not drift.
+                current = self._resync(work, current, (current, work.target or EMPTY))
                 pending = self._still_needed(work, current, len(pending))
                 rounds = 1
             while True:
@@ -221,7 +252,7 @@ class Executor:
                         # Whether a re-sent token is updated in place or added again is an
                         # UNKNOWN of the API: look rather than assume.
                         rounds += 1
-                        current = self._resync(work, current)
+                        current = self._resync(work, current, None)
                         pending = self._still_needed(work, current, len(pending))
                     continue
                 if result == "refused":
@@ -232,7 +263,7 @@ class Executor:
                     self._fail(report, current, in_doubt=True,
                                why=f"still in doubt after {MAX_READ_BACKS} read-backs")
                     return
-                current = self._resync(work, current)
+                current = self._resync(work, current, (current, after_call(current, call)))
                 pending = self._still_needed(work, current, len(pending) + 1)
             if work.target is None:  # leaving management with nothing (left) to delete
                 self._observer.done(Report(work.distinct_id, "forget", None, None,
@@ -243,15 +274,21 @@ class Executor:
             self._fail(Report(work.distinct_id, "read_back", None, None, str(error), 0),
                        current, in_doubt=True)
 
-    def _resync(self, work: Work, current: ChannelData) -> ChannelData:
-        """Read the profile back and record the server's truth."""
+    def _resync(self, work: Work, current: ChannelData,
+                explained: tuple[ChannelData, ...] | None) -> ChannelData:
+        """Read the profile back and record the server's truth.
+
+        `explained`: what the server may hold because of our own doubtful call (it landed or
+        not); anything else is drift. None: do not judge (an UNKNOWN of the API at play).
+        """
         truth, answer, attempts = self._read(work.distinct_id)
         if answer is not None and answer.no_such_profile:
             self._absent.add(work.distinct_id)  # a PATCH would be refused: create instead
         else:
             self._absent.discard(work.distinct_id)
         self._observer.read_back(
-            _report(work.distinct_id, "read_back", None, answer, attempts), current, truth)
+            _report(work.distinct_id, "read_back", None, answer, attempts), current, truth,
+            explained)
         return truth
 
     def _still_needed(self, work: Work, current: ChannelData, planned: int) -> list[Call]:
@@ -319,13 +356,14 @@ class Executor:
 
     def _read(self, distinct_id: str) -> tuple[ChannelData, Answer | None, int]:
         """GET a profile, retrying freely: a read is safe to repeat. Absent: no channels."""
+        limit = 2 * self._retry.attempts  # reads change nothing: more patience is free
         attempts = 0
         while True:
             attempts += 1
             try:
                 answer = self._request(lambda: self._api.get_profile(distinct_id))
             except TransportError:
-                if attempts >= self._retry.attempts:
+                if attempts >= limit:
                     raise
                 self._sleep(self._retry.delay(attempts))
                 continue
@@ -337,7 +375,7 @@ class Executor:
                     answer, attempts
             if answer.no_such_profile:
                 return EMPTY, answer, attempts
-            if attempts >= self._retry.attempts:
+            if attempts >= limit:
                 raise NoAnswerError(f"GET profile {distinct_id}: answered {answer.status} "
                                     f"{answer.message}".strip())
             self._sleep(self._retry.delay(attempts, answer.retry_after))

@@ -24,13 +24,19 @@ def diff(
     desired: Mapping[str, ChannelData],
     recorded: Mapping[str, ChannelData],
     targets: Collection[str] = (),
+    missing: Collection[str] = (),
 ) -> tuple[Call, ...]:
-    """Every call needed, in their fixed order; only `targets` when any are given."""
+    """Every call needed, in their fixed order; only `targets` when any are given.
+
+    Profiles known to be `missing` on the server get no call: the caller warns about them.
+    """
     if targets:
         wanted = set(targets)
         ids = sorted(wanted.intersection(desired) | wanted.intersection(recorded))
     else:
         ids = sorted(desired.keys() | recorded.keys())
+    if missing:
+        ids = [distinct_id for distinct_id in ids if distinct_id not in missing]
     calls: list[Call] = []
     for distinct_id in ids:
         want = desired.get(distinct_id)

@@ -121,7 +121,8 @@ class Events:
         self.log.append(("done", report.operation))
         self.recorded[report.distinct_id] = after
 
-    def read_back(self, report: Report, before: ChannelData, truth: ChannelData) -> None:
+    def read_back(self, report: Report, before: ChannelData, truth: ChannelData,
+                  explained: tuple[ChannelData, ...] | None) -> None:
         self.log.append(("read_back", report.distinct_id))
         self.recorded[report.distinct_id] = truth
 

@@ -5,13 +5,22 @@
     planning    validate, plan, show
     state_cmds  state list | show | rm | unlock
     apply_cmd   apply (with progress: a bar on a terminal, periodic lines otherwise)
+    refresh_cmds import, refresh (and --refresh for plan and apply)
     audit_cmds  audit, audit verify
     sandbox_cmd sandbox: the local stand-in for the API
 """
 
 from __future__ import annotations
 
-from reconciler.cli import apply_cmd, audit_cmds, planning, sandbox_cmd, state_cmds
+from reconciler.cli import (
+    apply_cmd,
+    audit_cmds,
+    planning,
+    refresh_cmds,
+    sandbox_cmd,
+    state_cmds,
+)
 from reconciler.cli.group import cli, main
 
-__all__ = ["apply_cmd", "audit_cmds", "cli", "main", "planning", "sandbox_cmd", "state_cmds"]
+__all__ = ["apply_cmd", "audit_cmds", "cli", "main", "planning", "refresh_cmds", "sandbox_cmd",
+           "state_cmds"]

@@ -10,7 +10,6 @@ from pathlib import Path
 import click
 
 from reconciler import heap
-from reconciler.api import FynoClient
 from reconciler.apply import ApplyResult, run_apply
 from reconciler.audit import AuditContext, AuditLedger, ledger_path
 from reconciler.cli.group import cli
@@ -22,18 +21,19 @@ from reconciler.cli.options import (
     state_option,
     use_color,
 )
-from reconciler.cli.progress import Progress
+from reconciler.cli.refresh_cmds import refresh_in_memory
+from reconciler.cli.remote import client, progress, require_api_key, retry_policy, run_options
 from reconciler.core import make_plan, open_state
+from reconciler.drift import DriftReport
 from reconciler.errors import (
-    ApiSetupError,
     ApplyFailedError,
     Interrupted,
     UsageError,
 )
-from reconciler.executor import RetryPolicy
 from reconciler.plan import Plan
 from reconciler.planfile import check_fresh, read_plan
 from reconciler.render import render
+from reconciler.render.drift import render_drift
 from reconciler.state import State, StateBackend, default_state_path
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -44,16 +44,16 @@ YAML_SUFFIXES = (".yaml", ".yml")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @state_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for `yes`.")
-@click.option("--parallelism", type=click.IntRange(1, 256), default=10, show_default=True,
-              help="Calls in flight at once.")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="At most this many calls per second.")
+@run_options
+@click.option("--refresh", is_flag=True,
+              help="Read the managed profiles from the server first, and plan against that.")
 @safety_options
 @show_values_option
 @click.pass_context
 def apply(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None,
-          auto_approve: bool, parallelism: int, rate: float | None, targets: tuple[str, ...],
-          max_delete_percent: float, force: bool, show_values: bool) -> None:
+          auto_approve: bool, parallelism: int, rate: float | None, refresh: bool,
+          targets: tuple[str, ...], max_delete_percent: float, force: bool,
+          show_values: bool) -> None:
     """Make the calls of a plan and record what was done (PATHS, or one saved PLANFILE).
 
     With PATHS, the plan is shown and applied after you answer `yes` (or --auto-approve).
@@ -65,14 +65,12 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None,
       reconciler apply plan.json
     """
     env = os.environ
-    if not env.get("FYNO_API_KEY"):
-        raise ApiSetupError("FYNO_API_KEY is not set: export the API key of the workspace "
-                            "(it is read from the environment only, never from a file)")
+    require_api_key(env)
     planfile = _saved_plan(paths)
     if planfile is not None:
-        if targets or force or max_delete_percent != 30.0:
-            raise UsageError("--target, --force and --max-delete-percent shape a new plan; a "
-                             "saved plan is applied exactly as it was saved")
+        if targets or force or refresh or max_delete_percent != 30.0:
+            raise UsageError("--target, --force, --refresh and --max-delete-percent shape a "
+                             "new plan; a saved plan is applied exactly as it was saved")
         plan = read_plan(planfile)
         path = state_path or default_state_path(plan.workspace, plan.version)
         backend = open_state(path, plan.workspace, plan.version)
@@ -89,6 +87,8 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None,
         backend = open_state(path, config.workspace, config.version)
         with backend.lock("apply"):
             state = backend.load(config.workspace, config.version)
+            if refresh:
+                refresh_in_memory(state, env, parallelism, rate, targets)
             heap.settle()
             plan = make_plan(config, state, targets=targets,
                              max_delete_percent=max_delete_percent, force=force)
@@ -131,26 +131,28 @@ def _confirm(auto_approve: bool) -> None:
 def _execute(plan: Plan, state: State, backend: StateBackend, state_path: Path,
              config_path: Path, env: Mapping[str, str], parallelism: int, rate: float | None,
              scope: tuple[str, ...] | None) -> ApplyResult:
-    client = FynoClient.from_env(env, workspace=plan.workspace, version=plan.version,
-                                 max_connections=parallelism)
+    api = client(env, plan.workspace, plan.version, parallelism)
     context = AuditContext.current(
         config_dir=config_path if config_path.is_dir() else config_path.parent,
         plan_id=plan.plan_id, workspace=plan.workspace, version=plan.version,
         forced=plan.forced)
-    progress = Progress(len(plan.calls), terminal=sys.stderr.isatty())
-    retry = RetryPolicy(base=float(env.get("RECONCILER_RETRY_BASE", "0.5")))
+    bar = progress(len(plan.calls), "apply")
     try:
-        return run_apply(plan, state, backend, client,
+        return run_apply(plan, state, backend, api,
                          ledger=AuditLedger(ledger_path(state_path.parent), durable=True),
-                         context=context,
-                         parallelism=parallelism, rate=rate, retry=retry,
-                         progress=progress.advance, scope=scope)
+                         context=context, parallelism=parallelism, rate=rate,
+                         retry=retry_policy(env), progress=bar.advance, scope=scope)
     finally:
-        progress.close()
-        client.close()
+        bar.close()
+        api.close()
 
 
 def _report(result: ApplyResult) -> None:
+    if result.drift:
+        drift = DriftReport(result.state.workspace, result.state.version, result.drift,
+                            len(result.drift))
+        click.echo(render_drift(drift, "text", color=False, show_values=False), nl=False,
+                   err=True)
     outcome = result.outcome
     failed = len(outcome.failures)
     rate = result.calls / result.seconds if result.seconds else 0.0

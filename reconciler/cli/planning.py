@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -19,6 +20,8 @@ from reconciler.cli.options import (
     state_option,
     use_color,
 )
+from reconciler.cli.refresh_cmds import refresh_in_memory
+from reconciler.cli.remote import require_api_key, run_options
 from reconciler.core import make_plan, open_state
 from reconciler.planfile import read_plan, write_plan
 from reconciler.render import render
@@ -48,12 +51,16 @@ def validate(paths: tuple[Path, ...]) -> None:
 @format_option("text", "json", "markdown")
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when changes are pending (0: none, 1: error).")
+@click.option("--refresh", is_flag=True, help="Read the managed profiles from the server "
+              "first and plan against that (the state file is not written).")
+@run_options
 @safety_options
 @show_values_option
 @click.pass_context
 def plan(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None, out: Path | None,
-         fmt: str, detailed_exitcode: bool, targets: tuple[str, ...],
-         max_delete_percent: float, force: bool, show_values: bool) -> None:
+         fmt: str, detailed_exitcode: bool, refresh: bool, parallelism: int,
+         rate: float | None, targets: tuple[str, ...], max_delete_percent: float, force: bool,
+         show_values: bool) -> None:
     """Show the API calls that would make the recorded state match the configuration.
 
     \b
@@ -63,6 +70,9 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None, o
     config = load_desired(paths)
     state = open_state(state_path, config.workspace, config.version).load(
         config.workspace, config.version)
+    if refresh:
+        require_api_key(os.environ)
+        refresh_in_memory(state, os.environ, parallelism, rate, targets)
     heap.settle()
     result = make_plan(config, state, targets=targets, max_delete_percent=max_delete_percent,
                        force=force)

@@ -101,11 +101,14 @@ def state_rm(distinct_ids: tuple[str, ...], state_path: Path | None) -> None:
     backend, workspace, version = _state_backend(state_path)
     with backend.lock("state rm"):
         recorded = backend.load(workspace or None, version if workspace else None)
-        missing = [name for name in distinct_ids if name not in recorded.profiles]
-        if missing:
-            raise UsageError(f"the state does not manage: {', '.join(missing)}; nothing removed")
+        unknown = [name for name in distinct_ids
+                   if name not in recorded.profiles and name not in recorded.missing]
+        if unknown:
+            raise UsageError(f"the state does not manage: {', '.join(unknown)}; nothing removed")
         for name in distinct_ids:
-            del recorded.profiles[name]
+            recorded.profiles.pop(name, None)
+            recorded.missing.discard(name)
+            recorded.unconfirmed.discard(name)
         saved = backend.save(recorded)
     click.echo(f"Removed {len(distinct_ids)} profile(s) from the state (serial {saved.serial}).")
 

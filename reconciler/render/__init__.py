@@ -4,6 +4,8 @@
     markdown   a pull-request comment, cut to fit GitHub          (render.markdown)
     json       the saved-plan document, full values and checksum  (render.json)
 
+A drift report (`reconciler.drift`) has the same three formats: `render_drift` (render.drift).
+
 Renderers never print and never import click; the CLI picks the format and writes the result,
 which always ends with exactly one newline.
 Human formats mask personal values (`reconciler.mask`) unless `show_values`.
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from typing import Final
 
 from reconciler.plan import Plan
+from reconciler.render.drift import render_drift
 from reconciler.render.json import render_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
@@ -39,4 +42,5 @@ def render(plan: Plan, fmt: str, *, color: bool = False, show_values: bool = Fal
     return renderer(plan, color, show_values)
 
 
-__all__ = ["FORMATS", "RENDERERS", "render", "render_json", "render_markdown", "render_text"]
+__all__ = ["FORMATS", "RENDERERS", "render", "render_drift", "render_json", "render_markdown",
+           "render_text"]

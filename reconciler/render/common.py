@@ -1,14 +1,20 @@
 """What every human-readable renderer shares: profile grouping, call and change wording.
 
 The text and markdown renderers differ only in layout; the words a reviewer reads for one
-call or one change are made here, once, by dispatching on the call type.
+call or one change are made here, once, by dispatching on the call type. The terminal
+styles, markdown escaping and the cutting of a comment to GitHub's size limit are here too,
+shared by the plan and drift renderers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Final
+import re
+from collections.abc import Callable, Iterable
+from typing import Any, Final
 
+import orjson
+
+from reconciler.drift import DriftReport, DriftSummary
 from reconciler.mask import display_value
 from reconciler.model import CHANNEL_ORDER
 from reconciler.plan import Call, Change, DeleteChannels, DeleteTokens, PatchChannels, Plan
@@ -19,8 +25,21 @@ OPERATION_TITLES: Final = {
     DeleteChannels.operation: "delete channels (Option 1)",
 }
 
+RESET: Final = "\x1b[0m"
+BOLD: Final = "\x1b[1m"
+DIM: Final = "\x1b[2m"
+RED: Final = "\x1b[31m"
+GREEN: Final = "\x1b[32m"
+YELLOW: Final = "\x1b[33m"
+MARKER_COLORS: Final = {"+": GREEN, "~": YELLOW, "-": RED}
+
+# Inside ```diff blocks a change is marked `!`: the marker GitHub's highlighting colors.
+DIFF_MARKERS: Final = {"+": "+", "~": "!", "-": "-"}
+_MARKDOWN_PUNCTUATION: Final = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~&])")
+
 TIMES: Final = "\u00d7"  # the multiplication sign of `push\u00d72`, escaped for ruff
 NO_CHANGES: Final = "No changes. The recorded state matches the configuration."
+NOT_MANAGED: Final = "(not managed by reconciler)"
 
 
 def printable(text: str) -> str:
@@ -105,8 +124,121 @@ def summary_line(plan: Plan) -> str:
         return NO_CHANGES
     calls = len(plan.calls)
     return (f"Plan: {summary.add} to add, {summary.change} to change, {summary.remove} to "
-            f"remove, in {_plural(calls, 'call')} across {_plural(summary.profiles, 'profile')}.")
+            f"remove, in {plural(calls, 'call')} across {plural(summary.profiles, 'profile')}.")
 
 
-def _plural(count: int, noun: str) -> str:
+class Paint:
+    """Wraps text in an ANSI style, or leaves it alone when color is off."""
+
+    __slots__ = ("enabled",)
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, text: str, style: str) -> str:
+        return f"{style}{text}{RESET}" if self.enabled else text
+
+
+def inline_markdown(text: str) -> str:
+    """`text` as literal inline markdown, safe in a table cell: punctuation backslashed."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", printable(text))
+
+
+Section = tuple[str, int]
+"""One folded markdown section and the number of changes it shows."""
+
+CutNote = Callable[[int, int, int], str]
+"""(profiles left out, changes left out, limit) -> the note that says so."""
+
+
+def fit_sections(head: str, sections: Iterable[Section], *, profiles: int, changes: int,
+                 limit: int, note: CutNote) -> str:
+    """`head` and as many `sections` as fit in `limit` characters, then `note` if any were cut.
+
+    `sections` is consumed lazily and no further than the first that does not fit, so a
+    100,000-profile document costs little more than its shown part. `profiles` and `changes`
+    are the totals, from which what was left out is counted. Ends with one newline.
+    """
+    note_room = len(note(10**15, 10**15, limit))
+    if len(head) + note_room > limit:
+        raise ValueError(f"a markdown limit of {limit} characters cannot hold the summary")
+    parts = [head]
+    size = len(head)
+    shown_profiles = shown_changes = 0
+    for section, count in sections:
+        if size + len(section) + note_room > limit:
+            break
+        parts.append(section)
+        size += len(section)
+        shown_profiles += 1
+        shown_changes += count
+    if shown_profiles < profiles:
+        parts.append(note(profiles - shown_profiles, changes - shown_changes, limit))
+    return "".join(parts).rstrip("\n") + "\n"
+
+
+def cut_note(profiles: int, changes: int, limit: int, see_all: str) -> str:
+    """`> [!NOTE]` saying how much was left out to stay under `limit`; `see_all` says how to
+    see everything."""
+    return (f"> [!NOTE]\n> **{profiles:,} more {'profile' if profiles == 1 else 'profiles'} "
+            f"({changes:,} {'change' if changes == 1 else 'changes'}) left out** to keep this "
+            f"comment under {limit:,} characters. {see_all}\n")
+
+
+def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def drift_title(report: DriftReport) -> str:
+    """`2 of 5 profiles changed outside reconciler` (no workspace: each format places it)."""
+    return (f"{report.summary.profiles} of {plural(report.checked, 'profile')} changed "
+            "outside reconciler")
+
+
+def no_drift(report: DriftReport) -> str:
+    if report.checked == 0:
+        return "No drift: no profile was read."
+    return ("No drift: the server matches the recorded state for all "
+            f"{plural(report.checked, 'profile')}.")
+
+
+def drift_counts(summary: DriftSummary) -> str:
+    """`1 added, 2 changed, 3 removed on the server; 1 unmanaged key changed`."""
+    entries = [f"{count} {verb}" for count, verb in ((summary.added, "added"),
+               (summary.changed, "changed"), (summary.removed, "removed")) if count]
+    parts = [", ".join(entries) + " on the server"] if entries else []
+    if summary.unmanaged:
+        parts.append(f"{plural(summary.unmanaged, 'unmanaged key')} changed")
+    return "; ".join(parts) or "no channel data changed"
+
+
+def drift_summary_line(report: DriftReport) -> str:
+    """`Drift in 2 profiles (1 deleted on the server): 1 added, 3 removed on the server.`"""
+    summary = report.summary
+    if not report.has_drift:
+        return no_drift(report)
+    whole = [f"{summary.missing} deleted on the server" if summary.missing else "",
+             f"{summary.appeared} back on it" if summary.appeared else ""]
+    extra = ", ".join(part for part in whole if part)
+    return (f"Drift in {plural(summary.profiles, 'profile')}"
+            + (f" ({extra})" if extra else "") + f": {drift_counts(summary)}.")
+
+
+def unmanaged_action(before: Any, after: Any) -> str:
+    if before is None:
+        return "+"
+    if after is None:
+        return "-"
+    return "~"
+
+
+def describe_unmanaged(key: str, before: Any, after: Any, *, show_values: bool) -> str:
+    """`webpush: (not managed by reconciler)`; with `show_values`, the raw JSON as well."""
+    if not show_values:
+        return f"{printable(key)}: {NOT_MANAGED}"
+    shown = " -> ".join(_raw(value) for value in (before, after) if value is not None)
+    return f"{printable(key)}: {printable(shown)} {NOT_MANAGED}"
+
+
+def _raw(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()

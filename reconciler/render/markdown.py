@@ -13,18 +13,23 @@ marker GitHub's diff highlighting colors as a change.
 from __future__ import annotations
 
 import html
-import re
+from collections.abc import Iterator
 from itertools import groupby
 from operator import attrgetter
 from typing import Final
 
 from reconciler.plan import Call, Plan
 from reconciler.render.common import (
+    DIFF_MARKERS,
     NO_CHANGES,
     OPERATION_TITLES,
+    Section,
+    cut_note,
     describe_call,
     describe_change,
     describe_counts,
+    fit_sections,
+    inline_markdown,
     leaves_management,
     printable,
     profile_action,
@@ -32,40 +37,33 @@ from reconciler.render.common import (
 )
 
 DEFAULT_LIMIT: Final = 65_000
-_DIFF_MARKERS: Final = {"+": "+", "~": "!", "-": "-"}
-_MARKDOWN_PUNCTUATION: Final = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~&])")
+SEE_ALL: Final = ("See the whole plan with `reconciler show plan.json` "
+                  "(save it with `reconciler plan --out plan.json`).")
 
 
 def render_markdown(plan: Plan, *, show_values: bool, limit: int = DEFAULT_LIMIT) -> str:
     """The plan as GitHub-flavored markdown of at most `limit` characters, ending with a newline."""
-    note_room = len(_cut_note(10**15, 10**15, limit))
-    head = _head(plan, show_values=show_values, room=limit // 4)
-    if len(head) + note_room > limit:
-        raise ValueError(f"a markdown limit of {limit} characters cannot hold the summary")
-    parts = [head]
-    size = len(head)
-    shown_profiles = shown_changes = 0
+    summary = plan.summary
+    return fit_sections(
+        _head(plan, show_values=show_values, room=limit // 4),
+        _sections(plan, show_values=show_values),
+        profiles=summary.profiles, changes=summary.add + summary.change + summary.remove,
+        limit=limit, note=_cut_note)
+
+
+def _sections(plan: Plan, *, show_values: bool) -> Iterator[Section]:
     # The plan keeps each profile's calls together, so groupby is lazy: nothing past the cut
-    # is grouped, and what was left out is the summary's totals minus what was shown.
+    # is grouped.
     for distinct_id, group in groupby(plan.calls, key=attrgetter("distinct_id")):
         calls = list(group)
-        section = _section(distinct_id, calls, show_values=show_values)
-        if size + len(section) + note_room > limit:
-            break
-        parts.append(section)
-        size += len(section)
-        shown_profiles += 1
-        shown_changes += sum(len(call.changes) for call in calls)
-    summary = plan.summary
-    if shown_profiles < summary.profiles:
-        changes = summary.add + summary.change + summary.remove - shown_changes
-        parts.append(_cut_note(summary.profiles - shown_profiles, changes, limit))
-    return "".join(parts).rstrip("\n") + "\n"
+        yield (_section(distinct_id, calls, show_values=show_values),
+               sum(len(call.changes) for call in calls))
 
 
 def _head(plan: Plan, *, show_values: bool, room: int) -> str:
     """Title, summary table, notes and warnings; warnings stop at `room` characters."""
-    title = f"### Reconciler plan for {_inline(plan.workspace)} ({_inline(plan.version)})\n\n"
+    title = (f"### Reconciler plan for {inline_markdown(plan.workspace)} "
+             f"({inline_markdown(plan.version)})\n\n")
     if not plan.summary.has_changes:
         return f"{title}{NO_CHANGES}\n\n"
     summary = plan.summary
@@ -76,9 +74,10 @@ def _head(plan: Plan, *, show_values: bool, room: int) -> str:
         *((f"{name} calls", str(summary.calls.get(operation, 0)))
           for operation, name in OPERATION_TITLES.items()),
         ("Profiles", str(summary.profiles)),
-        ("Workspace / version", f"{_inline(plan.workspace)} / {_inline(plan.version)}"),
+        ("Workspace / version",
+         f"{inline_markdown(plan.workspace)} / {inline_markdown(plan.version)}"),
         ("State", "new" if plan.lineage is None
-         else f"lineage {_inline(plan.lineage)}, serial {plan.serial}"),
+         else f"lineage {inline_markdown(plan.lineage)}, serial {plan.serial}"),
     ]
     lines = [f"**{summary_line(plan)}**", "", "| Plan | |", "|:--|--:|"]
     lines.extend(f"| {name} | {value} |" for name, value in rows)
@@ -88,7 +87,7 @@ def _head(plan: Plan, *, show_values: bool, room: int) -> str:
                   f"> **Forced:** this plan removes {plan.deletions} of {plan.recorded_entries} "
                   "recorded channel entries, more than the safety rail allows.", ""]
     if plan.targets:
-        targets = ", ".join(_inline(target) for target in plan.targets)
+        targets = ", ".join(inline_markdown(target) for target in plan.targets)
         lines += [f"Targeted profiles only: {targets}. Other changes may be pending.", ""]
     if plan.warnings:
         lines += _warnings(plan.warnings, room)
@@ -102,7 +101,7 @@ def _warnings(warnings: tuple[str, ...], room: int) -> list[str]:
     lines = ["> [!WARNING]"]
     used = 0
     for index, warning in enumerate(warnings):
-        line = f"> - {_inline(warning)}"
+        line = f"> - {inline_markdown(warning)}"
         if used + len(line) > room:
             lines.append(f"> - … and {len(warnings) - index} more warnings "
                          "(`reconciler show` lists them all)")
@@ -122,7 +121,7 @@ def _section(distinct_id: str, calls: list[Call], *, show_values: bool) -> str:
         body.append(f"# {describe_call(call)}")
         for change in call.changes:
             counts[change.action] += 1
-            body.append(f"{_DIFF_MARKERS[change.action]} "
+            body.append(f"{DIFF_MARKERS[change.action]} "
                         f"{describe_change(change, show_values=show_values)}")
     marker = profile_action(calls)
     label = f"<code>{marker} {html.escape(printable(distinct_id))}</code>"
@@ -134,12 +133,4 @@ def _section(distinct_id: str, calls: list[Call], *, show_values: bool) -> str:
 
 
 def _cut_note(profiles: int, changes: int, limit: int) -> str:
-    return (f"> [!NOTE]\n> **{profiles:,} more {'profile' if profiles == 1 else 'profiles'} "
-            f"({changes:,} {'change' if changes == 1 else 'changes'}) left out** to keep this "
-            f"comment under {limit:,} characters. See the whole plan with "
-            "`reconciler show plan.json` (save it with `reconciler plan --out plan.json`).\n")
-
-
-def _inline(text: str) -> str:
-    """`text` as literal inline markdown, safe in a table cell: punctuation backslashed."""
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", printable(text))
+    return cut_note(profiles, changes, limit, SEE_ALL)

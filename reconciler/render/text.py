@@ -21,6 +21,13 @@ from typing import Final
 
 from reconciler.plan import Plan
 from reconciler.render.common import (
+    BOLD,
+    DIM,
+    GREEN,
+    MARKER_COLORS,
+    RED,
+    YELLOW,
+    Paint,
     describe_call,
     describe_change,
     group_by_profile,
@@ -30,48 +37,40 @@ from reconciler.render.common import (
     summary_line,
 )
 
-_RESET: Final = "\x1b[0m"
-_BOLD: Final = "\x1b[1m"
-_DIM: Final = "\x1b[2m"
-_RED: Final = "\x1b[31m"
-_GREEN: Final = "\x1b[32m"
-_YELLOW: Final = "\x1b[33m"
-_MARKER_COLORS: Final = {"+": _GREEN, "~": _YELLOW, "-": _RED}
-
 PROFILE_INDENT: Final = "  "
 LINE_INDENT: Final = "      "
 
 
 def render_text(plan: Plan, *, color: bool, show_values: bool) -> str:
     """The whole plan as text, ending with a newline."""
-    paint = _Paint(color)
+    paint = Paint(color)
     lines = _header(plan, paint, show_values=show_values)
     for distinct_id, calls in group_by_profile(plan.calls):
         marker = profile_action(calls)
-        title = paint(printable(distinct_id), _BOLD)
+        title = paint(printable(distinct_id), BOLD)
         if leaves_management(calls):
             title += " (leaves management)"
         lines.append("")
-        lines.append(f"{PROFILE_INDENT}{paint(marker, _MARKER_COLORS[marker])} {title}")
+        lines.append(f"{PROFILE_INDENT}{paint(marker, MARKER_COLORS[marker])} {title}")
         for call in calls:
-            lines.append(f"{LINE_INDENT}{paint('# ' + describe_call(call), _DIM)}")
+            lines.append(f"{LINE_INDENT}{paint('# ' + describe_call(call), DIM)}")
             for change in call.changes:
                 action = change.action
-                lines.append(f"{LINE_INDENT}{paint(action, _MARKER_COLORS[action])} "
+                lines.append(f"{LINE_INDENT}{paint(action, MARKER_COLORS[action])} "
                              f"{describe_change(change, show_values=show_values)}")
     if plan.warnings:
         lines.append("")
-        lines.append(paint("Warnings:", _YELLOW + _BOLD))
-        lines.extend(f"  {paint('!', _YELLOW)} {printable(warning)}" for warning in plan.warnings)
+        lines.append(paint("Warnings:", YELLOW + BOLD))
+        lines.extend(f"  {paint('!', YELLOW)} {printable(warning)}" for warning in plan.warnings)
     lines.append("")
-    lines.append(paint(summary_line(plan), _BOLD))
+    lines.append(paint(summary_line(plan), BOLD))
     return "\n".join(lines) + "\n"
 
 
-def _header(plan: Plan, paint: _Paint, *, show_values: bool) -> list[str]:
+def _header(plan: Plan, paint: Paint, *, show_values: bool) -> list[str]:
     title = (f"Reconciler plan for workspace {printable(plan.workspace)} "
              f"({printable(plan.version)})")
-    lines = [paint(title, _BOLD), _state_line(plan)]
+    lines = [paint(title, BOLD), _state_line(plan)]
     if plan.targets:
         lines.append("Targeted profiles only: "
                      + ", ".join(printable(target) for target in plan.targets)
@@ -80,10 +79,10 @@ def _header(plan: Plan, paint: _Paint, *, show_values: bool) -> list[str]:
         lines.append(paint(
             f"FORCED: this plan removes {plan.deletions} of {plan.recorded_entries} recorded "
             "channel entries, more than the safety rail allows; --force let it through.",
-            _RED + _BOLD))
+            RED + BOLD))
     if plan.summary.has_changes:
-        lines.append(f"Markers: {paint('+', _GREEN)} add, {paint('~', _YELLOW)} change, "
-                     f"{paint('-', _RED)} remove."
+        lines.append(f"Markers: {paint('+', GREEN)} add, {paint('~', YELLOW)} change, "
+                     f"{paint('-', RED)} remove."
                      + ("" if show_values else " Values are masked (--show-values shows them)."))
     return lines
 
@@ -94,14 +93,3 @@ def _state_line(plan: Plan) -> str:
     return (f"Computed against state lineage {printable(plan.lineage)}, serial {plan.serial} "
             f"({plan.recorded_entries} recorded entries).")
 
-
-class _Paint:
-    """Wraps text in an ANSI style, or leaves it alone when color is off."""
-
-    __slots__ = ("enabled",)
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-
-    def __call__(self, text: str, style: str) -> str:
-        return f"{style}{text}{_RESET}" if self.enabled else text

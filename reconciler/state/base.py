@@ -33,6 +33,9 @@ class State:
     # Profiles whose last call may or may not have reached the server (the run died, or no
     # answer came and no read-back succeeded): `apply` reads them back before acting on them.
     unconfirmed: set[str] = field(default_factory=set)
+    # Declared profiles that import or refresh found missing on the server: nothing is
+    # planned for them (a warning says why) until the server has them again.
+    missing: set[str] = field(default_factory=set)
 
     @classmethod
     def new(cls, workspace: str, version: str) -> State:

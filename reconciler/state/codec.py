@@ -56,6 +56,8 @@ def encode(state: State) -> bytes:
         }
         if state.unconfirmed:
             document["unconfirmed"] = sorted(state.unconfirmed)
+        if state.missing:
+            document["missing"] = sorted(state.missing)
         # Never write what the next load would refuse: that would lock the user out.
         problems = _schema_problems(document)
         if problems:
@@ -97,6 +99,7 @@ def decode(data: bytes, source: str) -> State:
             profiles={distinct_id: _channel_data(channel)
                       for distinct_id, channel in document["profiles"].items()},
             unconfirmed=set(document.get("unconfirmed", ())),
+            missing=set(document.get("missing", ())),
         )
 
 

@@ -91,6 +91,7 @@ class LocalStateFile:
                 version=state.version,
                 profiles=dict(state.profiles),
                 unconfirmed=set(state.unconfirmed),
+                missing=set(state.missing),
             )
             data = codec.encode(saved)
             self._remove_leftovers()

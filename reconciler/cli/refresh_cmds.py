@@ -1,0 +1,169 @@
+"""`import` and `refresh`: learn the recorded state from the server, and report drift."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import click
+
+from reconciler.cli.group import cli
+from reconciler.cli.options import (
+    EXIT_CHANGES,
+    common_options,
+    format_option,
+    load_desired,
+    show_values_option,
+    state_option,
+    use_color,
+)
+from reconciler.cli.remote import client, progress, require_api_key, retry_policy, run_options
+from reconciler.core import open_state
+from reconciler.errors import ApplyFailedError, Interrupted, UsageError
+from reconciler.refresh import Reading, drift_report, managed_ids, read_profiles, record_reading
+from reconciler.render.drift import render_drift
+from reconciler.state import State, default_state_path
+
+
+def read(state: State, ids: Sequence[str], env: Mapping[str, str], parallelism: int,
+         rate: float | None, label: str) -> Reading:
+    """GET `ids` from the server with a progress display."""
+    api = client(env, state.workspace, state.version, parallelism)
+    bar = progress(len(ids), label)
+    try:
+        return read_profiles(api, ids, parallelism=parallelism, rate=rate,
+                             retry=retry_policy(env), progress=bar.advance)
+    finally:
+        bar.close()
+        api.close()
+
+
+def refresh_in_memory(state: State, env: Mapping[str, str], parallelism: int,
+                      rate: float | None, targets: Sequence[str]) -> None:
+    """`--refresh` of plan and apply: make `state` the server's truth; report drift."""
+    ids = sorted(managed_ids(state, targets))
+    reading = read(state, ids, env, parallelism, rate, "refresh")
+    _check(reading)
+    report = drift_report(state, record_reading(state, reading.found), len(ids))
+    if report.has_drift:
+        click.echo(render_drift(report, "text", color=False, show_values=False), err=True,
+                   nl=False)
+
+
+def _check(reading: Reading, outcome: str = "nothing was planned") -> None:
+    if reading.interrupted:
+        raise Interrupted("interrupted while reading profiles; nothing was recorded")
+    if reading.failures:
+        names = ", ".join(report.distinct_id for report in reading.failures[:10])
+        raise ApplyFailedError(f"{len(reading.failures)} profile(s) could not be read "
+                               f"({names}); {outcome}")
+
+
+@cli.command("import")
+@common_options
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--id", "ids", multiple=True, metavar="ID",
+              help="Import this profile (repeatable); without PATHS, FYNO_WSID names the "
+                   "workspace.")
+@click.option("--replace", is_flag=True, help="Read again profiles the state already holds.")
+@state_option
+@run_options
+def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
+            state_path: Path | None, parallelism: int, rate: float | None) -> None:
+    """Read profiles from the server into the state, exactly as the server holds them.
+
+    With PATHS, every declared profile the state does not hold yet; with --id, those.
+
+    \b
+    Example:
+      reconciler import profiles/
+      reconciler import --id u-1001 --id u-1002 --state state/FYXXXXXXXX-live.json
+    """
+    env = os.environ
+    require_api_key(env)
+    if not paths and not ids:
+        raise UsageError("give the configuration PATHS, or --id ID for each profile to import")
+    if paths:
+        config = load_desired(paths)
+        workspace, version = config.workspace, config.version
+    else:
+        workspace, version = env.get("FYNO_WSID", ""), env.get("FYNO_VERSION") or "live"
+        if not workspace:
+            raise UsageError("set FYNO_WSID, or give the configuration PATHS, to name the "
+                             "workspace to import from")
+    path = state_path or default_state_path(workspace, version)
+    backend = open_state(path, workspace, version)
+    with backend.lock("import"):
+        state = backend.load(workspace, version)
+        if ids:
+            held = sorted(set(ids) & state.profiles.keys())
+            if held and not replace:
+                raise UsageError(f"the state already holds {', '.join(held)}: re-run with "
+                                 "--replace to read them again")
+            wanted = sorted(set(ids))
+        else:
+            wanted = sorted(name for name in config.profiles
+                            if replace or name not in state.profiles)
+        reading = read(state, wanted, env, parallelism, rate, "import")
+        if reading.interrupted:
+            raise Interrupted("interrupted: nothing was imported")
+        record_reading(state, reading.found)
+        if reading.found:
+            state = backend.save(state)
+    missing = sorted(name for name, data in reading.found.items() if data is None)
+    click.echo(f"Imported {len(reading.found) - len(missing)} profile(s) into {path} "
+               f"(serial {state.serial}).")
+    if missing:
+        click.echo(f"{len(missing)} not found on the server, recorded as missing (nothing is "
+                   f"planned for them): {', '.join(missing[:20])}"
+                   + (" ..." if len(missing) > 20 else ""))
+    if reading.failures:
+        _check(reading, "the others were imported: run the same import again for them")
+
+
+@cli.command()
+@common_options
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@state_option
+@format_option("text", "json", "markdown")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 2 when drift was found (0: none, 1: error).")
+@click.option("--target", "targets", multiple=True, metavar="ID",
+              help="Refresh only this profile (repeatable).")
+@run_options
+@show_values_option
+@click.pass_context
+def refresh(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None, fmt: str,
+            detailed_exitcode: bool, targets: tuple[str, ...], parallelism: int,
+            rate: float | None, show_values: bool) -> None:
+    """Read every managed profile again, record what the server holds, and report drift.
+
+    Drift is what changed outside reconciler (SDKs, the dashboard), per profile and channel.
+
+    \b
+    Example:
+      reconciler refresh profiles/ --detailed-exitcode --format markdown > drift.md
+    """
+    env = os.environ
+    require_api_key(env)
+    config = load_desired(paths)
+    path = state_path or default_state_path(config.workspace, config.version)
+    backend = open_state(path, config.workspace, config.version)
+    with backend.lock("refresh"):
+        state = backend.load(config.workspace, config.version)
+        ids = sorted(managed_ids(state, targets))
+        reading = read(state, ids, env, parallelism, rate, "refresh")
+        if reading.interrupted:
+            raise Interrupted("interrupted: nothing was recorded")
+        drifted = record_reading(state, reading.found)
+        if drifted:
+            state = backend.save(state)
+    report = drift_report(state, drifted, len(reading.found))
+    color = use_color(ctx)
+    click.echo(render_drift(report, fmt, color=color, show_values=show_values), nl=False,
+               color=color)
+    if reading.failures:
+        _check(reading, "the others were refreshed: run refresh again for them")
+    if detailed_exitcode and report.has_drift:
+        ctx.exit(EXIT_CHANGES)

@@ -1,0 +1,97 @@
+"""Learning the state from the server: `import` and `refresh`, and `--refresh` before a plan.
+
+Profiles are read concurrently (GET, with apply's limits and retries) and recorded exactly
+as the server holds them; a profile the server does not have is recorded as missing, and
+nothing is planned for it. What the server holds differently from the record is drift:
+changes made outside reconciler (the app's SDKs, the dashboard), reported per channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from reconciler.api import ProfileApi
+from reconciler.drift import DriftReport, ProfileDrift, compare
+from reconciler.executor import DEFAULT_RETRY, Executor, Report, RetryPolicy
+from reconciler.heap import collector_paused
+from reconciler.model import ChannelData
+from reconciler.state import State
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the server answered for each profile read (None: it has no such profile)."""
+
+    found: dict[str, ChannelData | None]
+    failures: list[Report]
+    interrupted: bool
+
+
+class _ProgressOnly:
+    """The executor's observer for a run that only reads: there is nothing to record but
+    progress (reads are never journaled: a refresh that dies is simply run again)."""
+
+    def __init__(self, progress: Callable[[int], None]) -> None:
+        self._progress = progress
+
+    def begin(self, distinct_id: str) -> None:
+        pass
+
+    def abandoned(self, distinct_id: str) -> None:
+        pass
+
+    def done(self, report: Report, before: ChannelData, after: ChannelData | None) -> None:
+        pass
+
+    def read_back(self, report: Report, before: ChannelData, truth: ChannelData,
+                  explained: tuple[ChannelData, ...] | None) -> None:
+        pass
+
+    def refused(self, report: Report, before: ChannelData, in_doubt: bool) -> None:
+        pass
+
+    def progress(self, finished_calls: int) -> None:
+        self._progress(finished_calls)
+
+
+def read_profiles(api: ProfileApi, ids: Iterable[str], *, parallelism: int = 10,
+                  rate: float | None = None, retry: RetryPolicy = DEFAULT_RETRY,
+                  progress: Callable[[int], None] = lambda count: None) -> Reading:
+    executor = Executor(api, _ProgressOnly(progress), parallelism=parallelism, rate=rate,
+                        retry=retry)
+    found, outcome = executor.read(sorted(set(ids)))
+    if outcome.auth_error is not None:
+        raise outcome.auth_error
+    return Reading(found, outcome.failures, outcome.interrupted)
+
+
+def managed_ids(state: State, targets: Iterable[str] = ()) -> set[str]:
+    """The profiles a refresh reads: every one the state records (or knows missing)."""
+    ids = state.profiles.keys() | state.missing
+    wanted = set(targets)
+    return ids & wanted if wanted else set(ids)
+
+
+def record_reading(state: State, found: Mapping[str, ChannelData | None]) -> list[ProfileDrift]:
+    """Make `state` say what the server answered; return how that differs from the record."""
+    drifted = []
+    with collector_paused():
+        for distinct_id in sorted(found):
+            server = found[distinct_id]
+            drift = compare(distinct_id, state.profiles.get(distinct_id), server,
+                            recorded_missing=distinct_id in state.missing)
+            if drift is not None:
+                drifted.append(drift)
+            if server is None:
+                state.profiles.pop(distinct_id, None)
+                state.missing.add(distinct_id)
+            else:
+                state.profiles[distinct_id] = server
+                state.missing.discard(distinct_id)
+            state.unconfirmed.discard(distinct_id)
+    return drifted
+
+
+def drift_report(state: State, drifted: list[ProfileDrift], checked: int) -> DriftReport:
+    return DriftReport(state.workspace, state.version, tuple(drifted), checked)

@@ -1,0 +1,107 @@
+"""Drift reports rendered: what `refresh` found changed on the server, as text, JSON or markdown.
+
+    Drift in workspace FYXXXXXXXX (live): 2 of 5 profiles changed outside reconciler
+    ...
+      ~ u-1001
+          + sms: +91•••••0000
+          ~ email: a•••@x.io -> b•••@x.io
+          - push: fcm_token:ab…f3
+          ~ webpush: (not managed by reconciler)
+      - u-1002 (deleted on the server)
+
+    Drift: 1 added, 1 changed, 1 removed on the server; 1 unmanaged key changed, in 2 ...
+
+Markers read as in a plan, from the record to the server: `+` the server holds an entry the
+state did not record, `~` it holds another value, `-` it lost one. Like the plan renderers:
+masked unless `show_values`, colored only when asked, JSON with full values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+import orjson
+
+from reconciler.drift import DriftReport, ProfileDrift
+from reconciler.render.common import (
+    BOLD,
+    GREEN,
+    MARKER_COLORS,
+    RED,
+    YELLOW,
+    Paint,
+    describe_change,
+    describe_unmanaged,
+    drift_summary_line,
+    drift_title,
+    printable,
+    unmanaged_action,
+)
+from reconciler.render.drift_markdown import render_drift_markdown
+from reconciler.render.text import LINE_INDENT, PROFILE_INDENT
+
+PROFILE_NOTES: Final = {"-": " (deleted on the server)", "+": " (exists on the server again)",
+                        "~": ""}
+
+DriftRenderer = Callable[[DriftReport, bool, bool], str]
+
+DRIFT_RENDERERS: Final[dict[str, DriftRenderer]] = {
+    "text": lambda report, color, show_values: render_drift_text(
+        report, color=color, show_values=show_values),
+    "markdown": lambda report, color, show_values: render_drift_markdown(
+        report, show_values=show_values),
+    "json": lambda report, color, show_values: render_drift_json(report),
+}
+DRIFT_FORMATS: Final = tuple(DRIFT_RENDERERS)
+
+
+def render_drift(report: DriftReport, fmt: str, *, color: bool = False,
+                 show_values: bool = False) -> str:
+    """`report` in format `fmt` (one of `DRIFT_FORMATS`), ending with exactly one newline."""
+    try:
+        renderer = DRIFT_RENDERERS[fmt]
+    except KeyError:
+        raise ValueError(
+            f"unknown format {fmt!r}; expected one of {', '.join(DRIFT_FORMATS)}") from None
+    return renderer(report, color, show_values)
+
+
+def render_drift_json(report: DriftReport) -> str:
+    """`report.to_json()` with sorted keys and an indent of 2: full values, for machines."""
+    options = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+    return orjson.dumps(report.to_json(), option=options).decode() + "\n"
+
+
+def render_drift_text(report: DriftReport, *, color: bool, show_values: bool) -> str:
+    """The report for a terminal or a CI log, in the manner of a plan."""
+    paint = Paint(color)
+    if not report.has_drift:
+        return drift_summary_line(report) + "\n"
+    title = (f"Drift in workspace {printable(report.workspace)} ({printable(report.version)}): "
+             f"{drift_title(report)}")
+    lines = [paint(title, BOLD),
+             f"Markers: {paint('+', GREEN)} added on the server, {paint('~', YELLOW)} changed "
+             f"there, {paint('-', RED)} removed there."
+             + ("" if show_values else " Values are masked (--show-values shows them).")]
+    for profile in report.profiles:
+        lines.append("")
+        lines.extend(_profile_lines(profile, paint, show_values=show_values))
+    lines.append("")
+    lines.append(paint(drift_summary_line(report), BOLD))
+    return "\n".join(lines) + "\n"
+
+
+def _profile_lines(profile: ProfileDrift, paint: Paint, *, show_values: bool) -> list[str]:
+    marker = profile.action
+    lines = [f"{PROFILE_INDENT}{paint(marker, MARKER_COLORS[marker])} "
+             f"{paint(printable(profile.distinct_id), BOLD)}{PROFILE_NOTES[marker]}"]
+    for change in profile.changes:
+        action = change.action
+        lines.append(f"{LINE_INDENT}{paint(action, MARKER_COLORS[action])} "
+                     f"{describe_change(change, show_values=show_values)}")
+    for key, before, after in profile.unmanaged:
+        action = unmanaged_action(before, after)
+        lines.append(f"{LINE_INDENT}{paint(action, MARKER_COLORS[action])} "
+                     f"{describe_unmanaged(key, before, after, show_values=show_values)}")
+    return lines
