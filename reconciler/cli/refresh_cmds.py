@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -31,12 +32,17 @@ def read(state: State, ids: Sequence[str], env: Mapping[str, str], parallelism: 
     """GET `ids` from the server with a progress display."""
     api = client(env, state.workspace, state.version, parallelism)
     bar = progress(len(ids), label)
+    started = time.monotonic()
     try:
-        return read_profiles(api, ids, parallelism=parallelism, rate=rate,
-                             retry=retry_policy(env), progress=bar.advance)
+        reading = read_profiles(api, ids, parallelism=parallelism, rate=rate,
+                                retry=retry_policy(env), progress=bar.advance)
     finally:
         bar.close()
         api.close()
+    seconds = time.monotonic() - started
+    click.echo(f"{label}: read {len(reading.found)} profile(s) in {seconds:.2f} s "
+               f"({len(reading.found) / seconds if seconds else 0:.1f} profiles/s).", err=True)
+    return reading
 
 
 def refresh_in_memory(state: State, env: Mapping[str, str], parallelism: int,
