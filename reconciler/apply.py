@@ -17,8 +17,9 @@ from reconciler.api import ProfileApi
 from reconciler.audit import AuditContext, AuditLedger
 from reconciler.drift import ProfileDrift, compare
 from reconciler.effects import target
-from reconciler.executor import DEFAULT_RETRY, Executor, Outcome, Report, RetryPolicy, Work
+from reconciler.executor import Executor, Outcome, Report, Work
 from reconciler.model import EMPTY, ChannelData
+from reconciler.pacing import DEFAULT_RETRY, RetryPolicy
 from reconciler.plan import Call, DeleteChannels, Plan
 from reconciler.state import EventLog, State, StateBackend
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from reconciler.api import ProfileApi
 from reconciler.drift import DriftReport, ProfileDrift, compare
-from reconciler.executor import DEFAULT_RETRY, Executor, Report, RetryPolicy
+from reconciler.executor import Executor, Report
 from reconciler.heap import collector_paused
 from reconciler.model import ChannelData
+from reconciler.pacing import DEFAULT_RETRY, RetryPolicy
 from reconciler.state import State
 
 

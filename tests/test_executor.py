@@ -10,8 +10,9 @@ from typing import Any
 from reconciler.api import CHANNEL_DOES_NOT_EXIST, NO_SUCH_PROFILE, Answer
 from reconciler.effects import target
 from reconciler.errors import ApiAuthError, NoAnswerError, NotSentError
-from reconciler.executor import MAX_READ_BACKS, Executor, Report, RetryPolicy, Work
+from reconciler.executor import MAX_READ_BACKS, Executor, Report, Work
 from reconciler.model import ChannelData
+from reconciler.pacing import RetryPolicy
 from reconciler.planner import diff
 
 FAST = RetryPolicy(attempts=4, base=0.001, cap=0.01)

@@ -11,7 +11,7 @@ from reconciler.api import FynoClient
 from reconciler.cli.options import F
 from reconciler.cli.progress import Progress
 from reconciler.errors import ApiSetupError
-from reconciler.executor import RetryPolicy
+from reconciler.pacing import RetryPolicy
 
 
 def require_api_key(env: Mapping[str, str]) -> None:
