@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
@@ -182,12 +183,26 @@ def test_state_commands_need_a_state_or_a_workspace() -> None:
     assert "--state" in result.output
 
 
-def test_every_command_has_help_with_an_example() -> None:
-    for args in (["validate"], ["plan"], ["show"], ["state"], ["state", "list"],
-                 ["state", "show"], ["state", "rm"], ["state", "unlock"]):
+def every_command(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix] if prefix else []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += every_command(command, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+def test_every_command_has_help_ending_with_an_example() -> None:
+    commands = every_command(cli)
+    assert {"apply", "import", "refresh", "sandbox", "audit"} <= {c[0] for c in commands}
+    for args in commands:
         result = run(*args, "--help")
-        assert result.exit_code == 0
-        assert "Example:" in result.output and "reconciler " in result.output
+        assert result.exit_code == 0, args
+        description = result.output.split("Options:")[0]
+        assert "Example:" in description, args
+        example = description.split("Example:")[1]
+        assert example.strip().startswith("reconciler ") or "reconciler " in example, args
 
 
 def test_runs_as_python_module() -> None:
