@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# The reconciler's CI steps, in one script that any CI service (or a laptop) can run:
+#
+#   ci.sh plan         validate, save the plan, write the pull-request comment    exit 0 | 1
+#   ci.sh apply        apply the reviewed plan; re-plan only when it is stale     exit 0 | 1
+#   ci.sh drift        refresh the state from the server, write the drift report  exit 0 | 2 | 1
+#   ci.sh state-fetch  check out the state branch into the state directory        exit 0 | 1
+#   ci.sh state-push   commit the state directory and push it, fast-forward only  exit 0 | 1
+#
+# It posts nothing and needs no CI service: the workflow files post comment.md and drift.md.
+# FYNO_API_KEY (apply, drift) comes from the environment, i.e. the CI's secret store.
+# `plan` needs no key: it reads only the YAML and the recorded state.
+#
+# Environment (defaults in brackets):
+#   RECONCILER_PROFILES     the desired-state YAML: a directory or a file [profiles]
+#   RECONCILER_OUT          where plan.json, comment.md, drift.md and *.env go [reconciler-out]
+#   RECONCILER_PLAN         the saved plan [$RECONCILER_OUT/plan.json]
+#   RECONCILER_STATE        the state file [reconciler's default: state/<workspace>-<version>.json]
+#   RECONCILER_STATE_DIR    the state directory (state files and audit.jsonl) [dir of the above]
+#   RECONCILER_STATE_BRANCH the branch holding the state directory [reconciler-state]
+#   RECONCILER_STATE_REMOTE the remote (name or URL) of that branch [origin]
+#   RECONCILER_PLAN_ARGS    extra options of `plan`, e.g. "--max-delete-percent 50" []
+#   RECONCILER_COMMIT       the commit named in the comment [git rev-parse HEAD]
+#   RECONCILER              the command to run [reconciler]
+#   PYTHON                  a Python 3 for reading JSON [python3]
+# Outputs: `changes=true|false` (plan) and `drift=true|false` (drift) are written to
+# $RECONCILER_OUT/plan.env or drift.env (a GitLab dotenv report) and to $GITHUB_OUTPUT if set.
+set -euo pipefail
+shopt -s inherit_errexit
+
+PROFILES=${RECONCILER_PROFILES:-profiles}
+OUT=${RECONCILER_OUT:-reconciler-out}
+PLAN=${RECONCILER_PLAN:-$OUT/plan.json}
+STATE=${RECONCILER_STATE:-}
+if [[ -n $STATE ]]; then
+    STATE_DIR=${RECONCILER_STATE_DIR:-$(dirname "$STATE")}
+else
+    STATE_DIR=${RECONCILER_STATE_DIR:-state}
+fi
+STATE_BRANCH=${RECONCILER_STATE_BRANCH:-reconciler-state}
+STATE_REMOTE=${RECONCILER_STATE_REMOTE:-origin}
+PYTHON=${PYTHON:-python3}
+read -ra RECONCILER_CMD <<< "${RECONCILER:-reconciler}"
+read -ra plan_args <<< "${RECONCILER_PLAN_ARGS:-}"
+state_args=()
+[[ -n $STATE ]] && state_args=(--state "$STATE")
+
+PLAN_MARKER='<!-- reconciler-plan -->'
+DRIFT_MARKER='<!-- reconciler-drift -->'
+COMMENT_LIMIT=65000  # GitHub refuses comments over 65,536 characters; GitLab notes fit too
+
+reconciler() { command "${RECONCILER_CMD[@]}" "$@"; }  # `command`: not this function
+say() { printf 'ci.sh: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+commit_id() {
+    if [[ -n ${RECONCILER_COMMIT:-} ]]; then
+        printf '%s' "$RECONCILER_COMMIT"
+    else
+        git rev-parse HEAD 2>/dev/null || printf 'unknown'
+    fi
+}
+
+set_output() {  # FILE NAME VALUE
+    printf '%s=%s\n' "$2" "$3" > "$OUT/$1"
+    if [[ -n ${GITHUB_OUTPUT:-} ]]; then
+        printf '%s=%s\n' "$2" "$3" >> "$GITHUB_OUTPUT"
+    fi
+}
+
+plan_field() {  # JSON-FILE FIELD: one top-level field of a plan document, printed as text
+    "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]] or "")' \
+        "$1" "$2"
+}
+
+# HEAD-FILE BODY-FILE FOOT-FILE TARGET: head + body + foot in at most COMMENT_LIMIT characters.
+# The body (reconciler's markdown, already cut to 65,000) is cut further, after a whole
+# <details> section, when head and foot leave it less room.
+write_comment() {
+    "$PYTHON" - "$@" "$COMMENT_LIMIT" <<'PY'
+import sys
+head, body, foot = (open(name, encoding="utf-8").read() for name in sys.argv[1:4])
+target, limit = sys.argv[4], int(sys.argv[5])
+note = ("\n_The rest was cut to fit in one comment: "
+        "see the whole plan in the `plan.json` artifact (`reconciler show plan.json`)._\n\n")
+if len(head) + len(body) + len(foot) > limit:
+    room = limit - len(head) - len(foot) - len(note)
+    end = body.rfind("</details>\n", 0, room - len("</details>\n"))
+    body = (body[:end + len("</details>\n")] if end >= 0 else "") + note
+with open(target, "w", encoding="utf-8") as out:
+    out.write(head + body + foot)
+PY
+}
+
+# The text of a failure, as a comment, so that the pull request shows why the check failed.
+error_comment() {  # MARKER TITLE LOG-FILE TARGET
+    {
+        printf '%s\n### %s\n\n```text\n' "$1" "$2"
+        tail -c 20000 "$3"
+        printf '\n```\n'
+    } > "$4"
+}
+
+cmd_plan() {
+    mkdir -p "$OUT"
+    # A previous run's plan must never be mistaken for this one.
+    rm -f "$PLAN" "$OUT/comment.md" "$OUT/plan.md" "$OUT/plan.env"
+    local log="$OUT/plan.log" code=0
+    reconciler validate "$PROFILES" > "$log" 2>&1 || code=$?
+    if [[ $code -eq 0 ]]; then
+        reconciler plan "$PROFILES" "${state_args[@]}" --out "$PLAN" --detailed-exitcode \
+            --no-color "${plan_args[@]}" >> "$log" 2>&1 || code=$?
+    fi
+    cat "$log"
+    local changes
+    case $code in
+        0) changes=false ;;
+        2) changes=true ;;
+        *)
+            error_comment "$PLAN_MARKER" "Reconciler plan failed at $(commit_id)" "$log" \
+                "$OUT/comment.md"
+            die "plan failed (exit $code); the reason is in $OUT/comment.md"
+            ;;
+    esac
+    reconciler show "$PLAN" --format markdown > "$OUT/plan.md"
+    local plan_id
+    plan_id=$(plan_field "$PLAN" plan_id)
+    printf '%s\n' "$PLAN_MARKER" > "$OUT/comment.head"
+    {
+        # shellcheck disable=SC2016  # markdown backticks, not a command substitution
+        printf -- '\n---\n<sub>Plan `%s` for commit `%s`. ' "$plan_id" "$(commit_id)"
+        printf 'On merge, the pipeline applies exactly this plan; if the state or the '
+        printf 'configuration changed meanwhile, it says so and plans again.</sub>\n'
+    } > "$OUT/comment.foot"
+    write_comment "$OUT/comment.head" "$OUT/plan.md" "$OUT/comment.foot" "$OUT/comment.md"
+    rm -f "$OUT/comment.head" "$OUT/comment.foot"
+    set_output plan.env changes "$changes"
+    say "plan $plan_id saved to $PLAN; changes pending: $changes; comment in $OUT/comment.md"
+}
+
+# Why PLAN cannot be applied to the configuration at hand; nothing when its digest matches.
+# (reconciler apply checks the state's lineage and serial itself, under the state lock.)
+config_mismatch() {
+    local current="$OUT/current.json" reviewed now
+    # The digest does not depend on the safety rail: never let it refuse this look.
+    reconciler plan "$PROFILES" "${state_args[@]}" --format json --max-delete-percent 100 \
+        > "$current"
+    reviewed=$(plan_field "$PLAN" config_digest)
+    now=$(plan_field "$current" config_digest)
+    rm -f "$current"
+    if [[ $reviewed != "$now" ]]; then
+        printf 'it was reviewed for another configuration (digest %s), and the ' "$reviewed"
+        printf 'configuration at this commit is %s' "$now"
+    fi
+}
+
+replan_and_apply() {
+    local fresh="$OUT/replan.json"
+    reconciler plan "$PROFILES" "${state_args[@]}" --out "$fresh" --no-color "${plan_args[@]}"
+    reconciler show "$fresh" --format markdown > "$OUT/applied.md"
+    reconciler apply "$fresh" "${state_args[@]}" --no-color
+}
+
+cmd_apply() {
+    mkdir -p "$OUT"
+    rm -f "$OUT/applied.md" "$OUT/replan.json"
+    # No separate validate: every plan below reports every problem of the configuration.
+    if [[ ! -f $PLAN ]]; then
+        say "NO REVIEWED PLAN: $PLAN does not exist (a push without a pull request?)."
+        say "Planning now and applying that plan."
+        replan_and_apply
+    else
+        local reason
+        reason=$(config_mismatch)
+        if [[ -n $reason ]]; then
+            say "STALE PLAN: refusing $PLAN: $reason."
+            say "Re-planning against the current state and configuration, and applying the new plan."
+            replan_and_apply
+        else
+            local log="$OUT/apply.log" code=0
+            reconciler apply "$PLAN" "${state_args[@]}" --no-color 2>&1 | tee "$log" \
+                || code=${PIPESTATUS[0]}
+            if [[ $code -ne 0 ]]; then
+                # PlanStaleError: another apply (or a refresh) changed the state since.
+                if ! grep -Eq 'is stale|computed against another state' "$log"; then
+                    die "apply failed (exit $code): no re-plan, the state records what was done"
+                fi
+                say "STALE PLAN: reconciler apply refused $PLAN because the state changed since it was reviewed."
+                say "Re-planning against the current state and applying the new plan."
+                replan_and_apply
+            else
+                cp "$PLAN" "$OUT/applied.json"
+                reconciler show "$PLAN" --format markdown > "$OUT/applied.md"
+            fi
+        fi
+    fi
+    # Prints the ledger's head: kept in the CI log, it anchors the hash chain.
+    reconciler audit verify --state-dir "$STATE_DIR"
+}
+
+cmd_drift() {
+    mkdir -p "$OUT"
+    rm -f "$OUT/drift.md" "$OUT/drift.env"
+    local code=0
+    reconciler refresh "$PROFILES" "${state_args[@]}" --detailed-exitcode --format markdown \
+        > "$OUT/drift.body" || code=$?
+    if [[ $code -ne 0 && $code -ne 2 ]]; then
+        rm -f "$OUT/drift.body"
+        die "refresh failed (exit $code)"
+    fi
+    printf '%s\n' "$DRIFT_MARKER" > "$OUT/drift.head"
+    {
+        # shellcheck disable=SC2016  # markdown backticks, not a command substitution
+        printf -- '\n---\n<sub>Found by `ci.sh drift` at %s, configuration at commit `%s`.' \
+            "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(commit_id)"
+        if [[ $code -eq 2 ]]; then
+            printf ' The state now records what the server holds: the next apply restores what '
+            printf 'the configuration declares, unless the configuration is changed to match.'
+        fi
+        printf '</sub>\n'
+    } > "$OUT/drift.foot"
+    write_comment "$OUT/drift.head" "$OUT/drift.body" "$OUT/drift.foot" "$OUT/drift.md"
+    rm -f "$OUT/drift.head" "$OUT/drift.body" "$OUT/drift.foot"
+    if [[ $code -eq 2 ]]; then
+        set_output drift.env drift true
+        say "drift found: the report is in $OUT/drift.md"
+        exit 2
+    fi
+    set_output drift.env drift false
+    say "no drift"
+}
+
+cmd_state_fetch() {
+    if [[ -e $STATE_DIR/.git ]]; then
+        say "$STATE_DIR is already a checkout of the state branch"
+        return 0
+    fi
+    local code=0
+    git ls-remote --exit-code --heads "$STATE_REMOTE" "$STATE_BRANCH" > /dev/null || code=$?
+    if [[ $code -eq 0 ]]; then
+        git fetch --quiet --depth=1 "$STATE_REMOTE" "refs/heads/$STATE_BRANCH"
+        git worktree add --quiet --detach "$STATE_DIR" FETCH_HEAD
+        say "state branch $STATE_BRANCH checked out in $STATE_DIR"
+    elif [[ $code -eq 2 ]]; then  # no such branch: the first apply creates it
+        git worktree add --quiet --detach "$STATE_DIR"
+        git -C "$STATE_DIR" switch --quiet --orphan "$STATE_BRANCH"
+        say "no branch $STATE_BRANCH yet: $STATE_DIR starts empty; state-push creates it"
+    else
+        die "cannot reach $STATE_REMOTE to read the state branch (git exit $code)"
+    fi
+}
+
+cmd_state_push() {
+    [[ -e $STATE_DIR/.git ]] || die "$STATE_DIR is not a checkout of the state branch: run ci.sh state-fetch first"
+    # The lock file is a process's, never shared; everything else (state, backup, a journal
+    # left by a killed apply, audit.jsonl) is what the next run must find.
+    [[ -f $STATE_DIR/.gitignore ]] || printf '*.lock\n' > "$STATE_DIR/.gitignore"
+    git -C "$STATE_DIR" add --all
+    if ! git -C "$STATE_DIR" diff --cached --quiet; then
+        GIT_AUTHOR_NAME=${GIT_AUTHOR_NAME:-reconciler-ci} \
+        GIT_AUTHOR_EMAIL=${GIT_AUTHOR_EMAIL:-reconciler-ci@localhost} \
+        GIT_COMMITTER_NAME=${GIT_COMMITTER_NAME:-reconciler-ci} \
+        GIT_COMMITTER_EMAIL=${GIT_COMMITTER_EMAIL:-reconciler-ci@localhost} \
+            git -C "$STATE_DIR" commit --quiet --message "reconciler-ci: state after commit $(commit_id)"
+    elif ! git -C "$STATE_DIR" rev-parse --quiet --verify HEAD > /dev/null; then
+        say "no state yet: nothing to push"
+        return 0
+    fi
+    # Pushed even when nothing changed here: a commit whose push was rejected earlier must
+    # not pass for saved.
+    # Never --force: a rejected push means someone else moved the branch, and overwriting it
+    # would lose their record.
+    if ! git -C "$STATE_DIR" push --quiet "$STATE_REMOTE" "HEAD:refs/heads/$STATE_BRANCH"; then
+        die "the state branch $STATE_BRANCH moved since state-fetch (were two applies run at once?); nothing was overwritten: this job's state is in $STATE_DIR, reconcile by hand"
+    fi
+    say "state pushed to $STATE_BRANCH"
+}
+
+case ${1:-} in
+    plan) cmd_plan ;;
+    apply) cmd_apply ;;
+    drift) cmd_drift ;;
+    state-fetch) cmd_state_fetch ;;
+    state-push) cmd_state_push ;;
+    *) die "usage: ci.sh plan|apply|drift|state-fetch|state-push (see the top of this file)" ;;
+esac
