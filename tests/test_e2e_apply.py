@@ -326,3 +326,19 @@ def test_ctrl_c_stops_new_calls_records_finished_ones_and_exits_130(
     assert_state_is_true(workdir, sandbox)
     apply_until_converged(workdir, sandbox, runs=1)
     assert_converged(workdir, sandbox)
+
+
+def test_rate_limits_the_calls_per_second(workdir: Path,
+                                          sandboxes: list[SandboxProcess]) -> None:
+    sandbox = start(workdir)
+    sandboxes.append(sandbox)
+    result = reconciler("apply", "profiles.yaml", "--auto-approve", "--rate", "20",
+                        "--max-delete-percent", "100", cwd=workdir, sandbox=sandbox)
+    assert result.code == 0, result.output
+    times = sorted(entry["time"] for entry in sandbox.log())
+    assert len(times) >= 25
+    # However slow the machine, never more than 20 calls start in any one-second window
+    # (plus the one that opens it).
+    for index, start_time in enumerate(times):
+        in_window = [moment for moment in times[index:] if moment < start_time + 1.0]
+        assert len(in_window) <= 21, (index, len(in_window))
