@@ -45,10 +45,11 @@ def plan_works(plan: Plan, state: State, scope: Iterable[str] | None = None) -> 
         by_profile.setdefault(call.distinct_id, []).append(call)
     unconfirmed = state.unconfirmed if scope is None else state.unconfirmed & set(scope)
     works = []
-    for distinct_id in sorted(by_profile.keys() | unconfirmed):
+    for distinct_id in sorted(by_profile.keys() | unconfirmed | set(plan.forget)):
         calls = tuple(by_profile.get(distinct_id, ()))
         recorded = state.profiles.get(distinct_id, EMPTY)
-        leaves = any(isinstance(call, DeleteChannels) and call.forget for call in calls)
+        leaves = distinct_id in plan.forget or any(
+            isinstance(call, DeleteChannels) and call.forget for call in calls)
         works.append(Work(distinct_id, calls, recorded,
                           None if leaves else target(recorded, calls),
                           read_back_first=distinct_id in state.unconfirmed))

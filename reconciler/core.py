@@ -13,7 +13,7 @@ from pathlib import Path
 
 from reconciler.config import Config
 from reconciler.plan import Plan
-from reconciler.planner import diff
+from reconciler.planner import diff, forgotten_without_calls
 from reconciler.state import LocalStateFile, State, StateBackend, default_state_path
 
 
@@ -52,6 +52,7 @@ def make_plan(
         config_digest=config.digest,
         recorded_entries=state.entry_count(),
         calls=diff(config.profiles, state.profiles, targets, state.missing),
+        forget=forgotten_without_calls(config.profiles, state.profiles, targets),
         targets=tuple(targets),
         warnings=warnings,
     )

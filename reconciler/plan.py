@@ -190,17 +190,19 @@ class Summary:
     change: int
     remove: int
     calls: Mapping[str, int]
+    forget: int = 0  # profiles leaving management with no channel data: no call needed
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.add or self.change or self.remove)
+        return bool(self.add or self.change or self.remove or self.forget)
 
     def to_json(self) -> dict[str, Any]:
         return {"profiles": self.profiles, "add": self.add, "change": self.change,
+                "forget": self.forget,
                 "remove": self.remove, "calls": dict(self.calls)}
 
 
-def summarize(calls: Iterable[Call]) -> Summary:
+def summarize(calls: Iterable[Call], forget: int = 0) -> Summary:
     counts = {"+": 0, "~": 0, "-": 0}
     by_operation = {operation: 0 for operation in CALL_TYPES}
     profiles: set[str] = set()
@@ -209,7 +211,7 @@ def summarize(calls: Iterable[Call]) -> Summary:
         by_operation[call.operation] += 1
         for change in call.changes:
             counts[change.action] += 1
-    return Summary(len(profiles), counts["+"], counts["~"], counts["-"], by_operation)
+    return Summary(len(profiles), counts["+"], counts["~"], counts["-"], by_operation, forget)
 
 
 @dataclass(frozen=True)
@@ -228,10 +230,13 @@ class Plan:
     targets: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     forced: bool = False
+    # Recorded profiles no longer declared that hold no managed channel: they leave the
+    # state without any call (the others leave through a DeleteChannels with `forget`).
+    forget: tuple[str, ...] = ()
     summary: Summary = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "summary", summarize(self.calls))
+        object.__setattr__(self, "summary", summarize(self.calls, len(self.forget)))
 
     @property
     def deletions(self) -> int:
@@ -258,7 +263,8 @@ class Plan:
     def _fields(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
             "plan_id", "created_at", "workspace", "version", "lineage", "serial",
-            "config_digest", "recorded_entries", "calls", "targets", "warnings", "forced")}
+            "config_digest", "recorded_entries", "calls", "targets", "warnings", "forced",
+            "forget")}
 
     def to_json(self) -> dict[str, Any]:
         """The saved-plan document, checksum included."""
@@ -274,6 +280,7 @@ class Plan:
             "targets": list(self.targets),
             "forced": self.forced,
             "warnings": list(self.warnings),
+            "forget": list(self.forget),
             "calls": [call.to_json() for call in self.calls],
             "summary": self.summary.to_json(),
         }
@@ -297,6 +304,7 @@ class Plan:
             targets=tuple(document["targets"]),
             warnings=tuple(document["warnings"]),
             forced=document["forced"],
+            forget=tuple(document.get("forget", ())),
         )
 
 

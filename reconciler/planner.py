@@ -48,6 +48,21 @@ def diff(
     return tuple(calls)
 
 
+def forgotten_without_calls(
+    desired: Mapping[str, ChannelData],
+    recorded: Mapping[str, ChannelData],
+    targets: Collection[str] = (),
+) -> tuple[str, ...]:
+    """Recorded profiles no longer declared that hold no managed channel: nothing to delete,
+    they only leave the state."""
+    wanted = set(targets)
+    return tuple(sorted(
+        distinct_id for distinct_id, have in recorded.items()
+        if distinct_id not in desired and not have.channels
+        and (not wanted or distinct_id in wanted)
+    ))
+
+
 def diff_profile(distinct_id: str, want: ChannelData, have: ChannelData) -> list[Call]:
     """The calls for one managed profile, PATCH first."""
     patch: list[Change] = []

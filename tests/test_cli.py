@@ -242,3 +242,15 @@ def test_state_unlock_removes_a_lock_file_and_names_its_holder(basic: Path) -> N
     assert "pid 4242 on ci-runner-7" in result.output
     assert not lock.exists()
     assert "not locked" in run("state", "unlock", "--state", state).output
+
+
+def test_a_profile_without_data_leaving_the_configuration_is_planned_and_shown(
+        basic: Path) -> None:
+    state = json.loads((basic / "state.json").read_text())
+    state["profiles"]["u-old"] = {}
+    (basic / "state.json").write_text(json.dumps(state))
+    result = run("plan", basic, "--state", basic / "state.json", "--format", "json")
+    assert json.loads(result.output)["forget"] == ["u-old"]
+    text = run("plan", basic, "--state", basic / "state.json").output
+    assert "u-old (leaves management; it holds no channel data" in text
+    assert "1 profile with no channel data leaves the state without a call" in text

@@ -342,3 +342,17 @@ def test_rate_limits_the_calls_per_second(workdir: Path,
     for index, start_time in enumerate(times):
         in_window = [moment for moment in times[index:] if moment < start_time + 1.0]
         assert len(in_window) <= 21, (index, len(in_window))
+
+
+def test_a_recorded_profile_without_data_leaves_the_state_without_a_call(
+        workdir: Path, sandboxes: list[SandboxProcess]) -> None:
+    recorded = {**RECORDED, "p-empty": {}}
+    write_state(workdir / "state" / "FYE2E00001-live.json", recorded)
+    sandbox = start(workdir)
+    sandboxes.append(sandbox)
+    apply_until_converged(workdir, sandbox, runs=1)
+    assert "p-empty" not in state_of(workdir)["profiles"]
+    assert all(entry["distinct_id"] != "p-empty" for entry in sandbox.log())
+    operations = {json.loads(line)["distinct_id"]: json.loads(line)["operation"]
+                  for line in (workdir / "state" / "audit.jsonl").read_text().splitlines()}
+    assert operations["p-empty"] == "forget"

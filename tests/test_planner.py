@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from reconciler.model import SINGLE_VALUE_CHANNELS, TOKEN_CHANNELS, ChannelData, Token
 from reconciler.plan import DeleteChannels, DeleteTokens, PatchChannels
-from reconciler.planner import diff
+from reconciler.planner import diff, forgotten_without_calls
 
 
 def data(**channels: Any) -> ChannelData:
@@ -240,3 +240,11 @@ def test_a_token_the_server_holds_twice_is_deleted_then_added_back_once() -> Non
     (again,) = diff({"u1": desired}, {"u1": ChannelData.from_json(server["u1"])})
     assert isinstance(again, PatchChannels)
     assert again.body() == {"channel": {"push": [{"token": "t1", "status": 0}]}}
+
+
+def test_recorded_profile_with_no_channel_data_leaves_without_a_call() -> None:
+    recorded = {"empty": data(), "full": data(sms="+1555"), "kept": data()}
+    assert forgotten_without_calls({"kept": data()}, recorded) == ("empty",)
+    assert forgotten_without_calls({}, recorded, targets=["full"]) == ()
+    (call,) = diff({"kept": data()}, recorded)
+    assert call.distinct_id == "full" and isinstance(call, DeleteChannels) and call.forget

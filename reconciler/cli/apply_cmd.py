@@ -96,7 +96,7 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None,
             click.echo(render(plan, "text", color=color, show_values=show_values), nl=False,
                        color=color)
             scope = targets or None
-            if not plan.calls and not _unconfirmed(state, scope):
+            if not plan.calls and not plan.forget and not _unconfirmed(state, scope):
                 click.echo("Nothing to apply.")
                 return
             _confirm(auto_approve)

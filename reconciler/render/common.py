@@ -123,8 +123,13 @@ def summary_line(plan: Plan) -> str:
     if not summary.has_changes:
         return NO_CHANGES
     calls = len(plan.calls)
-    return (f"Plan: {summary.add} to add, {summary.change} to change, {summary.remove} to "
-            f"remove, in {plural(calls, 'call')} across {plural(summary.profiles, 'profile')}.")
+    line = (f"Plan: {summary.add} to add, {summary.change} to change, {summary.remove} to "
+            f"remove, in {plural(calls, 'call')} across {plural(summary.profiles, 'profile')}")
+    if summary.forget:
+        verb = "leaves" if summary.forget == 1 else "leave"
+        line += (f"; {plural(summary.forget, 'profile')} with no channel data "
+                 f"{verb} the state without a call")
+    return line + "."
 
 
 class Paint:

@@ -74,6 +74,9 @@ def _head(plan: Plan, *, show_values: bool, room: int) -> str:
         *((f"{name} calls", str(summary.calls.get(operation, 0)))
           for operation, name in OPERATION_TITLES.items()),
         ("Profiles", str(summary.profiles)),
+        *((("Leaving the state without a call",
+            ", ".join(inline_markdown(name) for name in plan.forget[:20])
+            + (" …" if len(plan.forget) > 20 else "")),) if plan.forget else ()),
         ("Workspace / version",
          f"{inline_markdown(plan.workspace)} / {inline_markdown(plan.version)}"),
         ("State", "new" if plan.lineage is None

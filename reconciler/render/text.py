@@ -58,6 +58,11 @@ def render_text(plan: Plan, *, color: bool, show_values: bool) -> str:
                 action = change.action
                 lines.append(f"{LINE_INDENT}{paint(action, MARKER_COLORS[action])} "
                              f"{describe_change(change, show_values=show_values)}")
+    for distinct_id in plan.forget:
+        lines.append("")
+        lines.append(f"{PROFILE_INDENT}{paint('-', MARKER_COLORS['-'])} "
+                     f"{paint(printable(distinct_id), BOLD)} (leaves management; it holds no "
+                     "channel data, so no call is needed)")
     if plan.warnings:
         lines.append("")
         lines.append(paint("Warnings:", YELLOW + BOLD))
