@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from reconciler.api import ProfileApi
+from reconciler.answers import ProfileApi
 from reconciler.audit import AuditContext, AuditLedger
 from reconciler.drift import ProfileDrift, compare
 from reconciler.effects import target

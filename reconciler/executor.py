@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from queue import Empty, SimpleQueue
 from typing import Final, Protocol, TypeVar
 
-from reconciler.api import CHANNEL_DOES_NOT_EXIST, Answer, ProfileApi
+from reconciler.answers import CHANNEL_DOES_NOT_EXIST, Answer, ProfileApi
 from reconciler.effects import after_call
 from reconciler.errors import ApiAuthError, NoAnswerError, NotSentError, TransportError
 from reconciler.model import EMPTY, ChannelData, Token

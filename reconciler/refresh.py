@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from reconciler.api import ProfileApi
+from reconciler.answers import ProfileApi
 from reconciler.drift import DriftReport, ProfileDrift, compare
 from reconciler.executor import Executor, Report
 from reconciler.heap import collector_paused

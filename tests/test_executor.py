@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.api import CHANNEL_DOES_NOT_EXIST, NO_SUCH_PROFILE, Answer
+from reconciler.answers import CHANNEL_DOES_NOT_EXIST, NO_SUCH_PROFILE, Answer
 from reconciler.effects import target
 from reconciler.errors import ApiAuthError, NoAnswerError, NotSentError
 from reconciler.executor import MAX_READ_BACKS, Executor, Report, Work

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import click
 
-from reconciler.api import FynoClient
+from reconciler.answers import ProfileApi
 from reconciler.cli.options import F
 from reconciler.cli.progress import Progress
 from reconciler.errors import ApiSetupError
@@ -30,7 +30,10 @@ def run_options(function: F) -> F:
 
 
 def client(env: Mapping[str, str], workspace: str, version: str,
-           parallelism: int) -> FynoClient:
+           parallelism: int) -> ProfileApi:
+    # Imported here: httpx costs every start-up ~0.1 s, and most commands never call the API.
+    from reconciler.api import FynoClient
+
     return FynoClient.from_env(env, workspace=workspace, version=version,
                                max_connections=parallelism)
 
