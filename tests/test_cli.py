@@ -254,3 +254,15 @@ def test_a_profile_without_data_leaving_the_configuration_is_planned_and_shown(
     text = run("plan", basic, "--state", basic / "state.json").output
     assert "u-old (leaves management; it holds no channel data" in text
     assert "1 profile with no channel data leaves the state without a call" in text
+
+
+def test_state_list_and_show_mark_missing_and_unconfirmed_profiles(basic: Path) -> None:
+    document = json.loads((basic / "state.json").read_text())
+    document["missing"] = ["u-ghost"]
+    document["unconfirmed"] = ["u-1002"]
+    (basic / "state.json").write_text(json.dumps(document))
+    listed = run("state", "list", "--state", basic / "state.json").output.splitlines()
+    assert "u-ghost (missing on the server)" in listed
+    assert "u-1002 (unconfirmed: the next apply reads it back first)" in listed
+    shown = run("state", "show", "u-ghost", "--state", basic / "state.json")
+    assert shown.exit_code == 0 and "missing on the server" in shown.output

@@ -53,8 +53,11 @@ def state_list(state_path: Path | None) -> None:
       reconciler state list --state state/FYXXXXXXXX-live.json
     """
     recorded = _read_state(state_path)
-    if recorded.profiles:
-        click.echo("\n".join(sorted(recorded.profiles)))
+    notes = {name: " (missing on the server)" for name in recorded.missing}
+    notes.update({name: " (unconfirmed: the next apply reads it back first)"
+                  for name in recorded.unconfirmed})
+    for name in sorted(recorded.profiles.keys() | recorded.missing):
+        click.echo(name + notes.get(name, ""))
 
 
 @state.command("show")
@@ -72,6 +75,10 @@ def state_show(distinct_id: str, state_path: Path | None, fmt: str, show_values:
     """
     recorded = _read_state(state_path)
     profile = recorded.profiles.get(distinct_id)
+    if profile is None and distinct_id in recorded.missing:
+        click.echo(f"{distinct_id}: recorded as missing on the server (nothing is planned "
+                   "for it until a refresh finds it)")
+        return
     if profile is None:
         raise UsageError(f"the state does not manage a profile {distinct_id!r}")
     if fmt == "json":
