@@ -272,15 +272,22 @@ class Executor:
         A PATCH of a profile the server lacks turns into creating it with the same data.
         """
         self._observer.begin(distinct_id)
+        try:
+            return self._attempt(distinct_id, call, current)
+        except _Stop:
+            # The run is stopping: the last attempt was never sent, or was answered with a
+            # refusal (429, unsent, 401), so nothing changed.
+            self._observer.abandoned(distinct_id)
+            raise
+
+    def _attempt(self, distinct_id: str, call: Call,
+                 current: ChannelData) -> tuple[str, Answer | None, int]:
         creating = isinstance(call, PatchChannels) and distinct_id in self._absent
         attempts = 0
         while True:
             attempts += 1
             try:
                 answer = self._request(functools.partial(self._dispatch, call, creating))
-            except _Stop:
-                self._observer.abandoned(distinct_id)  # it was never sent
-                raise
             except NotSentError:
                 if attempts < self._retry.attempts:
                     self._sleep(self._retry.delay(attempts))

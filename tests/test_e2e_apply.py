@@ -322,7 +322,11 @@ def test_ctrl_c_stops_new_calls_records_finished_ones_and_exits_130(
     made = sum(1 for entry in sandbox.log() if entry["method"] != "GET")
     assert 0 < made < 30  # it stopped starting new calls
     state = state_of(workdir)
-    assert not state.get("unconfirmed")  # the calls in flight finished and were recorded
+    # The calls in flight finished and were recorded; only a call whose answer was in doubt
+    # when the stop came (no read-back started after Ctrl-C) may leave its profile
+    # unconfirmed, at most one per request in flight.
+    unsure = state.get("unconfirmed", [])
+    assert len(unsure) <= 2, unsure
     assert_state_is_true(workdir, sandbox)
     apply_until_converged(workdir, sandbox, runs=1)
     assert_converged(workdir, sandbox)
