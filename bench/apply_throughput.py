@@ -7,8 +7,11 @@
    20 calls): the cost of recording a call must not grow with the state (calls/s within 1.2x).
 Each apply is timed as a whole process, and its own report (the call phase: journal, audit
 ledger and the final save included) gives calls/s; peak RSS comes from wait4.
+3. With `--baseline REV`: scenario 1 again, alternating this tree's reconciler with the one
+   of git revision REV (checked out in a worktree under bench/_work), `--rounds` times each,
+   against the same sandbox: the median ratio of their calls/s, measured in one run.
 
-    python bench/apply_throughput.py --results bench/RESULTS.md
+    python bench/apply_throughput.py --results bench/RESULTS.md [--baseline HEAD~1]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -49,8 +53,12 @@ class Sandbox:
         self.process.wait()
 
 
-def run_apply(folder: Path, sandbox: Sandbox, parallelism: int) -> dict[str, float]:
+def run_apply(folder: Path, sandbox: Sandbox, parallelism: int,
+              source: Path | None = None) -> dict[str, float]:
+    """One `reconciler apply` process; `source`: run the package of that source tree."""
     env = {**os.environ, "FYNO_API_KEY": KEY, "FYNO_BASE_URL": sandbox.url}
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     argv = [sys.executable, "-m", "reconciler", "apply", "profiles.yaml", "--auto-approve",
             "--parallelism", str(parallelism), "--no-color"]
     log = folder / "apply.log"  # a file, not a pipe: the plan text would fill a pipe
@@ -62,8 +70,10 @@ def run_apply(folder: Path, sandbox: Sandbox, parallelism: int) -> dict[str, flo
     output = log.read_text()
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"apply failed:\n{output[-3000:]}")
-    match = re.search(r"Apply complete: (\d+) planned calls, 0 failed, in ([\d.]+) s "
-                      r"\(([\d.]+) calls/s\)", output)
+    # both forms: "N planned calls, ..." (before 0.1.0's trust work) and "N of N planned calls
+    # made, ..." (after)
+    match = re.search(r"Apply complete: (?:\d+ of )?(\d+) planned calls(?: made)?, 0 failed, "
+                      r"in ([\d.]+) s \(([\d.]+) calls/s", output)
     assert match, output[-2000:]
     calls, seconds, rate = int(match.group(1)), float(match.group(2)), float(match.group(3))
     return {"calls": calls, "apply_s": seconds, "rate": rate, "wall_s": wall,
@@ -117,14 +127,53 @@ def report(latency: dict[str, float], large: dict[str, float], small: dict[str, 
     return "\n".join(lines)
 
 
+def baseline(revision: str, rounds: int) -> str:
+    """Scenario 1 for this tree and for `revision`, alternating, against one sandbox."""
+    source = WORK / "baseline"
+    subprocess.run(["git", "worktree", "remove", "--force", str(source)],
+                   capture_output=True, check=False)
+    subprocess.run(["git", "worktree", "add", "--detach", str(source), revision],
+                   check=True, capture_output=True)
+    rates: dict[str, list[float]] = {"this tree": [], revision: []}
+    try:
+        for _ in range(rounds):
+            for label, tree in (("this tree", None), (revision, source)):
+                folder = WORK / "compare"
+                shutil.rmtree(folder, ignore_errors=True)
+                (folder / "state").mkdir(parents=True)
+                state = folder / "state" / f"{WORKSPACE}-live.json"
+                write_state(state, 2_000, in_sync_with_desired=True)
+                write_yaml(folder / "profiles.yaml", 2_000, new_email_below=2_000)
+                sandbox = Sandbox(state, 50)
+                try:
+                    rates[label].append(run_apply(folder, sandbox, 16, tree)["rate"])
+                finally:
+                    sandbox.stop()
+                print(f"{label}: {rates[label][-1]:.0f} calls/s", file=sys.stderr)
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(source)],
+                       capture_output=True, check=False)
+    ours, theirs = (statistics.median(rates[key]) for key in ("this tree", revision))
+    runs = ", ".join(f"{rate:.0f}" for rate in rates["this tree"])
+    old = ", ".join(f"{rate:.0f}" for rate in rates[revision])
+    return (f"- Same run, 2,000 calls at 50 ms, parallelism 16, {rounds} alternating runs each: "
+            f"this tree {ours:.0f} calls/s (runs: {runs}), `{revision}` {theirs:.0f} calls/s "
+            f"(runs: {old}): ratio {ours / theirs:.3f} (target at least 0.95).")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, help="record the table in this markdown file")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also compare scenario 1 with this git revision's reconciler")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each, with --baseline")
     args = parser.parse_args()
     latency = scenario("latency", 2_000, 2_000, 50, 16)
     large = scenario("large-state", 100_000, 20_000, 0, 16)
     small = scenario("small-state", 1_000, 1_000, 0, 16)
     text = report(latency, large, small)
+    if args.baseline:
+        text += "\n" + baseline(args.baseline, args.rounds)
     print(text)
     if args.results:
         record(args.results, text, name="apply_throughput",

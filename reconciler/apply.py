@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from reconciler.answers import ProfileApi
@@ -21,6 +21,7 @@ from reconciler.executor import Executor, Outcome, Report, Work
 from reconciler.model import EMPTY, ChannelData
 from reconciler.pacing import DEFAULT_RETRY, RetryPolicy
 from reconciler.plan import Call, DeleteChannels, Plan
+from reconciler.preflight import preflight
 from reconciler.state import EventLog, State, StateBackend
 
 
@@ -35,38 +36,41 @@ class ApplyResult:
     drift: tuple[ProfileDrift, ...] = ()
 
 
-def plan_works(plan: Plan, state: State, scope: Iterable[str] | None = None) -> list[Work]:
-    """One unit of work per profile with calls, plus unconfirmed profiles to read back.
+def plan_works(plan: Plan, state: State) -> list[Work]:
+    """One unit of work per profile the plan names, plus unconfirmed profiles to read back.
 
-    `scope` limits which unconfirmed profiles are read back (e.g. `--target`); None: all.
+    A reviewed plan is the whole set of writes: a profile it does not name is never written.
+    An unconfirmed profile outside it (an earlier run died mid-call) is only read back, so
+    that the state records its truth.
     """
     by_profile: dict[str, list[Call]] = {}
     for call in plan.calls:
         by_profile.setdefault(call.distinct_id, []).append(call)
-    unconfirmed = state.unconfirmed if scope is None else state.unconfirmed & set(scope)
+    named = by_profile.keys() | set(plan.forget)
     works = []
-    for distinct_id in sorted(by_profile.keys() | unconfirmed | set(plan.forget)):
+    for distinct_id in sorted(named | state.unconfirmed):
         calls = tuple(by_profile.get(distinct_id, ()))
         recorded = state.profiles.get(distinct_id, EMPTY)
         leaves = distinct_id in plan.forget or any(
             isinstance(call, DeleteChannels) and call.forget for call in calls)
         works.append(Work(distinct_id, calls, recorded,
                           None if leaves else target(recorded, calls),
-                          read_back_first=distinct_id in state.unconfirmed))
+                          read_back_first=distinct_id in state.unconfirmed,
+                          read_only=distinct_id not in named))
     return works
 
 
 def run_apply(plan: Plan, state: State, backend: StateBackend, api: ProfileApi, *,
               ledger: AuditLedger, context: AuditContext, parallelism: int = 10,
               rate: float | None = None, retry: RetryPolicy = DEFAULT_RETRY,
-              progress: Callable[[int], None] = lambda calls: None,
-              scope: Iterable[str] | None = None) -> ApplyResult:
+              progress: Callable[[int], None] = lambda calls: None) -> ApplyResult:
     """Execute `plan` against `api`, journaling and auditing every event; save the state."""
     started = time.monotonic()
+    preflight(api, retry)  # a wrong URL, key or workspace stops us before anything is written
     ledger.check()  # a ledger that cannot take records must stop us before the first call
     if state.lineage is None:
         state = backend.save(state)  # the journal extends a saved version
-    works = plan_works(plan, state, scope)
+    works = plan_works(plan, state)
     log = backend.open_journal(state)
     recorder = _Recorder(state, log, ledger, context, progress)
     try:

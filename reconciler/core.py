@@ -41,6 +41,11 @@ def make_plan(
         f"{distinct_id}: the server has no such profile (found by import or refresh), so no "
         "call is planned for it; create it in Fyno, or remove it from the configuration"
         for distinct_id in sorted(state.missing) if distinct_id in scope
+    ) + tuple(
+        f"{distinct_id}: unconfirmed: an earlier apply's call may or may not have reached the "
+        "server; apply reads this profile back before anything else (and writes to it only "
+        "if this plan names it)"
+        for distinct_id in sorted(state.unconfirmed)
     )
     plan = Plan(
         plan_id=str(uuid.uuid4()),

@@ -11,13 +11,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from reconciler.model import ChannelData, ChannelValue, Token
-from reconciler.plan import Call, DeleteChannels, DeleteTokens, PatchChannels
+from reconciler.plan import Call, CreateProfile, DeleteChannels, DeleteTokens, PatchChannels
 
 
 def after_call(data: ChannelData, call: Call) -> ChannelData:
-    """Single values replaced, tokens added or updated by token string, deletes applied."""
+    """Single values replaced, tokens added or updated by token string, deletes applied.
+
+    A PATCH (and a re-add, which is one) puts each token it sends in place of an entry with
+    the same token string: planned PATCHes send only tokens the profile does not hold, and an
+    older saved plan that re-sends one is read back by the executor. A created profile holds
+    exactly what its create sent.
+    """
+    if isinstance(call, CreateProfile):
+        data = ChannelData()
     channels: dict[str, ChannelValue] = dict(data.channels)
-    if isinstance(call, PatchChannels):
+    if isinstance(call, PatchChannels | CreateProfile):
         for change in call.changes:
             if isinstance(change.after, Token):
                 channels[change.channel] = _put_token(channels.get(change.channel, ()),

@@ -12,7 +12,9 @@
     │   └── PlanStaleError          it was computed against another state
     ├── TooMuchChangeError          the plan deletes more than the safety rail allows
     ├── ApiError                    the Fyno API cannot be used
-    │   ├── ApiSetupError           no API key, or an unusable base URL
+    │   ├── ApiSetupError           no API key, an unusable base URL, or no API there
+    │   │   ├── UnexpectedAnswerError   an answer only a misconfiguration explains (404, 403...)
+    │   │   └── UnreachableError        the API cannot be reached at all (refused, DNS, TLS)
     │   ├── ApiAuthError            the API answered 401: stop every call at once
     │   └── TransportError          no answer to a request
     │       ├── NotSentError        the request never left: safe to send again
@@ -101,7 +103,16 @@ class ApiError(ReconcilerError):
 
 
 class ApiSetupError(ApiError):
-    """No API key, or an unusable base URL."""
+    """No API key, an unusable base URL, or no Fyno API answering there: stop, touch nothing."""
+
+
+class UnexpectedAnswerError(ApiSetupError):
+    """An answer that is not one of Fyno's (a 404, 403, redirect, HTML page, a body that is not
+    its JSON envelope): something else answered, e.g. a wrong base URL or a gateway."""
+
+
+class UnreachableError(ApiSetupError):
+    """The API cannot be reached (connection refused, DNS failure, TLS error)."""
 
 
 class ApiAuthError(ApiError):

@@ -70,6 +70,16 @@ def path_segment(text: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """One HTTP request exactly as it is sent: the API client adds only its prefix
+    (`/{WSID}/{version}`), headers and the JSON encoding of `body`."""
+
+    method: str
+    path: str  # below `/{WSID}/{version}`, every distinct_id one percent-encoded segment
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
     """One API call for one profile; subclasses say which endpoint and how the body looks."""
 
@@ -79,7 +89,9 @@ class Call:
     operation: ClassVar[str]
     method: ClassVar[str]
     endpoint: ClassVar[str]
-    rank: ClassVar[int]  # order within one profile: PATCH first, so replacements exist first
+    # Order within one profile: PATCH first, so that replacements exist before old tokens go;
+    # then Option 2, Option 1; re-adds last, after the delete of the tokens they re-add.
+    rank: ClassVar[int]
 
     def body(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -88,23 +100,40 @@ class Call:
         """Path below `/{WSID}/{version}`; the distinct_id is always exactly one segment."""
         return f"/profiles/{path_segment(self.distinct_id)}{self.endpoint}"
 
+    def request(self) -> HttpRequest:
+        """The request this call is: what the API client sends and a saved plan shows."""
+        return HttpRequest(self.method, self.path(), self.body())
+
     def sort_key(self) -> tuple[str, int]:
         return (self.distinct_id, self.rank)
 
     def to_json(self) -> dict[str, Any]:
+        request = self.request()
         return {
             "distinct_id": self.distinct_id,
             "operation": self.operation,
-            "method": self.method,
-            "path": self.path(),
-            "body": self.body(),
+            "method": request.method,
+            "path": request.path,
+            "body": request.body,
             "changes": [change.to_json() for change in self.changes],
         }
 
 
+def channel_object(changes: Iterable[Change]) -> dict[str, Any]:
+    """The `channel` object that sets the `after` of every change: single values replace,
+    tokens are listed to be inserted."""
+    channel: dict[str, Any] = {}
+    for change in changes:
+        if isinstance(change.after, Token):
+            channel.setdefault(change.channel, []).append(change.after.to_json())
+        else:
+            channel[change.channel] = change.after
+    return {"channel": channel}
+
+
 @dataclass(frozen=True, slots=True)
 class PatchChannels(Call):
-    """`PATCH .../channel`: set single values, add or update tokens."""
+    """`PATCH .../channel`: set single values, add tokens the profile does not hold."""
 
     operation: ClassVar[str] = "patch_channel"
     method: ClassVar[str] = "PATCH"
@@ -112,18 +141,16 @@ class PatchChannels(Call):
     rank: ClassVar[int] = 0
 
     def body(self) -> dict[str, Any]:
-        channel: dict[str, Any] = {}
-        for change in self.changes:
-            if isinstance(change.after, Token):
-                channel.setdefault(change.channel, []).append(change.after.to_json())
-            else:
-                channel[change.channel] = change.after
-        return {"channel": channel}
+        return channel_object(self.changes)
 
 
 @dataclass(frozen=True, slots=True)
 class DeleteTokens(Call):
-    """`POST .../channel/delete` Option 2: remove named push/inapp tokens."""
+    """`POST .../channel/delete` Option 2: remove named push/inapp tokens.
+
+    A removed token's change has no `after`; a token whose fields change (`~`) is deleted
+    here and sent again, with its new fields, by the profile's `ReAddTokens`.
+    """
 
     operation: ClassVar[str] = "delete_tokens"
     method: ClassVar[str] = "POST"
@@ -168,9 +195,48 @@ class DeleteChannels(Call):
         return data
 
 
+@dataclass(frozen=True, slots=True)
+class ReAddTokens(PatchChannels):
+    """`PATCH .../channel` sent after the profile's `DeleteTokens`: the tokens whose
+    integration_id or status change, with their new fields.
+
+    Fyno documents that a PATCH inserts tokens rather than updating them, so a token's fields
+    change only by deleting it (Option 2) and adding it again. Each change is `~`, and the
+    same change appears in the `DeleteTokens` before it.
+    """
+
+    operation: ClassVar[str] = "readd_tokens"
+    rank: ClassVar[int] = 3
+
+
+@dataclass(frozen=True, slots=True)
+class CreateProfile(Call):
+    """`POST /profiles`: create a profile the server lacks, with the data of a PATCH.
+
+    The planner never emits it: the executor sends it instead of a `PatchChannels` when the
+    server answers that the profile does not exist.
+    """
+
+    operation: ClassVar[str] = "create_profile"
+    method: ClassVar[str] = "POST"
+    endpoint: ClassVar[str] = ""
+    rank: ClassVar[int] = 0
+
+    @classmethod
+    def instead_of(cls, call: PatchChannels) -> CreateProfile:
+        return cls(call.distinct_id, call.changes)
+
+    def path(self) -> str:
+        return "/profiles"
+
+    def body(self) -> dict[str, Any]:
+        return {"distinct_id": self.distinct_id, **channel_object(self.changes)}
+
+
 CALL_TYPES: Final[dict[str, type[Call]]] = {
-    kind.operation: kind for kind in (PatchChannels, DeleteTokens, DeleteChannels)
+    kind.operation: kind for kind in (PatchChannels, DeleteTokens, DeleteChannels, ReAddTokens)
 }
+"""The calls a plan may hold, by operation; `CreateProfile` is never planned."""
 
 
 def call_from_json(data: Mapping[str, Any]) -> Call:
@@ -202,16 +268,35 @@ class Summary:
                 "remove": self.remove, "calls": dict(self.calls)}
 
 
-def summarize(calls: Iterable[Call], forget: int = 0) -> Summary:
+def count_actions(calls: Iterable[Call]) -> dict[str, int]:
+    """Entries added (`+`), changed (`~`) and removed (`-`) by `calls`.
+
+    A token whose fields change appears in two calls (deleted, then re-added) and counts
+    once, as a change: never as a removal, so the safety rail does not count it.
+    """
     counts = {"+": 0, "~": 0, "-": 0}
-    by_operation = {operation: 0 for operation in CALL_TYPES}
-    profiles: set[str] = set()
+    changed: set[tuple[str, Change]] = set()
     for call in calls:
-        profiles.add(call.distinct_id)
-        by_operation[call.operation] += 1
         for change in call.changes:
-            counts[change.action] += 1
-    return Summary(len(profiles), counts["+"], counts["~"], counts["-"], by_operation, forget)
+            action = change.action
+            if action != "~":
+                counts[action] += 1
+            elif isinstance(change.after, Token):
+                changed.add((call.distinct_id, change))
+            else:
+                counts["~"] += 1
+    counts["~"] += len(changed)
+    return counts
+
+
+def summarize(calls: Iterable[Call], forget: int = 0) -> Summary:
+    calls = tuple(calls)
+    by_operation = {operation: 0 for operation in CALL_TYPES}
+    for call in calls:
+        by_operation[call.operation] = by_operation.get(call.operation, 0) + 1
+    counts = count_actions(calls)
+    profiles = len({call.distinct_id for call in calls})
+    return Summary(profiles, counts["+"], counts["~"], counts["-"], by_operation, forget)
 
 
 @dataclass(frozen=True)

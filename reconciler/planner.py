@@ -4,12 +4,16 @@ Rules (product.md, "Semantics of a plan"), per managed profile:
 - a channel recorded but not desired is deleted whole: Option 1, one call per profile;
 - a token channel that keeps a desired token but has recorded tokens no longer desired: those
   tokens are deleted by Option 2, one call per profile;
-- desired single values that differ from the record, and desired tokens not recorded (or
-  recorded with another integration_id/status), are sent in one PATCH per profile;
+- desired single values that differ from the record, and desired tokens not recorded, are
+  sent in one PATCH per profile; a PATCH never sends a token the record already holds;
+- a token recorded with another integration_id/status is deleted with the Option 2 call and
+  sent again, with its new fields, by a re-add PATCH after it: Fyno documents that a PATCH
+  inserts tokens rather than updating them;
 - a recorded profile that is no longer desired loses every managed channel (Option 1) and is
   then forgotten.
 Option 1 and Option 2 never share a call. Calls sort by distinct_id, then PATCH, Option 2,
-Option 1, so that a replacement token exists before the old one goes.
+Option 1, re-add: a replacement token exists before the old one goes, and a changed token is
+re-added only once its old entry is gone.
 """
 
 from __future__ import annotations
@@ -17,7 +21,14 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from reconciler.model import EMPTY, SINGLE_VALUE_CHANNELS, TOKEN_CHANNELS, ChannelData, Token
-from reconciler.plan import Call, Change, DeleteChannels, DeleteTokens, PatchChannels
+from reconciler.plan import (
+    Call,
+    Change,
+    DeleteChannels,
+    DeleteTokens,
+    PatchChannels,
+    ReAddTokens,
+)
 
 
 def diff(
@@ -64,10 +75,11 @@ def forgotten_without_calls(
 
 
 def diff_profile(distinct_id: str, want: ChannelData, have: ChannelData) -> list[Call]:
-    """The calls for one managed profile, PATCH first."""
+    """The calls for one managed profile, in their fixed order."""
     patch: list[Change] = []
     drop_tokens: list[Change] = []
     drop_channels: list[Change] = []
+    readd: list[Change] = []
     for channel in SINGLE_VALUE_CHANNELS:
         new = want.channels.get(channel)
         old = have.channels.get(channel)
@@ -85,14 +97,22 @@ def diff_profile(distinct_id: str, want: ChannelData, have: ChannelData) -> list
             continue
         held_by_name = {token.token: token for token in held}
         twice = _held_twice(held) if len(held_by_name) != len(held) else set()
+        wanted_by_name: dict[str, Token] = {}
         for token in wanted:
+            if token.token in twice:
+                continue  # deleted below, by name, with every copy; the next plan adds it
             old_token = held_by_name.get(token.token)
-            if old_token != token and token.token not in twice:
-                patch.append(Change(channel, old_token, token))
-        wanted_names = {token.token for token in wanted} - twice
-        drop_tokens.extend(
-            Change(channel, token, None) for token in held if token.token not in wanted_names
-        )
+            if old_token is None:
+                patch.append(Change(channel, None, token))
+            elif old_token != token:
+                readd.append(Change(channel, old_token, token))
+            wanted_by_name[token.token] = token
+        for token in held:
+            kept = wanted_by_name.get(token.token)
+            if kept is None:
+                drop_tokens.append(Change(channel, token, None))
+            elif kept != token:
+                drop_tokens.append(Change(channel, token, kept))
     calls: list[Call] = []
     if patch:
         calls.append(PatchChannels(distinct_id, tuple(patch)))
@@ -100,6 +120,8 @@ def diff_profile(distinct_id: str, want: ChannelData, have: ChannelData) -> list
         calls.append(DeleteTokens(distinct_id, tuple(drop_tokens)))
     if drop_channels:
         calls.append(DeleteChannels(distinct_id, tuple(drop_channels)))
+    if readd:
+        calls.append(ReAddTokens(distinct_id, tuple(readd)))
     return calls
 
 

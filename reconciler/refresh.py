@@ -17,6 +17,7 @@ from reconciler.executor import Executor, Report
 from reconciler.heap import collector_paused
 from reconciler.model import ChannelData
 from reconciler.pacing import DEFAULT_RETRY, RetryPolicy
+from reconciler.preflight import preflight
 from reconciler.state import State
 
 
@@ -59,11 +60,14 @@ class _ProgressOnly:
 def read_profiles(api: ProfileApi, ids: Iterable[str], *, parallelism: int = 10,
                   rate: float | None = None, retry: RetryPolicy = DEFAULT_RETRY,
                   progress: Callable[[int], None] = lambda count: None) -> Reading:
+    """Read `ids`; raise the error that stopped the reads, if one did (nothing is returned
+    then, so nothing can be recorded from a run whose answers cannot be trusted)."""
+    preflight(api, retry)
     executor = Executor(api, _ProgressOnly(progress), parallelism=parallelism, rate=rate,
                         retry=retry)
     found, outcome = executor.read(sorted(set(ids)))
-    if outcome.auth_error is not None:
-        raise outcome.auth_error
+    if outcome.fatal is not None:
+        raise outcome.fatal
     return Reading(found, outcome.failures, outcome.interrupted)
 
 

@@ -662,3 +662,43 @@ def test_forked_child_appends_under_a_lock_of_its_own(path: Path) -> None:
     result = verify(path)
     assert result.ok, result.describe()
     assert result.count == 1001
+
+
+# --- terminal control characters ------------------------------------------------------------
+
+HOSTILE = "\x1b[2J\u202e\r\x07\x00\x9b\u2028\x7f"
+
+
+def assert_printable(output: str) -> None:
+    raw = sorted({char for char in output if not (char.isprintable() or char in "\n\t")})
+    assert not raw, f"raw control characters {raw!r} in {output!r}"
+
+
+@pytest.fixture
+def hostile(path: Path) -> Path:
+    with AuditLedger(path) as ledger:
+        ledger.append(make_entry(1, distinct_id=f"u-{HOSTILE}", actor=f"eve{HOSTILE}",
+                                 message=f"Bad {HOSTILE}\nrequest",
+                                 request={"channel": {"email": HOSTILE}}))
+    return path
+
+
+def test_text_format_escapes_control_characters(hostile: Path) -> None:
+    [line] = list(render_records(query(hostile), "text"))
+    assert_printable(line)
+    assert "u-\\x1b[2J\\u202e \\x07\\x00\\x9b \\x7f" in line  # CR, U+2028: whitespace, folded
+    assert "Bad \\x1b[2J\\u202e \\x07\\x00\\x9b \\x7f request" in line
+
+
+def test_json_format_escapes_control_characters_as_json(hostile: Path) -> None:
+    text = "".join(render_records(query(hostile), "json"))
+    assert_printable(text)
+    assert [orjson.loads(line) for line in text.splitlines()] == list(query(hostile))
+
+
+def test_csv_format_escapes_control_characters_but_keeps_newlines(hostile: Path) -> None:
+    text = "".join(render_records(query(hostile), "csv"))
+    assert_printable(text)
+    [row] = list(csv.DictReader(io.StringIO(text)))
+    assert row["message"] == "Bad \\x1b[2J\\u202e\\r\\x07\\x00\\x9b\\u2028\\x7f\nrequest"
+    assert orjson.loads(row["request"]) == {"channel": {"email": HOSTILE}}

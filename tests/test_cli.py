@@ -237,7 +237,11 @@ def test_state_unlock_removes_a_lock_file_and_names_its_holder(basic: Path) -> N
     lock = basic / "state.json.lock"
     lock.write_text(json.dumps({"pid": 4242, "host": "ci-runner-7", "command": "apply",
                                 "started_at": "2026-11-28T10:00:00Z"}))
-    result = run("state", "unlock", "--state", state)
+    refused = run("state", "unlock", "--state", state)  # another host: cannot tell if it runs
+    assert refused.exit_code == 1
+    assert "pid 4242 on ci-runner-7" in refused.output and "--force" in refused.output
+    assert lock.exists()
+    result = run("state", "unlock", "--state", state, "--force")
     assert result.exit_code == 0
     assert "pid 4242 on ci-runner-7" in result.output
     assert not lock.exists()

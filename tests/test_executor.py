@@ -1,106 +1,26 @@
-"""The executor against an in-memory API whose answers are scripted: every kind of doubt."""
+"""The executor against an in-memory model of the API whose answers are scripted: every kind
+of doubt, every stop, every bound."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Mapping
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.answers import CHANNEL_DOES_NOT_EXIST, NO_SUCH_PROFILE, Answer
+import pytest
+from fakeapi import FakeApi, Switches
+
+from reconciler.answers import Answer, Verdict
+from reconciler.converge import MAX_REQUESTS_PER_PROFILE, MAX_ROUNDS, Report, Work
 from reconciler.effects import target
-from reconciler.errors import ApiAuthError, NoAnswerError, NotSentError
-from reconciler.executor import MAX_READ_BACKS, Executor, Report, Work
+from reconciler.errors import ApiAuthError, UnexpectedAnswerError, UnreachableError
+from reconciler.executor import Executor, Outcome
 from reconciler.model import ChannelData
 from reconciler.pacing import RetryPolicy
+from reconciler.plan import HttpRequest
 from reconciler.planner import diff
 
-FAST = RetryPolicy(attempts=4, base=0.001, cap=0.01)
-OK = "Channel has been modified successfully"
-
-
-@dataclass
-class FakeApi:
-    """Fyno's documented semantics over a dict, with a queue of scripted faults per request
-    kind ("get", "patch", "delete", "create") and distinct_id."""
-
-    profiles: dict[str, dict[str, Any]]
-    faults: dict[tuple[str, str], list[str]] = field(default_factory=dict)
-    requests: list[tuple[str, str]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def get_profile(self, distinct_id: str) -> Answer:
-        return self._serve("get", distinct_id, lambda: self._get(distinct_id))
-
-    def patch_channel(self, distinct_id: str, body: Mapping[str, Any]) -> Answer:
-        return self._serve("patch", distinct_id, lambda: self._patch(distinct_id, body))
-
-    def delete_channel(self, distinct_id: str, body: Mapping[str, Any]) -> Answer:
-        return self._serve("delete", distinct_id, lambda: self._delete(distinct_id, body))
-
-    def create_profile(self, distinct_id: str, channel: Mapping[str, Any]) -> Answer:
-        def create() -> Answer:
-            self.profiles[distinct_id] = {}
-            return self._patch(distinct_id, {"channel": channel})
-        return self._serve("create", distinct_id, create)
-
-    def close(self) -> None:
-        pass
-
-    def _serve(self, kind: str, distinct_id: str, action: Any) -> Answer:
-        with self.lock:
-            self.requests.append((kind, distinct_id))
-            queue = self.faults.get((kind, distinct_id), [])
-            fault = queue.pop(0) if queue else None
-            if fault == "401":
-                raise ApiAuthError("401")
-            if fault == "not-sent":
-                raise NotSentError("refused")
-            if fault == "timeout":
-                raise NoAnswerError("timeout before the server acted")
-            if fault in ("500", "429"):
-                return Answer(int(fault), "", None, 0.001)
-            answer: Answer = action()
-            if fault == "lose":
-                raise NoAnswerError("connection closed after the write")
-            return answer
-
-    def _get(self, distinct_id: str) -> Answer:
-        if distinct_id not in self.profiles:
-            return Answer(400, NO_SUCH_PROFILE, None)
-        return Answer(200, "", {"distinct_id": distinct_id,
-                                "channel": dict(self.profiles[distinct_id])})
-
-    def _patch(self, distinct_id: str, body: Mapping[str, Any]) -> Answer:
-        if distinct_id not in self.profiles:
-            return Answer(400, NO_SUCH_PROFILE, None)
-        profile = self.profiles[distinct_id]
-        for channel, value in body["channel"].items():
-            if isinstance(value, list):
-                tokens = {item["token"]: item for item in profile.get(channel, [])}
-                tokens.update({item["token"]: {"status": 1, **item} for item in value})
-                profile[channel] = list(tokens.values())
-            else:
-                profile[channel] = value
-        return Answer(200, OK, None)
-
-    def _delete(self, distinct_id: str, body: Mapping[str, Any]) -> Answer:
-        profile = self.profiles.get(distinct_id)
-        if profile is None:
-            return Answer(400, CHANNEL_DOES_NOT_EXIST, None)
-        if "channel" in body:  # Option 1, failing whole when a channel is empty
-            if any(not profile.get(name) for name in body["channel"]):
-                return Answer(400, CHANNEL_DOES_NOT_EXIST, None)
-            for name in body["channel"]:
-                del profile[name]
-            return Answer(200, OK, None)
-        for channel, names in body.items():
-            kept = [t for t in profile.get(channel, []) if t["token"] not in names]
-            if kept:
-                profile[channel] = kept
-            else:
-                profile.pop(channel, None)
-        return Answer(200, OK, None)
+FAST = RetryPolicy(attempts=4, base=0.001, cap=0.01, max_wait=1.0)
 
 
 @dataclass
@@ -139,17 +59,19 @@ def data(**channels: Any) -> ChannelData:
 
 
 def converge(api: FakeApi, desired: dict[str, ChannelData], recorded: dict[str, ChannelData],
-             unconfirmed: frozenset[str] = frozenset()) -> tuple[Events, Any]:
+             unconfirmed: frozenset[str] = frozenset(), read_only: frozenset[str] = frozenset(),
+             retry: RetryPolicy = FAST) -> tuple[Events, Outcome]:
     calls = diff(desired, recorded)
     works = []
-    for distinct_id in sorted({call.distinct_id for call in calls} | unconfirmed):
+    for distinct_id in sorted({call.distinct_id for call in calls} | unconfirmed | read_only):
         own = tuple(call for call in calls if call.distinct_id == distinct_id)
         have = recorded.get(distinct_id, ChannelData())
         works.append(Work(distinct_id, own, have,
                           target(have, own) if distinct_id in desired else None,
-                          read_back_first=distinct_id in unconfirmed))
+                          read_back_first=distinct_id in unconfirmed,
+                          read_only=distinct_id in read_only))
     events = Events()
-    outcome = Executor(api, events, parallelism=4, retry=FAST).run(works)
+    outcome = Executor(api, events, parallelism=4, retry=retry).run(works)
     return events, outcome
 
 
@@ -164,7 +86,8 @@ def test_calls_are_made_and_each_result_recorded() -> None:
     assert not outcome.failures
     assert server_view(api, "u1") == desired["u1"] == events.recorded["u1"]
     assert api.requests == [("patch", "u1"), ("delete", "u1")]
-    assert events.finished == 2
+    assert events.finished == outcome.finished == 2
+    assert outcome.requests == 2
 
 
 def test_lost_answer_on_a_multi_channel_delete_is_read_back_not_resent() -> None:
@@ -193,6 +116,23 @@ def test_a_5xx_write_is_read_back_before_it_is_sent_again() -> None:
     assert server_view(api, "u1") == data(email="a@x.io")
 
 
+def test_a_malformed_success_of_a_write_is_settled_by_a_read_back() -> None:
+    api = FakeApi({"u1": {}}, faults={("patch", "u1"): ["malformed-after"]})
+    events, outcome = converge(api, {"u1": data(email="a@x.io")}, {"u1": data()})
+    assert not outcome.failures
+    assert api.requests == [("patch", "u1"), ("get", "u1")]  # it had landed: not sent again
+    assert events.recorded["u1"] == data(email="a@x.io")
+
+
+def test_a_malformed_read_back_records_nothing_and_leaves_the_profile_in_doubt() -> None:
+    api = FakeApi({"u1": {}}, faults={("patch", "u1"): ["500"], ("get", "u1"): ["malformed"]})
+    events, outcome = converge(api, {"u1": data(email="a@x.io")}, {"u1": data()})
+    (report, in_doubt), = events.refusals
+    assert in_doubt and "channel must be an object" in report.message
+    assert "u1" not in events.recorded
+    assert outcome.failures == [report]
+
+
 def test_429_and_unsent_requests_are_retried_directly() -> None:
     api = FakeApi({"u1": {}}, faults={("patch", "u1"): ["429", "not-sent", "429"]})
     _events, outcome = converge(api, {"u1": data(email="a@x.io")}, {"u1": data()})
@@ -200,55 +140,107 @@ def test_429_and_unsent_requests_are_retried_directly() -> None:
     assert api.requests == [("patch", "u1")] * 4
 
 
+def test_a_retry_after_of_days_is_not_waited_for() -> None:
+    api = FakeApi({"u1": {}})
+
+    def days(request: HttpRequest) -> Answer:
+        api.requests.append(("patch", "u1"))
+        return Answer(429, Verdict.THROTTLED, "Too many requests", retry_after=2 * 86400.0)
+
+    api.send = days  # type: ignore[method-assign]
+    started = time.monotonic()
+    events, _outcome = converge(api, {"u1": data(email="a@x.io")}, {"u1": data()},
+                                retry=RetryPolicy(attempts=6, base=0.001, max_wait=60.0))
+    assert time.monotonic() - started < 5
+    (report, in_doubt), = events.refusals
+    assert not in_doubt and "Retry-After 172800 s" in report.message
+    assert api.requests == [("patch", "u1")]
+
+
 def test_patch_of_a_profile_the_server_lacks_creates_it() -> None:
     api = FakeApi({})
     events, outcome = converge(api, {"u9": data(sms="+1")}, {})
     assert not outcome.failures
-    assert api.requests == [("patch", "u9"), ("create", "u9")]
+    assert api.requests == [("patch", "u9"), ("get", "u9"), ("create", "u9")]
     assert server_view(api, "u9") == data(sms="+1") == events.recorded["u9"]
 
 
-def test_401_stops_every_call() -> None:
-    api = FakeApi({f"u{i}": {} for i in range(20)}, faults={("patch", "u0"): ["401"]})
+def test_a_400_that_changed_nothing_is_refused_after_one_read_back_never_resent() -> None:
+    api = FakeApi({"u1": {"sms": "+1"}, "u2": {}})
+    original = api.send
+
+    def refuse_u1(request: HttpRequest) -> Answer:
+        if "/u1/" in request.path:
+            api.requests.append(("delete", "u1"))
+            return Answer(400, Verdict.REFUSED, "some validation message",
+                          {"_message": "some validation message", "status": "error"})
+        return original(request)
+
+    api.send = refuse_u1  # type: ignore[method-assign]
+    events, _outcome = converge(api, {"u1": data(), "u2": data(email="b@x.io")},
+                                {"u1": data(sms="+1"), "u2": data()})
+    (report, in_doubt), = events.refusals
+    assert not in_doubt and report.status == 400 and report.distinct_id == "u1"
+    assert [r for r in api.requests if r[1] == "u1"] == [("delete", "u1"), ("get", "u1")]
+    assert server_view(api, "u2") == data(email="b@x.io")
+
+
+@pytest.mark.parametrize(("fault", "error"), [("401", ApiAuthError),
+                                              ("404", UnexpectedAnswerError)])
+def test_a_401_or_a_setup_error_stops_every_call(fault: str, error: type[Exception]) -> None:
+    api = FakeApi({f"u{i}": {} for i in range(20)}, faults={("patch", "u0"): [fault]})
     desired = {f"u{i}": data(email=f"{i}@x.io") for i in range(20)}
-    _executor_events, outcome = converge(api, desired, {f"u{i}": data() for i in range(20)})
-    assert isinstance(outcome.auth_error, ApiAuthError)
+    _events, outcome = converge(api, desired, {f"u{i}": data() for i in range(20)})
+    assert isinstance(outcome.fatal, error)
     # Workers already past their check may finish one call each; nothing new starts after.
     assert len(api.requests) <= 4
+
+
+def test_an_api_that_cannot_be_reached_stops_the_run_saying_why() -> None:
+    api = FakeApi({f"u{i}": {} for i in range(50)},
+                  random_faults=lambda kind, distinct_id: "not-sent")
+    desired = {f"u{i}": data(email=f"{i}@x.io") for i in range(50)}
+    _events, outcome = converge(api, desired, {f"u{i}": data() for i in range(50)})
+    assert isinstance(outcome.fatal, UnreachableError)
+    assert "connection refused" in str(outcome.fatal)
+    # one request per worker's profile, each tried `attempts` times at most
+    assert len(api.requests) <= 2 * 4 * FAST.attempts
 
 
 def test_doubt_that_never_clears_fails_after_bounded_read_backs() -> None:
     api = FakeApi({"u1": {}}, faults={("patch", "u1"): ["500"] * 50})
     events, outcome = converge(api, {"u1": data(email="a@x.io")}, {"u1": data()})
     (report, in_doubt), = events.refusals
-    assert in_doubt and f"{MAX_READ_BACKS} read-backs" in report.message
-    assert api.requests.count(("get", "u1")) == MAX_READ_BACKS
+    assert in_doubt and f"{MAX_ROUNDS} read-backs" in report.message
+    assert api.requests.count(("get", "u1")) == MAX_ROUNDS
     assert outcome.failures == [report]
 
 
-def test_a_refused_call_is_recorded_as_refused_and_stops_that_profile_only() -> None:
-    api = FakeApi({"u1": {"sms": "+1"}, "u2": {}},
-                  faults={("delete", "u1"): []})
-    api.profiles["u1"] = {"sms": "+1"}
-
-    def refuse(distinct_id: str, body: Mapping[str, Any]) -> Answer:
-        api.requests.append(("delete", distinct_id))
-        return Answer(400, "channel name unknown", None)
-
-    api.delete_channel = refuse  # type: ignore[method-assign]
-    events, _outcome = converge(api, {"u1": data(), "u2": data(email="b@x.io")},
-                               {"u1": data(sms="+1"), "u2": data()})
-    (report, in_doubt), = events.refusals
-    assert not in_doubt and report.status == 400 and report.distinct_id == "u1"
-    assert server_view(api, "u2") == data(email="b@x.io")
+def test_no_profile_receives_more_requests_than_its_budget() -> None:
+    api = FakeApi({"u1": {}}, faults={("patch", "u1"): ["429", "429", "429", "500"] * 20,
+                                      ("get", "u1"): ["500", "500", "500"] * 20})
+    events, outcome = converge(api, {"u1": data(email="a@x.io")}, {"u1": data()},
+                               retry=RetryPolicy(attempts=6, base=0.0001, cap=0.001))
+    assert len(api.requests) <= MAX_REQUESTS_PER_PROFILE
+    (_report, in_doubt), = events.refusals
+    assert in_doubt and outcome.failures
 
 
 def test_an_unconfirmed_profile_is_read_back_before_anything_else() -> None:
     api = FakeApi({"u1": {"email": "a@x.io"}})  # the earlier PATCH had landed
     events, _outcome = converge(api, {"u1": data(email="a@x.io")}, {"u1": data()},
-                               unconfirmed=frozenset({"u1"}))
+                                unconfirmed=frozenset({"u1"}))
     assert api.requests == [("get", "u1")]
     assert events.recorded["u1"] == data(email="a@x.io")
+
+
+def test_a_read_only_profile_gets_one_get_and_no_write() -> None:
+    api = FakeApi({"u1": {"email": "landed@x.io"}})
+    events, _outcome = converge(api, {"u1": data(email="wanted@x.io")},
+                                {"u1": data(email="old@x.io")},
+                                unconfirmed=frozenset({"u1"}), read_only=frozenset({"u1"}))
+    assert api.requests == [("get", "u1")]
+    assert events.recorded["u1"] == data(email="landed@x.io")
 
 
 def test_a_profile_leaving_management_is_forgotten_after_its_delete() -> None:
@@ -260,8 +252,40 @@ def test_a_profile_leaving_management_is_forgotten_after_its_delete() -> None:
 
 
 def test_a_timeout_before_the_server_acted_is_read_back_then_sent_again() -> None:
-    api = FakeApi({"u1": {"sms": "+1", "email": "e@x.io"}}, faults={("delete", "u1"): ["timeout"]})
+    api = FakeApi({"u1": {"sms": "+1", "email": "e@x.io"}},
+                  faults={("delete", "u1"): ["timeout"]})
     _events, outcome = converge(api, {"u1": data()}, {"u1": data(sms="+1", email="e@x.io")})
     assert not outcome.failures
     assert api.requests == [("delete", "u1"), ("get", "u1"), ("delete", "u1")]
     assert server_view(api, "u1") == data()
+
+
+@pytest.mark.parametrize("resend", ["update", "duplicate", "ignore", "merge"])
+def test_a_token_status_flip_converges_in_two_calls_whatever_a_resent_token_does(
+        resend: str) -> None:
+    before = {"push": [{"token": "t1", "integration_id": "I1", "status": 1}]}
+    api = FakeApi({"u1": before}, switches=Switches(resend_token=resend))
+    desired = {"u1": data(push=[{"token": "t1", "status": 0}])}
+    events, outcome = converge(api, desired, {"u1": data(**before)})
+    assert not outcome.failures
+    assert api.requests == [("delete", "u1"), ("patch", "u1")]
+    assert server_view(api, "u1") == desired["u1"] == events.recorded["u1"]
+
+
+@pytest.mark.parametrize("resend", ["update", "duplicate", "ignore", "merge"])
+def test_a_token_re_sent_by_an_older_saved_plan_is_read_back_and_settled_within_bounds(
+        resend: str) -> None:
+    from reconciler.model import Token
+    from reconciler.plan import Change, PatchChannels
+
+    old, new = Token("t1", "I1", 1), Token("t1", None, 0)
+    api = FakeApi({"u1": {"push": [old.to_json()]}}, switches=Switches(resend_token=resend))
+    legacy = PatchChannels("u1", (Change("push", old, new),))  # what older planners made
+    have = data(push=[old.to_json()])
+    events = Events()
+    outcome = Executor(api, events, parallelism=1, retry=FAST).run(
+        [Work("u1", (legacy,), have, data(push=[new.to_json()]))])
+    assert not outcome.failures
+    assert api.requests[:2] == [("patch", "u1"), ("get", "u1")]
+    assert len(api.requests) <= 4
+    assert server_view(api, "u1") == data(push=[new.to_json()]) == events.recorded["u1"]

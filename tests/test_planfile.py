@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reconciler.errors import PlanEditedError, PlanFileError, PlanStaleError
 from reconciler.model import ChannelData
-from reconciler.plan import Plan, checksum
+from reconciler.plan import PatchChannels, Plan, ReAddTokens, checksum
 from reconciler.planfile import check_fresh, read_plan, write_plan
 from reconciler.planner import diff
 
@@ -17,7 +18,8 @@ LINEAGE = "00000000-0000-0000-0000-000000000001"
 
 
 def sample_plan() -> Plan:
-    desired = {"u1": ChannelData.from_json({"email": "a@x.io", "push": [{"token": "new"}]}),
+    desired = {"u1": ChannelData.from_json({"email": "a@x.io", "push": [
+                   {"token": "new"}, {"token": "x", "integration_id": "I1", "status": 0}]}),
                "a/b": ChannelData.from_json({"sms": "+1555"})}
     recorded = {"u1": ChannelData.from_json({"push": [{"token": "old"}, {"token": "x"}]}),
                 "gone": ChannelData.from_json({"teams": "general"})}
@@ -34,6 +36,44 @@ def test_saved_plan_round_trips(tmp_path: Path) -> None:
     assert loaded.calls == plan.calls
     assert (loaded.lineage, loaded.serial, loaded.config_digest) == (LINEAGE, 4, "sha256:abc")
     assert loaded.to_json() == plan.to_json()
+    assert [call.operation for call in loaded.calls if call.distinct_id == "u1"] == [
+        "patch_channel", "delete_tokens", "readd_tokens"]
+    assert isinstance(loaded.calls[-1], ReAddTokens)
+    assert loaded.summary == plan.summary
+    assert (loaded.summary.change, loaded.summary.remove) == (1, 2)
+
+
+def old_plan_document() -> dict[str, Any]:
+    """A plan saved before re-adds existed: its PATCH re-sends a token with new fields, and
+    its summary counts no readd_tokens calls."""
+    document: dict[str, Any] = {
+        "format_version": 1, "plan_id": "p-old", "created_at": "2026-01-01T00:00:00Z",
+        "workspace": "FY1", "version": "live",
+        "state": {"lineage": LINEAGE, "serial": 4, "recorded_entries": 1},
+        "config_digest": "sha256:abc", "targets": [], "forced": False, "warnings": [],
+        "forget": [],
+        "calls": [{
+            "distinct_id": "u1", "operation": "patch_channel", "method": "PATCH",
+            "path": "/profiles/u1/channel",
+            "body": {"channel": {"push": [{"token": "x", "status": 0}]}},
+            "changes": [{"channel": "push", "before": {"token": "x", "status": 1},
+                         "after": {"token": "x", "status": 0}}],
+        }],
+        "summary": {"profiles": 1, "add": 0, "change": 1, "remove": 0, "forget": 0,
+                    "calls": {"patch_channel": 1, "delete_tokens": 0, "delete_channels": 0}},
+    }
+    document["checksum"] = checksum(document)
+    return document
+
+
+def test_plan_saved_before_re_adds_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old_plan_document()))
+    plan = read_plan(path)
+    (call,) = plan.calls
+    assert type(call) is PatchChannels
+    assert call.body() == {"channel": {"push": [{"token": "x", "status": 0}]}}
+    assert (plan.summary.change, plan.summary.remove) == (1, 0)
 
 
 def test_checksum_covers_every_field(tmp_path: Path) -> None:

@@ -7,8 +7,17 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciler.effects import target
 from reconciler.model import SINGLE_VALUE_CHANNELS, TOKEN_CHANNELS, ChannelData, Token
-from reconciler.plan import DeleteChannels, DeleteTokens, PatchChannels
+from reconciler.plan import (
+    Change,
+    DeleteChannels,
+    DeleteTokens,
+    PatchChannels,
+    Plan,
+    ReAddTokens,
+    summarize,
+)
 from reconciler.planner import diff, forgotten_without_calls
 
 
@@ -69,14 +78,93 @@ def test_new_and_changed_values_go_in_one_patch() -> None:
     assert [change.action for change in call.changes] == ["+", "~", "+"]
 
 
-def test_token_recorded_with_another_integration_or_status_is_patched() -> None:
-    recorded = data(push=[{"token": "t1", "integration_id": "I1", "status": 1}])
-    desired = data(push=[{"token": "t1", "integration_id": "I2", "status": 0}])
-    (call,) = diff({"u1": desired}, {"u1": recorded})
-    assert isinstance(call, PatchChannels)
-    assert call.changes[0].action == "~"
-    assert call.body() == {
-        "channel": {"push": [{"token": "t1", "integration_id": "I2", "status": 0}]}}
+def test_status_flip_is_deleted_with_option_2_then_re_added() -> None:
+    old, new = Token("t1", None, 1), Token("t1", None, 0)
+    recorded = data(push=[{"token": "t1", "status": 1}, {"token": "t2"}])
+    desired = data(push=[{"token": "t1", "status": 0}, {"token": "t2"}])
+    calls = diff({"u1": desired}, {"u1": recorded})
+    change = Change("push", old, new)
+    assert calls == (DeleteTokens("u1", (change,)), ReAddTokens("u1", (change,)))
+    assert change.action == "~"
+    assert calls[0].body() == {"push": ["t1"]}
+    assert calls[1].body() == {"channel": {"push": [{"token": "t1", "status": 0}]}}
+
+
+def test_integration_id_change_is_deleted_with_option_2_then_re_added() -> None:
+    recorded = data(inapp=[{"token": "i1", "integration_id": "I1"}])
+    desired = data(inapp=[{"token": "i1", "integration_id": "I2"}])
+    delete, readd = diff({"u1": desired}, {"u1": recorded})
+    assert isinstance(delete, DeleteTokens) and isinstance(readd, ReAddTokens)
+    assert delete.changes == readd.changes == (
+        Change("inapp", Token("i1", "I1", 1), Token("i1", "I2", 1)),)
+    assert delete.body() == {"inapp": ["i1"]}
+    assert readd.body() == {"channel": {"inapp": [{"token": "i1", "integration_id": "I2",
+                                                   "status": 1}]}}
+    assert readd.request().method == "PATCH"
+    assert readd.path() == "/profiles/u1/channel"
+
+
+def test_integration_id_dropped_is_a_field_change_too() -> None:
+    recorded = data(push=[{"token": "t1", "integration_id": "I1"}])
+    (_, readd) = diff({"u1": data(push=[{"token": "t1"}])}, {"u1": recorded})
+    assert readd.body() == {"channel": {"push": [{"token": "t1", "status": 1}]}}
+
+
+def test_a_patch_never_sends_a_token_the_record_holds() -> None:
+    recorded = data(email="a@x.io", push=[{"token": "t1"}])
+    desired = data(email="b@x.io", push=[{"token": "t1", "status": 0}, {"token": "t2"}])
+    patch, delete, readd = diff({"u1": desired}, {"u1": recorded})
+    assert type(patch) is PatchChannels
+    assert patch.body() == {"channel": {"email": "b@x.io",
+                                        "push": [{"token": "t2", "status": 1}]}}
+    assert delete.body() == {"push": ["t1"]}
+    assert readd.body() == {"channel": {"push": [{"token": "t1", "status": 0}]}}
+
+
+def test_removed_and_changed_tokens_share_one_option_2_call() -> None:
+    recorded = data(push=[{"token": "gone"}, {"token": "flip"}, {"token": "kept"}],
+                    inapp=[{"token": "i1", "status": 0}])
+    desired = data(push=[{"token": "flip", "status": 0}, {"token": "kept"}],
+                   inapp=[{"token": "i1", "status": 1}])
+    delete, readd = diff({"u1": desired}, {"u1": recorded})
+    assert delete.body() == {"push": ["gone", "flip"], "inapp": ["i1"]}
+    assert [change.action for change in delete.changes] == ["-", "~", "~"]
+    assert readd.body() == {"channel": {"push": [{"token": "flip", "status": 0}],
+                                        "inapp": [{"token": "i1", "status": 1}]}}
+
+
+def test_a_channel_whose_every_token_changes_is_emptied_by_option_2_then_refilled() -> None:
+    recorded = data(push=[{"token": "t1"}, {"token": "t2"}, {"token": "gone"}])
+    desired = data(push=[{"token": "t1", "status": 0}, {"token": "t2", "integration_id": "I"}])
+    delete, readd = diff({"u1": desired}, {"u1": recorded})
+    assert isinstance(delete, DeleteTokens)
+    assert delete.body() == {"push": ["t1", "t2", "gone"]}
+    assert isinstance(readd, ReAddTokens)
+    assert readd.body() == {"channel": {"push": [
+        {"token": "t1", "status": 0}, {"token": "t2", "integration_id": "I", "status": 1}]}}
+
+
+def test_changed_token_counts_once_as_a_change_never_as_a_removal() -> None:
+    recorded = data(push=[{"token": "t1"}])
+    calls = diff({"u1": data(push=[{"token": "t1", "status": 0}])}, {"u1": recorded})
+    summary = summarize(calls)
+    assert (summary.add, summary.change, summary.remove) == (0, 1, 0)
+    assert summary.calls == {"patch_channel": 0, "delete_tokens": 1, "delete_channels": 0,
+                             "readd_tokens": 1}
+    assert summary.profiles == 1
+
+
+def test_status_flips_do_not_trip_the_safety_rail() -> None:
+    tokens = [{"token": f"t{index:02}", "status": 1} for index in range(20)]
+    recorded = {"u1": data(push=tokens)}
+    desired = {"u1": data(push=[{**token, "status": 0} for token in tokens])}
+    plan = Plan(plan_id="p", created_at="2024-05-01T10:00:00Z", workspace="FY1",
+                version="live", lineage="l", serial=1, config_digest="sha256:00",
+                recorded_entries=20, calls=diff(desired, recorded))
+    assert [type(call) for call in plan.calls] == [DeleteTokens, ReAddTokens]
+    assert len(plan.calls[0].body()["push"]) == 20
+    assert (plan.summary.change, plan.deletions) == (20, 0)
+    assert plan.check_deletions(30, force=False) is plan
 
 
 def test_token_without_status_equals_recorded_status_1() -> None:
@@ -94,6 +182,26 @@ def test_patch_precedes_option_2_precedes_option_1_within_a_profile() -> None:
     desired = data(email="e@x.io", push=[{"token": "a"}])
     calls = diff({"u1": desired}, {"u1": recorded})
     assert [type(call) for call in calls] == [PatchChannels, DeleteTokens, DeleteChannels]
+
+
+def test_re_add_comes_last_within_a_profile_after_every_delete() -> None:
+    recorded = data(sms="+1555", push=[{"token": "a"}, {"token": "b"}, {"token": "c"}])
+    desired = data(email="e@x.io", push=[{"token": "a", "status": 0}, {"token": "b"},
+                                         {"token": "new"}])
+    calls = diff({"u0": data(email="x@x.io"), "u1": desired, "u2": data(push=[{"token": "p"}])},
+                 {"u1": recorded, "u2": data(push=[{"token": "p", "status": 0}])})
+    assert [(call.distinct_id, type(call)) for call in calls] == [
+        ("u0", PatchChannels),
+        ("u1", PatchChannels), ("u1", DeleteTokens), ("u1", DeleteChannels),
+        ("u1", ReAddTokens),
+        ("u2", DeleteTokens), ("u2", ReAddTokens),
+    ]
+    assert [call.rank for call in calls[1:5]] == [0, 1, 2, 3]
+    assert calls[1].body() == {"channel": {"email": "e@x.io",
+                                           "push": [{"token": "new", "status": 1}]}}
+    assert calls[2].body() == {"push": ["a", "c"]}
+    assert calls[3].body() == {"channel": ["sms"]}
+    assert calls[4].body() == {"channel": {"push": [{"token": "a", "status": 0}]}}
 
 
 def test_calls_are_ordered_by_distinct_id() -> None:
@@ -133,16 +241,17 @@ def test_distinct_id_is_one_percent_encoded_path_segment() -> None:
 # --- property: executing the plan against a model of the API yields the desired state -------
 
 def api_model_execute(server: dict[str, dict[str, Any]], call: Any) -> None:
-    """Fyno's documented semantics: PATCH replaces values and adds/updates tokens by string;
-    Option 1 removes whole channels; Option 2 removes tokens by string."""
+    """Fyno's documented semantics: PATCH replaces values and INSERTS tokens; Option 1 removes
+    whole channels; Option 2 removes tokens by string. What a PATCH does with a token already
+    held is an UNKNOWN of the API, so a plan must never rely on it."""
     profile = server.setdefault(call.distinct_id, {})
     body = call.body()
     if isinstance(call, PatchChannels):
         for channel, value in body["channel"].items():
             if channel in TOKEN_CHANNELS:
-                tokens = {item["token"]: item for item in profile.get(channel, [])}
-                tokens.update({item["token"]: item for item in value})
-                profile[channel] = list(tokens.values())
+                held = {item["token"] for item in profile.get(channel, [])}
+                assert not held & {item["token"] for item in value}, "re-sent a held token"
+                profile[channel] = [*profile.get(channel, []), *value]
             else:
                 profile[channel] = value
     elif isinstance(call, DeleteChannels):
@@ -151,6 +260,8 @@ def api_model_execute(server: dict[str, dict[str, Any]], call: Any) -> None:
     else:
         for channel, names in body.items():
             profile[channel] = [t for t in profile[channel] if t["token"] not in names]
+            if not profile[channel]:
+                del profile[channel]
 
 
 tokens_strategy = st.lists(
@@ -187,6 +298,49 @@ def test_plan_executed_against_the_api_model_yields_exactly_the_desired_state(
         expected = desired.get(name, ChannelData())
         got = result.get(name, ChannelData())
         assert ignoring_token_order(got) == ignoring_token_order(expected)
+
+
+@settings(max_examples=400)
+@given(desired=profiles_strategy, recorded=profiles_strategy)
+def test_effects_of_the_plan_calls_in_order_yield_exactly_the_desired_state(
+    desired: dict[str, ChannelData], recorded: dict[str, ChannelData]
+) -> None:
+    calls = diff(desired, recorded)
+    for name in desired.keys() | recorded.keys():
+        mine = [call for call in calls if call.distinct_id == name]
+        got = target(recorded.get(name, ChannelData()), mine)
+        if name not in desired and mine:
+            assert isinstance(mine[-1], DeleteChannels) and mine[-1].forget
+        expected = desired.get(name, ChannelData())
+        assert ignoring_token_order(got) == ignoring_token_order(expected)
+
+
+@settings(max_examples=300)
+@given(desired=profiles_strategy, recorded=profiles_strategy)
+def test_summary_counts_each_entry_once_by_what_happens_to_it(
+    desired: dict[str, ChannelData], recorded: dict[str, ChannelData]
+) -> None:
+    add = change = remove = 0
+    for name in desired.keys() | recorded.keys():
+        want = entries(desired.get(name, ChannelData()))
+        have = entries(recorded.get(name, ChannelData()))
+        add += len(want.keys() - have.keys())
+        remove += len(have.keys() - want.keys())
+        change += sum(want[key] != have[key] for key in want.keys() & have.keys())
+    summary = summarize(diff(desired, recorded))
+    assert (summary.add, summary.change, summary.remove) == (add, change, remove)
+
+
+def entries(profile: ChannelData) -> dict[tuple[str, str], str | Token]:
+    """Each entry by its identity: the channel for a single value, channel and string for a
+    token."""
+    found: dict[tuple[str, str], str | Token] = {}
+    for channel, value in profile.channels.items():
+        if isinstance(value, str):
+            found[(channel, "")] = value
+        else:
+            found.update({(channel, token.token): token for token in value})
+    return found
 
 
 def ignoring_token_order(profile: ChannelData) -> dict[str, Any]:

@@ -224,3 +224,41 @@ def test_json_carries_full_values_and_round_trips() -> None:
 def test_an_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown format 'html'"):
         render_drift(sample_report(), "html")
+
+
+def assert_printable(output: str) -> None:
+    raw = sorted({char for char in output if not (char.isprintable() or char in "\n\t")})
+    assert not raw, f"raw control characters {raw!r} in {output!r}"
+
+
+HOSTILE = "\x1b[2J\u202e\r\x07\x00\x9b\u2028\x7f"
+
+
+def hostile_report() -> DriftReport:
+    return DriftReport(f"FY{HOSTILE}", "live", (
+        found(f"u{HOSTILE}", data(email=f"a{HOSTILE}@x.io", webpush={HOSTILE: 1}),
+              data(email=f"b{HOSTILE}@x.io", sms=f"+91{HOSTILE}", webpush={HOSTILE: 2},
+                   push=[{"token": f"fcm_token:{HOSTILE}", "integration_id": HOSTILE}])),
+        found(f"gone{HOSTILE}", data(slack=HOSTILE), None)), checked=2)
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+@pytest.mark.parametrize("show_values", [False, True])
+def test_text_and_markdown_escape_every_control_character(fmt: str, show_values: bool) -> None:
+    assert_printable(render_drift(hostile_report(), fmt, color=False, show_values=show_values))
+
+
+def test_json_escapes_bidi_and_c1_controls_and_still_round_trips() -> None:
+    report = hostile_report()
+    rendered = render_drift(report, "json")
+    assert_printable(rendered)
+    assert "\\u202e" in rendered and "\\u009b" in rendered and "\\u2028" in rendered
+    assert DriftReport.from_json(orjson.loads(rendered)) == report
+
+
+def test_json_escapes_characters_beyond_the_basic_plane_as_surrogate_pairs() -> None:
+    tag = "\U000e0041"  # TAG LATIN CAPITAL LETTER A: invisible, not printable
+    report = DriftReport("FYTEST0001", "live", (found(f"u{tag}", data(), None),), checked=1)
+    rendered = render_drift(report, "json")
+    assert "u\\udb40\\udc41" in rendered
+    assert orjson.loads(rendered)["profiles"][0]["distinct_id"] == f"u{tag}"

@@ -24,7 +24,8 @@ def data(**channels: Any) -> ChannelData:
 
 
 def full_plan(**options: Any) -> Plan:
-    """Every kind of call: PATCH (values, new and updated tokens), Option 2, Option 1, forget."""
+    """Every kind of call: PATCH (values, new tokens), Option 2 (removed and changed tokens),
+    Option 1, re-add, forget."""
     desired = {
         "u 1001/ü": data(email="alice@example.com", sms="+919879111111",
                          push=[{"token": "fcm_token:new", "integration_id": "I1", "status": 0},
@@ -63,7 +64,26 @@ def test_rendered_plan_validates_against_the_schema(plan: Plan) -> None:
 
 def test_every_operation_is_exercised_by_the_schema_test() -> None:
     operations = {call["operation"] for call in full_plan().to_json()["calls"]}
-    assert operations == {"patch_channel", "delete_tokens", "delete_channels"}
+    assert operations == {"patch_channel", "delete_tokens", "delete_channels", "readd_tokens"}
+
+
+def test_a_changed_token_is_a_delete_then_a_re_add_in_the_document() -> None:
+    document = orjson.loads(render_json(full_plan()))
+    calls = [call for call in document["calls"] if call["distinct_id"] == "u 1001/ü"]
+    assert [call["operation"] for call in calls] == ["patch_channel", "delete_tokens",
+                                                     "readd_tokens"]
+    changed = {"channel": "push", "before": {"token": "fcm_token:kept", "status": 1},
+               "after": {"token": "fcm_token:kept", "status": 0}}
+    assert calls[1]["body"] == {"push": ["fcm_token:old", "fcm_token:kept"]}
+    assert changed in calls[1]["changes"]
+    assert calls[2] == {
+        "distinct_id": "u 1001/ü", "operation": "readd_tokens", "method": "PATCH",
+        "path": "/profiles/u%201001%2F%C3%BC/channel",
+        "body": {"channel": {"push": [{"token": "fcm_token:kept", "status": 0}]}},
+        "changes": [changed],
+    }
+    assert document["summary"]["change"] == 2  # sms, and the token: once
+    assert document["summary"]["calls"]["readd_tokens"] == 1
 
 
 def test_json_round_trips_through_plan_from_json() -> None:
@@ -110,6 +130,14 @@ def mutated(change: Any) -> dict[str, Any]:
     ("extra field", lambda doc: doc.update(note="hi")),
     ("negative serial", lambda doc: doc["state"].update(serial=-1)),
     ("summary without call counts", lambda doc: doc["summary"].pop("calls")),
+    ("re-add that removes", lambda doc: doc["calls"][2]["changes"][0].update(after=None)),
+    ("re-add of a new token", lambda doc: doc["calls"][2]["changes"][0].update(before=None)),
+    ("re-add sent as a POST", lambda doc: doc["calls"][2].update(method="POST")),
+    ("re-add with an Option 2 body",
+     lambda doc: doc["calls"][2].update(body={"push": ["fcm_token:kept"]})),
+    ("re-add of a single value", lambda doc: doc["calls"][2]["changes"][0].update(
+        channel="email", before="a@x.io", after="b@x.io")),
+    ("unknown call count", lambda doc: doc["summary"]["calls"].update(create_profile=0)),
 ])
 def test_schema_rejects_documents_plan_to_json_cannot_produce(name: str, change: Any) -> None:
     assert errors(mutated(change)), name

@@ -82,6 +82,40 @@ def test_each_profile_is_a_folded_section_with_a_diff_block() -> None:
     assert "<summary><code>- u-gone</code> leaves management: 1 to remove</summary>" in rendered
 
 
+def test_token_field_change_is_a_delete_then_a_re_add_counted_once() -> None:
+    plan = make_plan({"u1": data(push=[{"token": "fcm_token:abcdef0123f3", "status": 0}])},
+                     {"u1": data(push=[{"token": "fcm_token:abcdef0123f3"},
+                                       {"token": "fcm_token:zzzzzzzzzz99"}])})
+    markdown = render_markdown(plan, show_values=False)
+    rendered = html(markdown)
+    rows = dict(re.findall(r"<tr>\s*<td[^>]*>(.*?)</td>\s*<td[^>]*>(.*?)</td>\s*</tr>", rendered))
+    assert (rows["To add"], rows["To change"], rows["To remove"]) == ("0", "1", "1")
+    assert rows["delete tokens (Option 2) calls"] == "1"
+    assert rows["re-add tokens calls"] == "1"
+    assert "<summary><code>~ u1</code>: 1 to change, 1 to remove</summary>" in rendered
+    (fence,) = [token for token in MarkdownIt("commonmark").parse(markdown)
+                if token.type == "fence"]
+    assert fence.content.splitlines() == [
+        "# delete tokens push\u00d72 (Option 2)",
+        "! push: fcm_token:ab…f3 (deleted, then re-added with new fields)",
+        "- push: fcm_token:zz…99",
+        "# re-add tokens push (after their delete)",
+        "! push: fcm_token:ab…f3: status 1 -> 0",
+    ]
+    assert "fcm_token:abcdef0123f3" in render_markdown(plan, show_values=True)
+
+
+def test_cut_note_counts_a_re_added_token_once() -> None:
+    desired = {f"u-{index:04}": data(push=[{"token": f"fcm_token:t{index:08}", "status": 0}])
+               for index in range(2_000)}
+    recorded = {name: data(push=[{"token": profile.to_json()["push"][0]["token"]}])
+                for name, profile in desired.items()}
+    markdown = render_markdown(make_plan(desired, recorded), show_values=False, limit=20_000)
+    shown = len(SUMMARY.findall(markdown))
+    left = 2_000 - shown
+    assert f"**{left:,} more profiles ({left:,} changes) left out**" in markdown
+
+
 def test_distinct_ids_and_workspace_are_escaped() -> None:
     plan = make_plan({"u|`<b>x": data(email="a@example.com")}, {}, workspace="FY|<i>")
     rendered = html(render_markdown(plan, show_values=False))

@@ -74,12 +74,37 @@ def test_profile_gaining_its_first_data_is_marked_plus() -> None:
     assert "  + u-new" in render_text(plan, color=False, show_values=False).splitlines()
 
 
-def test_token_update_shows_integration_and_status() -> None:
+def test_token_field_change_shows_its_delete_then_its_re_add() -> None:
     plan = make_plan({"u1": data(push=[{"token": "fcm_token:abcdef0123f3", "integration_id": "I1",
-                                        "status": 0}])},
-                     {"u1": data(push=[{"token": "fcm_token:abcdef0123f3"}])})
-    assert ("      ~ push: fcm_token:ab…f3 -> fcm_token:ab…f3 (integration I1, status 0)"
-            in render_text(plan, color=False, show_values=False).splitlines())
+                                        "status": 0}, {"token": "fcm_token:newtoken99"}])},
+                     {"u1": data(push=[{"token": "fcm_token:abcdef0123f3"},
+                                       {"token": "fcm_token:zzzzzzzzzz99"}])})
+    lines = render_text(plan, color=False, show_values=False).splitlines()
+    start = lines.index("  ~ u1")
+    assert lines[start:] == [
+        "  ~ u1",
+        "      # PATCH channel",
+        "      + push: fcm_token:ne…99",
+        "      # delete tokens push\u00d72 (Option 2)",
+        "      ~ push: fcm_token:ab…f3 (deleted, then re-added with new fields)",
+        "      - push: fcm_token:zz…99",
+        "      # re-add tokens push (after their delete)",
+        "      ~ push: fcm_token:ab…f3: integration (all) -> I1, status 1 -> 0",
+        "",
+        "Plan: 1 to add, 1 to change, 1 to remove, in 3 calls across 1 profile.",
+    ]
+
+
+def test_re_added_token_is_shown_in_full_with_show_values() -> None:
+    plan = make_plan({"u1": data(inapp=[{"token": "inapp-token-77", "integration_id": "I2"}])},
+                     {"u1": data(inapp=[{"token": "inapp-token-77", "integration_id": "I1",
+                                         "status": 0}])})
+    text = render_text(plan, color=False, show_values=True)
+    assert "      ~ inapp: inapp-token-77 (deleted, then re-added with new fields)\n" in text
+    assert ("      # re-add tokens inapp (after their delete)\n"
+            "      ~ inapp: inapp-token-77: integration I1 -> I2, status 0 -> 1\n") in text
+    assert text.endswith("\nPlan: 0 to add, 1 to change, 0 to remove, in 2 calls across 1 "
+                         "profile.\n")
 
 
 def test_summary_line_counts_changes_calls_and_profiles() -> None:

@@ -239,7 +239,7 @@ def test_a_missing_or_wrong_key_is_the_documented_401(
 
 def test_the_key_is_checked_before_routes_faults_and_writes(client: Client) -> None:
     client.set_faults(error_rate=1.0)
-    assert client.request("GET", "/nowhere", key="wrong").status == 401
+    assert client.request("GET", "/v1/nowhere", key="wrong").status == 401
     answer = client.request("PATCH", f"/v1/{WSID}/live/profiles/u-1/channel",
                             {"channel": {"sms": "+1"}}, key="wrong")
     assert (answer.status, answer.body) == (401, INVALID_KEY)
@@ -319,10 +319,14 @@ def test_a_version_other_than_live_or_test_is_a_400(client: Client) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/"), ("GET", "/v2/W/live/profiles/u-1"), ("DELETE", f"/v1/{WSID}/live/profiles/u-1"),
+    [("GET", "/v1/"), ("GET", f"/v1/{WSID}/live/users/u-1"),
+     ("DELETE", f"/v1/{WSID}/live/profiles/u-1"),
      ("GET", f"/v1/{WSID}/live/profiles/u-1/channel"), ("PUT", f"/v1/{WSID}/live/profiles/u-1")],
 )
-def test_unknown_routes_are_404_with_the_envelope(client: Client, method: str, path: str) -> None:
+def test_unknown_routes_under_v1_are_404_with_the_envelope(
+    client: Client, method: str, path: str
+) -> None:
+    # paths outside /v1 are not Fyno's at all: test_sandbox_gateway checks their HTML 404
     answer = client.request(method, path)
     assert answer.status == 404
     assert answer.body["status"] == "error" and answer.body["_message"]

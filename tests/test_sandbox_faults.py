@@ -191,6 +191,9 @@ def test_absent_token_decides_an_option_2_naming_a_token_not_held(
                     {"token": "p2", "status": 1}]),
         ("duplicate", [{"token": "p1", "status": 1}, {"token": "p2", "status": 1},
                        {"token": "p1", "integration_id": "I9", "status": 0}]),
+        ("ignore", PROFILE["push"]),
+        ("merge", [{"token": "p1", "integration_id": "I9", "status": 0},
+                   {"token": "p2", "status": 1}]),
     ],
 )
 def test_resend_token_decides_a_patch_re_sending_a_held_token(
@@ -200,6 +203,22 @@ def test_resend_token_decides_a_patch_re_sending_a_held_token(
         answer = client.patch("u", {"push": [{"token": "p1", "integration_id": "I9", "status": 0}]})
         assert (answer.status, answer.body) == (200, MODIFIED)
         assert client.channel("u")["push"] == push
+
+
+@pytest.mark.parametrize(
+    ("mode", "first"),
+    [("update", {"token": "p1", "status": 1}),
+     ("ignore", {"token": "p1", "integration_id": "I1", "status": 0}),
+     ("merge", {"token": "p1", "integration_id": "I1", "status": 1})],
+)
+def test_resend_token_without_integration_id_over_http(mode: str, first: dict[str, Any]) -> None:
+    held = {"push": [{"token": "p1", "integration_id": "I1", "status": 0}]}
+    with running(Faults(resend_token=mode), seed({"u": held})) as client:
+        assert client.patch("u", {"push": [{"token": "p1", "status": 1}]}).status == 200
+        assert client.channel("u")["push"] == [first]
+        assert client.get("u").body["channel"]["push"] == [first]
+        (entry, _) = client.log()
+        assert entry["performed"] is True
 
 
 def test_empty_channels_omit_leaves_them_out_of_get() -> None:
@@ -221,11 +240,39 @@ def test_empty_channels_empty_shows_every_channel_with_an_empty_value() -> None:
     "fields",
     [{"error_rate": 1.5}, {"throttle_rate": -0.1}, {"delete_empty": "sometimes"},
      {"absent_token": "update"}, {"resend_token": "fail"}, {"empty_channels": "null"},
-     {"max_rps": -1}, {"seed": 1.5}, {"latency_ms": float("nan")}],
+     {"max_rps": -1}, {"seed": 1.5}, {"latency_ms": float("nan")},
+     {"retry_after": float("inf")}, {"success_message": "sdk-ish"}, {"gateway": 403},
+     {"gateway": "500"}, {"gateway_paths": "GET"}, {"malformed": "json"},
+     {"malformed_paths": "none"}, {"malformed_rate": 1.1}, {"reset_rate": -0.5},
+     {"reset_rate": True}, {"trickle_seconds": -1}, {"trickle_seconds": float("inf")},
+     {"malformed": "no-channel", "malformed_paths": "writes"}],
 )
 def test_faults_refuse_values_outside_their_range(fields: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         Faults(**fields)
+
+
+NEW_SWITCHES: dict[str, Any] = {
+    "resend_token": "merge", "success_message": "sdk", "gateway": "404",
+    "gateway_paths": "writes", "malformed": "trickle", "malformed_paths": "all",
+    "malformed_rate": 0.5, "trickle_seconds": 0.2, "reset_rate": 0.1, "retry_after": 172800,
+}
+
+
+def test_the_new_switches_default_to_todays_behaviour() -> None:
+    defaults = Faults()
+    assert (defaults.resend_token, defaults.success_message, defaults.gateway,
+            defaults.gateway_paths, defaults.malformed, defaults.malformed_paths,
+            defaults.malformed_rate, defaults.trickle_seconds, defaults.reset_rate) == (
+        "update", "documented", "none", "all", "none", "reads", 1, 1, 0)
+
+
+def test_every_new_switch_is_set_and_read_back_over_put_faults() -> None:
+    with running() as client:
+        client.set_faults(**NEW_SWITCHES)
+        current = client.request("GET", "/_sandbox/faults", key=None).body
+        assert current == {**Faults().to_json(), **NEW_SWITCHES}
+        assert Faults.from_json(current) == Faults(**NEW_SWITCHES)
 
 
 # -- concurrency and the store -----------------------------------------------------------------

@@ -15,9 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
+from reconciler.cli import cli
 from reconciler.errors import StateLockedError
 from reconciler.state import LocalStateFile, LockInfo
+from reconciler.state import lock as lock_module
 
 HOLD_LOCK = textwrap.dedent("""
     import sys, time
@@ -173,3 +176,132 @@ def test_without_flock_a_lock_file_blocks_until_state_unlock(
     assert backend.unlock() is not None
     with backend.lock("plan"):
         pass
+
+
+# --- whether a holder still runs, and `state unlock` ----------------------------------------
+
+def dead_pid() -> int:
+    """The pid of a process that has just ended (and, this soon, not been reused)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def write_lock(backend: LocalStateFile, pid: int, host: str | None = None,
+               started_at: str = "2999-01-01T00:00:00Z") -> None:
+    backend.lock_path.write_text(json.dumps(
+        {"pid": pid, "host": host or socket.gethostname(), "command": "apply",
+         "started_at": started_at}))
+
+
+def unlock(backend: LocalStateFile, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["state", "unlock", "--state", str(backend.path), *args])
+
+
+def no_flock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A filesystem without flock: the lock file's existence alone is the lock."""
+    def refuse(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", refuse)
+
+
+def test_holder_status_tells_a_running_holder_from_a_dead_one(
+        backend: LocalStateFile, holder: subprocess.Popen[str]) -> None:
+    info = backend.lock_info()
+    assert info is not None
+    assert lock_module.holder_status(info) is lock_module.HolderStatus.RUNNING
+    kill_9(holder)
+    assert lock_module.holder_status(info) is lock_module.HolderStatus.GONE
+
+
+def test_holder_status_sees_a_pid_reused_by_a_later_process() -> None:
+    here = socket.gethostname()
+    reused = LockInfo(os.getpid(), here, "apply", "2000-01-01T00:00:00Z")
+    assert lock_module.holder_status(reused) is lock_module.HolderStatus.GONE
+    mine = LockInfo.current("apply")
+    assert lock_module.holder_status(mine) is lock_module.HolderStatus.RUNNING
+
+
+def test_holder_status_cannot_tell_for_another_host_or_unreadable_details() -> None:
+    elsewhere = LockInfo(os.getpid(), "ci-runner-7", "apply", "2999-01-01T00:00:00Z")
+    assert lock_module.holder_status(elsewhere) is lock_module.HolderStatus.UNKNOWN
+    unreadable = LockInfo.from_json(None)
+    assert lock_module.holder_status(unreadable) is lock_module.HolderStatus.UNKNOWN
+
+
+def test_unlock_refuses_while_the_holder_runs_then_force_removes_it(
+        backend: LocalStateFile, holder: subprocess.Popen[str]) -> None:
+    info = backend.lock_info()
+    assert info is not None
+    refused = unlock(backend)
+    assert refused.exit_code == 1
+    assert backend.lock_path.exists() and backend.lock_info() == info
+    message = refused.stderr
+    assert f"pid {holder.pid} on {socket.gethostname()}, running 'apply --auto-approve'" in message
+    assert f"since {info.started_at}" in message
+    assert f"kill {holder.pid}" in message and "--force" in message
+    assert holder.poll() is None  # unlock never stops anything itself
+
+    forced = unlock(backend, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert not backend.lock_path.exists()
+    assert f"Removed the lock held by pid {holder.pid}" in forced.stdout
+    assert f"pid {holder.pid} still runs" in forced.stderr
+
+
+def test_unlock_removes_the_lock_of_a_killed_holder_without_force(
+        backend: LocalStateFile, holder: subprocess.Popen[str]) -> None:
+    kill_9(holder)
+    result = unlock(backend)
+    assert result.exit_code == 0, result.output
+    assert f"Removed the stale lock held by pid {holder.pid}" in result.stdout
+    assert not backend.lock_path.exists()
+    assert "not locked" in unlock(backend).stdout
+
+
+def test_unlock_removes_a_stale_lock_of_a_dead_pid_without_flock(
+        backend: LocalStateFile, monkeypatch: pytest.MonkeyPatch) -> None:
+    no_flock(monkeypatch)
+    pid = dead_pid()
+    write_lock(backend, pid)
+    result = unlock(backend)
+    assert result.exit_code == 0, result.output
+    assert f"Removed the stale lock held by pid {pid}" in result.stdout
+    assert not backend.lock_path.exists()
+
+
+def test_unlock_without_flock_refuses_a_running_holder_and_sees_a_reused_pid(
+        backend: LocalStateFile, holder: subprocess.Popen[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    no_flock(monkeypatch)
+    refused = unlock(backend)
+    assert refused.exit_code == 1 and backend.lock_path.exists()
+    assert f"kill {holder.pid}" in refused.stderr
+    # A lock taken long before that pid's process started: the pid was reused, the holder gone.
+    write_lock(backend, holder.pid, started_at="2000-01-01T00:00:00Z")
+    result = unlock(backend)
+    assert result.exit_code == 0, result.output
+    assert not backend.lock_path.exists()
+
+
+def test_unlock_refuses_a_lock_from_another_host_unless_forced(backend: LocalStateFile) -> None:
+    write_lock(backend, dead_pid(), host="ci-runner-7")
+    refused = unlock(backend)
+    assert refused.exit_code == 1
+    assert backend.lock_path.exists()
+    assert "on ci-runner-7" in refused.stderr and "another host" in refused.stderr
+    assert "cannot be checked" in refused.stderr and "--force" in refused.stderr
+    forced = unlock(backend, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "Removed the lock held by pid" in forced.stdout and "on ci-runner-7" in forced.stdout
+    assert not backend.lock_path.exists()
+
+
+def test_unlock_refuses_unreadable_holder_details_unless_forced(backend: LocalStateFile) -> None:
+    backend.lock_path.write_text("garbage")
+    refused = unlock(backend)
+    assert refused.exit_code == 1 and backend.lock_path.exists()
+    assert "--force" in refused.stderr
+    assert unlock(backend, "--force").exit_code == 0
+    assert not backend.lock_path.exists()

@@ -164,6 +164,9 @@ replan_and_apply() {
 cmd_apply() {
     mkdir -p "$OUT"
     rm -f "$OUT/applied.md" "$OUT/replan.json"
+    # Read-only: a wrong URL, key, workspace or version stops here, saying what to fix.
+    reconciler doctor "$PROFILES" "${state_args[@]}" --no-color \
+        || die "reconciler doctor found a problem with the set-up: nothing was applied"
     # No separate validate: every plan below reports every problem of the configuration.
     if [[ ! -f $PLAN ]]; then
         say "NO REVIEWED PLAN: $PLAN does not exist (a push without a pull request?)."

@@ -3,6 +3,13 @@
 Values are shown in full: the ledger is the audit trail, and whoever may read the file may
 read its report. The text format stays a one-line summary per record; `json` and `csv` carry
 everything.
+
+A distinct_id, value or server `_message` may hold terminal controls (`\\x1b[2J`, `\\u202e`,
+CR, BEL, NUL). None reaches the output raw: text escapes them (`printable`, after folding
+whitespace runs into one space); CSV escapes them too but keeps newlines and tabs, which
+its quoting carries; JSON writes them as `\\uXXXX` (`printable_json`), which decodes to
+the exact recorded value. CSV and text are for people and spreadsheets; JSON is the
+faithful export.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Any, Final, Literal, TypeAlias
 import orjson
 
 from reconciler.audit.ledger import read_records
+from reconciler.render.common import printable, printable_json
 
 Format: TypeAlias = Literal["text", "json", "csv"]
 FORMATS: Final = ("text", "json", "csv")
@@ -27,6 +35,7 @@ CSV_COLUMNS: Final = (
     "prev", "hash",
 )
 _JSON_COLUMNS: Final = frozenset({"request", "before", "after"})
+_CSV_KEEP: Final = "\n\t"  # carried by CSV's quoting, and harmless on a terminal
 
 
 def query(path: Path, *, profile: str | None = None,
@@ -48,7 +57,7 @@ def render_records(records: Iterable[Mapping[str, Any]], fmt: Format) -> Iterato
     if fmt == "text":
         return (_text_line(record) for record in records)
     if fmt == "json":
-        return (orjson.dumps(record).decode() + "\n" for record in records)
+        return (printable_json(orjson.dumps(record).decode()) + "\n" for record in records)
     if fmt == "csv":
         return _csv_rows(records)
     raise ValueError(f"unknown audit format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -72,10 +81,10 @@ def _text_line(record: Mapping[str, Any]) -> str:
 
 
 def _one_line(value: Any) -> str:
-    """`-` for a missing value; no newline or control character may split the line."""
+    """`-` for a missing value; no newline may split the line, no control character shows."""
     if value is None or value == "":
         return "-"
-    return " ".join(str(value).split())
+    return printable(" ".join(str(value).split()))
 
 
 def _csv_rows(records: Iterable[Mapping[str, Any]]) -> Iterator[str]:
@@ -99,10 +108,10 @@ def _csv_cell(column: str, value: Any) -> str:
     if value is None:
         return ""
     if column in _JSON_COLUMNS:
-        return orjson.dumps(value).decode()
+        return printable_json(orjson.dumps(value).decode())
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return printable(str(value), keep=_CSV_KEEP)
 
 
 def _as_utc(moment: datetime) -> datetime:

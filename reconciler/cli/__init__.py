@@ -7,6 +7,7 @@
     apply_cmd   apply (with progress: a bar on a terminal, periodic lines otherwise)
     refresh_cmds import, refresh (and --refresh for plan and apply)
     audit_cmds  audit, audit verify
+    doctor_cmd  doctor: a read-only check of the set-up
     sandbox_cmd sandbox: the local stand-in for the API
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from reconciler.cli import (
     apply_cmd,
     audit_cmds,
+    doctor_cmd,
     planning,
     refresh_cmds,
     sandbox_cmd,
@@ -22,5 +24,5 @@ from reconciler.cli import (
 )
 from reconciler.cli.group import cli, main
 
-__all__ = ["apply_cmd", "audit_cmds", "cli", "main", "planning", "refresh_cmds", "sandbox_cmd",
-           "state_cmds"]
+__all__ = ["apply_cmd", "audit_cmds", "cli", "doctor_cmd", "main", "planning", "refresh_cmds",
+           "sandbox_cmd", "state_cmds"]

@@ -33,6 +33,7 @@ from reconciler.errors import (
 from reconciler.plan import Plan
 from reconciler.planfile import check_fresh, read_plan
 from reconciler.render import render
+from reconciler.render.common import printable
 from reconciler.render.drift import render_drift
 from reconciler.state import State, StateBackend, default_state_path
 
@@ -80,7 +81,7 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None,
                         plan.version)
             click.echo(f"Applying the saved plan {planfile}: {len(plan.calls)} calls.", err=True)
             result = _execute(plan, state, backend, path, planfile.parent, env,
-                              parallelism, rate, None)
+                              parallelism, rate)
     else:
         config = load_desired(paths)
         path = state_path or default_state_path(config.workspace, config.version)
@@ -95,25 +96,21 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None,
             color = use_color(ctx)
             click.echo(render(plan, "text", color=color, show_values=show_values), nl=False,
                        color=color)
-            scope = targets or None
-            if not plan.calls and not plan.forget and not _unconfirmed(state, scope):
+            if not plan.calls and not plan.forget and not state.unconfirmed:
+                if refresh:
+                    backend.save(state)  # what the refresh learned is kept all the same
                 click.echo("Nothing to apply.")
                 return
             _confirm(auto_approve)
-            result = _execute(plan, state, backend, path, paths[0], env, parallelism, rate,
-                              scope)
+            result = _execute(plan, state, backend, path, paths[0], env, parallelism, rate)
     _report(result)
 
 
 def _saved_plan(paths: tuple[Path, ...]) -> Path | None:
     """A single argument that is a file but not YAML is a saved plan."""
-    if len(paths) == 1 and paths[0].is_file() and paths[0].suffix not in YAML_SUFFIXES:
+    if len(paths) == 1 and paths[0].is_file() and paths[0].suffix.lower() not in YAML_SUFFIXES:
         return paths[0]
     return None
-
-
-def _unconfirmed(state: State, scope: tuple[str, ...] | None) -> set[str]:
-    return state.unconfirmed if scope is None else state.unconfirmed & set(scope)
 
 
 def _confirm(auto_approve: bool) -> None:
@@ -129,8 +126,8 @@ def _confirm(auto_approve: bool) -> None:
 
 
 def _execute(plan: Plan, state: State, backend: StateBackend, state_path: Path,
-             config_path: Path, env: Mapping[str, str], parallelism: int, rate: float | None,
-             scope: tuple[str, ...] | None) -> ApplyResult:
+             config_path: Path, env: Mapping[str, str], parallelism: int,
+             rate: float | None) -> ApplyResult:
     api = client(env, plan.workspace, plan.version, parallelism)
     context = AuditContext.current(
         config_dir=config_path if config_path.is_dir() else config_path.parent,
@@ -141,7 +138,7 @@ def _execute(plan: Plan, state: State, backend: StateBackend, state_path: Path,
         return run_apply(plan, state, backend, api,
                          ledger=AuditLedger(ledger_path(state_path.parent), durable=True),
                          context=context, parallelism=parallelism, rate=rate,
-                         retry=retry_policy(env), progress=bar.advance, scope=scope)
+                         retry=retry_policy(env), progress=bar.advance)
     finally:
         bar.close()
         api.close()
@@ -155,19 +152,23 @@ def _report(result: ApplyResult) -> None:
                    err=True)
     outcome = result.outcome
     failed = len(outcome.failures)
-    rate = result.calls / result.seconds if result.seconds else 0.0
-    click.echo(f"Apply {'stopped' if outcome.interrupted or outcome.auth_error else 'complete'}"
-               f": {result.calls} planned calls, {failed} failed, in {result.seconds:.1f} s "
-               f"({rate:.1f} calls/s); state serial {result.state.serial}.")
+    stopped = outcome.interrupted or outcome.fatal is not None
+    made = min(outcome.finished, result.calls)
+    rate = made / result.seconds if result.seconds else 0.0
+    left = f", {result.calls - made} left" if stopped else ""
+    click.echo(f"Apply {'stopped' if stopped else 'complete'}: {made} of {result.calls} "
+               f"planned calls made{left}, {failed} failed, in {result.seconds:.1f} s "
+               f"({rate:.1f} calls/s; {outcome.requests} requests in all); "
+               f"state serial {result.state.serial}.")
     for report in outcome.failures:
         status = "no answer" if report.status is None else str(report.status)
-        click.echo(f"  failed: {report.distinct_id}: {report.operation}: {status} "
-                   f"{report.message} (attempts: {report.attempts})", err=True)
+        click.echo(printable(f"  failed: {report.distinct_id}: {report.operation}: {status} "
+                             f"{report.message} (attempts: {report.attempts})"), err=True)
     if result.state.unconfirmed:
         click.echo(f"  {len(result.state.unconfirmed)} profile(s) are unconfirmed (a call's "
                    "outcome is unknown); the next apply reads them back first.", err=True)
-    if outcome.auth_error is not None:
-        raise outcome.auth_error
+    if outcome.fatal is not None:
+        raise outcome.fatal
     if outcome.interrupted:
         raise Interrupted("interrupted: the calls that finished are recorded; run `reconciler "
                           "plan` to see what is left")

@@ -1,10 +1,15 @@
 """The command group, and the one place where errors become output and exit codes.
 
 `--debug` adds the traceback; anything unexpected becomes one line, never a bare traceback.
+A message may embed a distinct_id, a file name or a server's `_message`: it is escaped with
+`printable` here, so no terminal control character reaches stderr. An error (and each problem
+of a ConfigError) is one line, so an embedded newline is escaped too and cannot forge a line;
+click's usage errors keep the line breaks click puts between usage, hint and error.
 """
 
 from __future__ import annotations
 
+import io
 import sys
 import traceback
 from collections.abc import Sequence
@@ -15,6 +20,7 @@ import click
 from reconciler import __version__
 from reconciler.cli.options import common_options
 from reconciler.errors import ConfigError, Interrupted, ReconcilerError
+from reconciler.render.common import printable
 
 
 class ReconcilerGroup(click.Group):
@@ -38,15 +44,17 @@ class ReconcilerGroup(click.Group):
             _fail(Interrupted("interrupted"), debug)
         except click.ClickException as error:
             # Usage errors exit 1, never 2: 2 means "changes pending" under --detailed-exitcode.
-            error.show()
+            shown = io.StringIO()  # click writes plain text to a buffer: no styles to keep
+            error.show(file=shown)
+            _say(shown.getvalue(), keep="\n")
             sys.exit(1)
         except ReconcilerError as error:
             _fail(error, debug)
         except Exception as error:  # the last line of defence: never a bare traceback
             if debug:
                 traceback.print_exc()
-            click.echo(f"Error: internal error: {error!r}; re-run with --debug for the "
-                       "traceback, and please report it", err=True)
+            _say(f"Error: internal error: {error!r}; re-run with --debug for the traceback, "
+                 "and please report it")
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
 
@@ -75,6 +83,11 @@ def _fail(error: ReconcilerError, debug: bool) -> NoReturn:
         traceback.print_exc()
     if isinstance(error, ConfigError):
         for problem in error.problems:
-            click.echo(str(problem), err=True)
-    click.echo(f"Error: {error}", err=True)
+            _say(str(problem))
+    _say(f"Error: {error}")
     sys.exit(error.exit_code)
+
+
+def _say(message: str, *, keep: str = "") -> None:
+    """`message` on stderr, every control character escaped except those in `keep`."""
+    click.echo(printable(message.rstrip("\n"), keep=keep), err=True)

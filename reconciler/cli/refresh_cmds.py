@@ -19,10 +19,18 @@ from reconciler.cli.options import (
     state_option,
     use_color,
 )
-from reconciler.cli.remote import client, progress, require_api_key, retry_policy, run_options
+from reconciler.cli.remote import (
+    client,
+    progress,
+    require_api_key,
+    retry_policy,
+    run_options,
+    target_workspace,
+)
 from reconciler.core import open_state
 from reconciler.errors import ApplyFailedError, Interrupted, UsageError
 from reconciler.refresh import Reading, drift_report, managed_ids, read_profiles, record_reading
+from reconciler.render.common import printable
 from reconciler.render.drift import render_drift
 from reconciler.state import State, default_state_path
 
@@ -62,8 +70,9 @@ def _check(reading: Reading, outcome: str = "nothing was planned") -> None:
         raise Interrupted("interrupted while reading profiles; nothing was recorded")
     if reading.failures:
         names = ", ".join(report.distinct_id for report in reading.failures[:10])
+        first = reading.failures[0]
         raise ApplyFailedError(f"{len(reading.failures)} profile(s) could not be read "
-                               f"({names}); {outcome}")
+                               f"({names}); {outcome}. The first: {first.message}")
 
 
 @cli.command("import")
@@ -90,14 +99,7 @@ def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
     require_api_key(env)
     if not paths and not ids:
         raise UsageError("give the configuration PATHS, or --id ID for each profile to import")
-    if paths:
-        config = load_desired(paths)
-        workspace, version = config.workspace, config.version
-    else:
-        workspace, version = env.get("FYNO_WSID", ""), env.get("FYNO_VERSION") or "live"
-        if not workspace:
-            raise UsageError("set FYNO_WSID, or give the configuration PATHS, to name the "
-                             "workspace to import from")
+    workspace, version, config = target_workspace(paths, env, "to import from")
     path = state_path or default_state_path(workspace, version)
     backend = open_state(path, workspace, version)
     with backend.lock("import"):
@@ -109,6 +111,7 @@ def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
                                  "--replace to read them again")
             wanted = sorted(set(ids))
         else:
+            assert config is not None  # no --id: PATHS were given
             wanted = sorted(name for name in config.profiles
                             if replace or name not in state.profiles)
         reading = read(state, wanted, env, parallelism, rate, "import")
@@ -122,7 +125,7 @@ def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
                f"(serial {state.serial}).")
     if missing:
         click.echo(f"{len(missing)} not found on the server, recorded as missing (nothing is "
-                   f"planned for them): {', '.join(missing[:20])}"
+                   f"planned for them): {printable(', '.join(missing[:20]))}"
                    + (" ..." if len(missing) > 20 else ""))
     if reading.failures:
         _check(reading, "the others were imported: run the same import again for them")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import click
 
 from reconciler.answers import ProfileApi
-from reconciler.cli.options import F
+from reconciler.cli.options import F, load_desired
 from reconciler.cli.progress import Progress
-from reconciler.errors import ApiSetupError
+from reconciler.config import Config
+from reconciler.errors import ApiSetupError, UsageError
 from reconciler.pacing import RetryPolicy
 
 
@@ -32,15 +35,46 @@ def run_options(function: F) -> F:
 def client(env: Mapping[str, str], workspace: str, version: str,
            parallelism: int) -> ProfileApi:
     # Imported here: httpx costs every start-up ~0.1 s, and most commands never call the API.
-    from reconciler.api import FynoClient
+    from reconciler.api import FynoClient, Timeouts
 
+    total = seconds_from(env, "RECONCILER_TIMEOUT", 60.0, low=0.1, high=3600.0)
     return FynoClient.from_env(env, workspace=workspace, version=version,
-                               max_connections=parallelism)
+                               max_connections=parallelism,
+                               timeouts=Timeouts(connect=min(10.0, total), total=total))
 
 
 def retry_policy(env: Mapping[str, str]) -> RetryPolicy:
-    return RetryPolicy(base=float(env.get("RECONCILER_RETRY_BASE", "0.5")))
+    return RetryPolicy(base=seconds_from(env, "RECONCILER_RETRY_BASE", 0.5, low=0.0, high=60.0))
+
+
+def seconds_from(env: Mapping[str, str], name: str, default: float, *, low: float,
+                 high: float) -> float:
+    """A number of seconds from environment variable `name`, checked, or `default`."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not low <= value <= high:  # NaN fails both comparisons
+        raise UsageError(f"{name} must be a number of seconds from {low:g} to {high:g}, "
+                         f"not {text[:40]!r}")
+    return value
 
 
 def progress(total: int, label: str) -> Progress:
     return Progress(total, terminal=sys.stderr.isatty(), label=label)
+
+
+def target_workspace(paths: Sequence[Path], env: Mapping[str, str],
+                     purpose: str) -> tuple[str, str, Config | None]:
+    """(workspace, version, configuration) from PATHS, or from FYNO_WSID and FYNO_VERSION."""
+    if paths:
+        config = load_desired(paths)
+        return config.workspace, config.version, config
+    workspace = env.get("FYNO_WSID", "")
+    if not workspace:
+        raise UsageError(f"set FYNO_WSID, or give the configuration PATHS, to name the "
+                         f"workspace {purpose}")
+    return workspace, env.get("FYNO_VERSION") or "live", None

@@ -1,4 +1,8 @@
-"""`state list | show | rm | unlock`: the recorded state, without touching the server."""
+"""`state list | show | rm | unlock`: the recorded state, without touching the server.
+
+Every distinct_id, value and lock holder is shown through `printable` (JSON through
+`printable_json`): the state may hold whatever a server or an import put there.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,12 @@ import orjson
 from reconciler.cli.group import cli
 from reconciler.cli.options import common_options, format_option, show_values_option, state_option
 from reconciler.core import open_state
-from reconciler.errors import UsageError
+from reconciler.errors import StateLockedError, UsageError
 from reconciler.mask import display_value
 from reconciler.model import CHANNEL_ORDER
+from reconciler.render.common import printable, printable_json
+from reconciler.state import LockInfo
+from reconciler.state.lock import HolderStatus, holder_status
 
 
 @cli.group()
@@ -57,7 +64,7 @@ def state_list(state_path: Path | None) -> None:
     notes.update({name: " (unconfirmed: the next apply reads it back first)"
                   for name in recorded.unconfirmed})
     for name in sorted(recorded.profiles.keys() | recorded.missing):
-        click.echo(name + notes.get(name, ""))
+        click.echo(printable(name) + notes.get(name, ""))
 
 
 @state.command("show")
@@ -76,22 +83,24 @@ def state_show(distinct_id: str, state_path: Path | None, fmt: str, show_values:
     recorded = _read_state(state_path)
     profile = recorded.profiles.get(distinct_id)
     if profile is None and distinct_id in recorded.missing:
-        click.echo(f"{distinct_id}: recorded as missing on the server (nothing is planned "
-                   "for it until a refresh finds it)")
+        click.echo(f"{printable(distinct_id)}: recorded as missing on the server (nothing is "
+                   "planned for it until a refresh finds it)")
         return
     if profile is None:
         raise UsageError(f"the state does not manage a profile {distinct_id!r}")
     if fmt == "json":
-        click.echo(orjson.dumps(profile.to_json(), option=orjson.OPT_INDENT_2).decode())
+        document = orjson.dumps(profile.to_json(), option=orjson.OPT_INDENT_2).decode()
+        click.echo(printable_json(document))
         return
-    click.echo(distinct_id)
+    click.echo(printable(distinct_id))
     for name in sorted(profile.channels, key=CHANNEL_ORDER.__getitem__):
         value = profile.channels[name]
         for item in (value,) if isinstance(value, str) else value:
-            click.echo(f"  {name}: {display_value(name, item, show_values=show_values)}")
+            shown = display_value(name, item, show_values=show_values)
+            click.echo(f"  {name}: {printable(shown)}")
     for name, raw in sorted(profile.unmanaged.items()):
         shown = orjson.dumps(raw).decode() if show_values else "(masked)"
-        click.echo(f"  {name}: {shown} (not managed by reconciler)")
+        click.echo(f"  {printable(name)}: {printable(shown)} (not managed by reconciler)")
 
 
 @state.command("rm")
@@ -123,16 +132,76 @@ def state_rm(distinct_ids: tuple[str, ...], state_path: Path | None) -> None:
 @state.command("unlock")
 @common_options
 @state_option
-def state_unlock(state_path: Path | None) -> None:
+@click.option("--force", is_flag=True,
+              help="Remove the lock even if its holder may still run (another host, or alive).")
+def state_unlock(state_path: Path | None, force: bool) -> None:
     """Remove a stale state lock left by a process that is gone.
+
+    A lock whose holder still runs on this host is refused, naming it; one taken on another
+    host is refused too, since nobody can tell from here whether it still runs. `--force`
+    removes the lock whoever holds it.
 
     \b
     Example:
       reconciler state unlock --state state/FYXXXXXXXX-live.json
     """
     backend, _, _ = _state_backend(state_path)
-    holder = backend.unlock()
+    retry = "reconciler state unlock" + (f" --state {state_path}" if state_path else "")
+    holder = backend.lock_info()
     if holder is None:
         click.echo("The state is not locked.")
-    else:
-        click.echo(f"Removed the lock held by {holder}.")
+        return
+    status = holder_status(holder)
+    if force:
+        removed = backend.unlock() or holder
+        click.echo(f"Removed the lock held by {_holder(removed)} (--force).")
+        if status is HolderStatus.RUNNING:
+            click.echo(f"Warning: pid {removed.pid} still runs and may still change the state; "
+                       f"stop it (`kill {removed.pid}`) before running another command.",
+                       err=True)
+        return
+    if status is HolderStatus.UNKNOWN:
+        raise StateLockedError(_elsewhere(holder, retry))
+    removed = _remove_stale(backend, holder, status, retry)
+    click.echo(f"Removed the stale lock held by {_holder(removed)}: that process is gone.")
+
+
+def _remove_stale(backend: Any, holder: LockInfo, status: HolderStatus, retry: str) -> LockInfo:
+    """Break the lock of `holder`, on this host, unless it still runs; return whose it was.
+
+    Taking the lock is the test: it succeeds only if no process holds it, whatever the pid
+    says, and releasing it removes the file, without the race of deleting a file that a new
+    holder has just taken over. Where the lock cannot be taken (no flock on this filesystem,
+    or someone holds it), the pid decides.
+    """
+    try:
+        with backend.lock("state unlock"):
+            return holder
+    except (StateLockedError, OSError):
+        current = backend.lock_info()
+        if current is None:
+            return holder  # released by its holder meanwhile: nothing left to remove
+        if current != holder:  # taken over since we looked, by a process that holds it now
+            raise StateLockedError(f"the state lock was taken meanwhile by {_holder(current)}; "
+                                   "wait for it to finish") from None
+    if status is HolderStatus.RUNNING:
+        raise StateLockedError(
+            f"the state lock is held by {_holder(holder)}, and that process still runs. Wait "
+            f"for it to finish, or stop it with `kill {holder.pid}`. `{retry} --force` "
+            "removes the lock anyway: only safe once that process no longer writes the state.")
+    return backend.unlock() or holder
+
+
+def _elsewhere(holder: LockInfo, retry: str) -> str:
+    if holder.pid <= 0:
+        return (f"the state lock names no holder that can be checked ({_holder(holder)}). "
+                f"If no reconciler runs on this state, remove it with `{retry} --force`.")
+    return (f"the state lock is held by {_holder(holder)}: another host, so whether that "
+            f"process still runs cannot be checked from here. Once it has finished (or you "
+            f"stopped it on {printable(holder.host)} with `kill {holder.pid}`), remove the "
+            f"lock with `{retry} --force`.")
+
+
+def _holder(info: LockInfo) -> str:
+    """`pid 4242 on ci-7, running 'apply' since 2026-11-28T10:00:00Z`, escaped."""
+    return printable(str(info))

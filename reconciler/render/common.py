@@ -15,15 +15,27 @@ from typing import Any, Final
 import orjson
 
 from reconciler.drift import DriftReport, DriftSummary
-from reconciler.mask import display_value
-from reconciler.model import CHANNEL_ORDER
-from reconciler.plan import Call, Change, DeleteChannels, DeleteTokens, PatchChannels, Plan
+from reconciler.mask import display_value, mask_token
+from reconciler.model import CHANNEL_ORDER, Token
+from reconciler.plan import (
+    Call,
+    Change,
+    CreateProfile,
+    DeleteChannels,
+    DeleteTokens,
+    PatchChannels,
+    Plan,
+    ReAddTokens,
+)
 
 OPERATION_TITLES: Final = {
     PatchChannels.operation: "PATCH channel",
     DeleteTokens.operation: "delete tokens (Option 2)",
     DeleteChannels.operation: "delete channels (Option 1)",
+    ReAddTokens.operation: "re-add tokens",
 }
+ALL_INTEGRATIONS: Final = "(all)"  # a token without integration_id is valid for every one
+READDED: Final = "(deleted, then re-added with new fields)"
 
 RESET: Final = "\x1b[0m"
 BOLD: Final = "\x1b[1m"
@@ -42,15 +54,41 @@ NO_CHANGES: Final = "No changes. The recorded state matches the configuration."
 NOT_MANAGED: Final = "(not managed by reconciler)"
 
 
-def printable(text: str) -> str:
-    """`text` with unprintable characters escaped (`\\x1b`, `\\u202e`).
+def printable(text: str, *, keep: str = "") -> str:
+    """`text` with unprintable characters escaped (`\\x1b`, `\\u202e`), except those in `keep`.
 
     A crafted distinct_id or value could otherwise move the cursor or recolor a terminal,
-    reorder a line with a bidi control, or break a markdown block with a newline.
+    reorder a line with a bidi control, or break a markdown block with a newline. Every text
+    output applies it to what it did not write itself (ids, values, server messages, the lock
+    holder, error messages); `keep="\\n"` keeps the line breaks of a multi-line message.
     """
     if text.isprintable():
         return text
-    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
+    return "".join(char if char.isprintable() or char in keep else ascii(char)[1:-1]
+                   for char in text)
+
+
+def printable_json(document: str) -> str:
+    """JSON text with every unprintable character inside its strings written as `\\uXXXX`.
+
+    JSON itself escapes only the C0 controls; DEL, C1 controls, bidi controls (`\\u202e`) and
+    line separators would reach a terminal raw. Escaped, the document stays valid JSON that
+    decodes to exactly the same values, so machines read the full data and a person who
+    prints it sees no control character. Raw newlines outside strings (indentation) stay.
+    """
+    lines = document.split("\n")
+    if all(line.isprintable() for line in lines):
+        return document
+    return "\n".join(line if line.isprintable() else "".join(
+        char if char.isprintable() else _json_escape(char) for char in line) for line in lines)
+
+
+def _json_escape(char: str) -> str:
+    code = ord(char)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # beyond the BMP: a UTF-16 surrogate pair, as JSON spells it
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def group_by_profile(calls: Iterable[Call]) -> list[tuple[str, list[Call]]]:
@@ -80,19 +118,58 @@ def leaves_management(calls: Iterable[Call]) -> bool:
 
 def describe_call(call: Call) -> str:
     """What a call does, in the words of the API: `delete tokens push, inapp (Option 2)`."""
+    if isinstance(call, ReAddTokens):  # before PatchChannels: a re-add is a PATCH
+        return f"re-add tokens {_token_counts(call)} (after their delete)"
     if isinstance(call, PatchChannels):
         return "PATCH channel"
     if isinstance(call, DeleteTokens):
-        counts: dict[str, int] = {}
-        for change in call.changes:
-            counts[change.channel] = counts.get(change.channel, 0) + 1
-        names = sorted(counts, key=CHANNEL_ORDER.__getitem__)
-        listed = ", ".join(f"{name}{TIMES}{counts[name]}" if counts[name] > 1 else name
-                           for name in names)
-        return f"delete tokens {listed} (Option 2)"
+        return f"delete tokens {_token_counts(call)} (Option 2)"
     if isinstance(call, DeleteChannels):
         return f"delete channels [{', '.join(call.channels())}] (Option 1)"
+    if isinstance(call, CreateProfile):
+        return "create profile"
     raise TypeError(f"no description for call type {type(call).__name__}")
+
+
+def _token_counts(call: Call) -> str:
+    """`push` and `inapp`, each with its count (`TIMES`) when above one, in channel order."""
+    counts: dict[str, int] = {}
+    for change in call.changes:
+        counts[change.channel] = counts.get(change.channel, 0) + 1
+    names = sorted(counts, key=CHANNEL_ORDER.__getitem__)
+    return ", ".join(f"{name}{TIMES}{counts[name]}" if counts[name] > 1 else name
+                     for name in names)
+
+
+def describe_entry(call: Call, change: Change, *, show_values: bool) -> str:
+    """One change as a line of `call` (without the marker).
+
+    A token whose fields change is shown twice: in the Option 2 delete as a delete that will
+    be re-added, `push: fcm_token:ab…f3 (deleted, then re-added with new fields)`, and in the
+    re-add with what changes, `push: fcm_token:ab…f3: status 1 -> 0`.
+    """
+    before, after = change.before, change.after
+    if isinstance(before, Token) and isinstance(after, Token) and before.token == after.token:
+        token = before.token if show_values else mask_token(before.token)
+        if isinstance(call, DeleteTokens):
+            return f"{change.channel}: {printable(token)} {READDED}"
+        if isinstance(call, ReAddTokens):
+            return f"{change.channel}: {printable(token)}: {printable(_fields(before, after))}"
+    return describe_change(change, show_values=show_values)
+
+
+def _fields(before: Token, after: Token) -> str:
+    """`integration (all) -> I2, status 1 -> 0`: the fields of a token that change."""
+    parts = []
+    if before.integration_id != after.integration_id:
+        parts.append(f"integration {_integration(before)} -> {_integration(after)}")
+    if before.status != after.status:
+        parts.append(f"status {before.status} -> {after.status}")
+    return ", ".join(parts) or "unchanged"
+
+
+def _integration(token: Token) -> str:
+    return ALL_INTEGRATIONS if token.integration_id is None else token.integration_id
 
 
 def describe_change(change: Change, *, show_values: bool) -> str:

@@ -13,7 +13,9 @@
 
 Markers read as in a plan, from the record to the server: `+` the server holds an entry the
 state did not record, `~` it holds another value, `-` it lost one. Like the plan renderers:
-masked unless `show_values`, colored only when asked, JSON with full values.
+masked unless `show_values`, colored only when asked, JSON with full values. No format lets a
+terminal control character through: text and markdown escape them with `printable`, JSON
+with `printable_json`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from reconciler.render.common import (
     drift_summary_line,
     drift_title,
     printable,
+    printable_json,
     unmanaged_action,
 )
 from reconciler.render.drift_markdown import render_drift_markdown
@@ -68,9 +71,13 @@ def render_drift(report: DriftReport, fmt: str, *, color: bool = False,
 
 
 def render_drift_json(report: DriftReport) -> str:
-    """`report.to_json()` with sorted keys and an indent of 2: full values, for machines."""
+    """`report.to_json()` with sorted keys and an indent of 2: full values, for machines.
+
+    Unprintable characters in ids and values are `\\uXXXX` escapes (`printable_json`): the
+    same values for a JSON reader, no raw bidi or C1 control for a person reading the log.
+    """
     options = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
-    return orjson.dumps(report.to_json(), option=options).decode() + "\n"
+    return printable_json(orjson.dumps(report.to_json(), option=options).decode()) + "\n"
 
 
 def render_drift_text(report: DriftReport, *, color: bool, show_values: bool) -> str:

@@ -18,7 +18,7 @@ from itertools import groupby
 from operator import attrgetter
 from typing import Final
 
-from reconciler.plan import Call, Plan
+from reconciler.plan import Call, Plan, count_actions
 from reconciler.render.common import (
     DIFF_MARKERS,
     NO_CHANGES,
@@ -26,8 +26,8 @@ from reconciler.render.common import (
     Section,
     cut_note,
     describe_call,
-    describe_change,
     describe_counts,
+    describe_entry,
     fit_sections,
     inline_markdown,
     leaves_management,
@@ -57,7 +57,7 @@ def _sections(plan: Plan, *, show_values: bool) -> Iterator[Section]:
     for distinct_id, group in groupby(plan.calls, key=attrgetter("distinct_id")):
         calls = list(group)
         yield (_section(distinct_id, calls, show_values=show_values),
-               sum(len(call.changes) for call in calls))
+               sum(count_actions(calls).values()))
 
 
 def _head(plan: Plan, *, show_values: bool, room: int) -> str:
@@ -118,14 +118,13 @@ def _warnings(warnings: tuple[str, ...], room: int) -> list[str]:
 def _section(distinct_id: str, calls: list[Call], *, show_values: bool) -> str:
     """One folded profile. Diff lines start with a marker, never a backtick, so no value can
     close the fence; `printable` keeps every value on its line."""
-    counts = {"+": 0, "~": 0, "-": 0}
     body: list[str] = []
     for call in calls:
         body.append(f"# {describe_call(call)}")
         for change in call.changes:
-            counts[change.action] += 1
             body.append(f"{DIFF_MARKERS[change.action]} "
-                        f"{describe_change(change, show_values=show_values)}")
+                        f"{describe_entry(call, change, show_values=show_values)}")
+    counts = count_actions(calls)
     marker = profile_action(calls)
     label = f"<code>{marker} {html.escape(printable(distinct_id))}</code>"
     if leaves_management(calls):

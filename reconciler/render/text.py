@@ -9,7 +9,13 @@
           # delete channels [push] (Option 1)
           - push: fcm_token:ab…f3
 
-    Plan: 1 to add, 1 to change, 1 to remove, in 2 calls across 1 profile.
+      ~ u-1002
+          # delete tokens push (Option 2)
+          ~ push: apns_token:de…f9 (deleted, then re-added with new fields)
+          # re-add tokens push (after their delete)
+          ~ push: apns_token:de…f9: status 1 -> 0
+
+    Plan: 1 to add, 2 to change, 1 to remove, in 4 calls across 2 profiles.
 
 Colors (green/yellow/red markers, bold ids) only when asked; the caller decides from the
 terminal, `NO_COLOR` and `--no-color`. Values are masked unless `show_values`.
@@ -29,7 +35,7 @@ from reconciler.render.common import (
     YELLOW,
     Paint,
     describe_call,
-    describe_change,
+    describe_entry,
     group_by_profile,
     leaves_management,
     printable,
@@ -57,7 +63,7 @@ def render_text(plan: Plan, *, color: bool, show_values: bool) -> str:
             for change in call.changes:
                 action = change.action
                 lines.append(f"{LINE_INDENT}{paint(action, MARKER_COLORS[action])} "
-                             f"{describe_change(change, show_values=show_values)}")
+                             f"{describe_entry(call, change, show_values=show_values)}")
     for distinct_id in plan.forget:
         lines.append("")
         lines.append(f"{PROFILE_INDENT}{paint('-', MARKER_COLORS['-'])} "

@@ -1,8 +1,14 @@
 """What the sandbox answers to a request, independent of how HTTP carried it.
 
-The order of checks for an API request is fixed: injected latency, then the API key (before
-anything else can be learnt), then injected rejections (rate limit, 429, 5xx: the request is
-not looked at), then the route and body, then the store; a write's answer may then be lost.
+The order of checks for an API request is fixed:
+1. a connection reset (`reset_before_reading`, asked by the HTTP side before the body is read);
+2. injected latency;
+3. a gateway in front of the API, which answers before anything else is looked at;
+4. a path outside `/v1/`: no Fyno route there, so Express's HTML 404 (a wrong base URL);
+5. the API key (before anything else can be learnt);
+6. injected rejections (rate limit, 429, 5xx: the request is not looked at);
+7. the route and body, then the store;
+8. a write's answer may then be lost, or any answer malformed (after a write was performed).
 The `/_sandbox/` admin routes need no key and meet no fault.
 """
 
@@ -11,42 +17,21 @@ from __future__ import annotations
 import hmac
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from .channels import VERSIONS, BadRequest, parse_delete
 from .faults import FaultInjector
+from .hostile import gateway_reply, malformed_reply
 from .log import LogEntry, RequestLog
-from .settings import Faults, SandboxConfig
+from .replies import JSON_TYPE, Reply, Request, cannot, envelope, path_only
+from .settings import SHAPE_MALFORMED, Faults, SandboxConfig, applies
 from .store import Outcome, Store, error
 
-JSON_TYPE = "application/json"
+__all__ = ["Reply", "Request", "SandboxApp", "envelope", "split_path"]
 
-
-@dataclass(frozen=True)
-class Request:
-    """The parts of an HTTP request the sandbox looks at."""
-
-    method: str
-    raw_path: str
-    authorization: str | None
-    content_type: str | None
-    body: bytes
-
-
-@dataclass(frozen=True)
-class Reply:
-    """An answer to send, or to drop by closing the connection when `lost`."""
-
-    status: int
-    body: Any
-    headers: tuple[tuple[str, str], ...] = ()
-    lost: bool = False
-
-
-def envelope(status: int, message: str) -> Reply:
-    return Reply(status, {"_message": message, "status": "ok" if status < 400 else "error"})
+ADMIN_PREFIX = "/_sandbox/"
+API_PREFIX = "/v1/"
 
 
 def split_path(raw_path: str) -> list[str] | None:
@@ -91,10 +76,23 @@ class SandboxApp:
         self.log = RequestLog()
 
     def handle(self, request: Request) -> Reply:
-        path = request.raw_path.partition("?")[0]
-        if path.startswith("/_sandbox/"):
+        path = path_only(request.raw_path)
+        if path.startswith(ADMIN_PREFIX):
             return self._admin(request.method, path, request.body)
         return self._api(request)
+
+    def reset_before_reading(self, method: str, raw_path: str) -> bool:
+        """Whether to reset this request's connection now, before its body is read.
+
+        A reset request is logged as neither performed nor answered (status 0, lost).
+        """
+        if path_only(raw_path).startswith(ADMIN_PREFIX) or not self.injector.reset_connection():
+            return False
+        self.log.append(LogEntry(
+            method=method, path=raw_path, distinct_id=_distinct_id(method, raw_path), body=None,
+            status=0, performed=False, lost=True, time=time.monotonic(), fault="reset",
+        ))
+        return True
 
     # -- the Fyno API ----------------------------------------------------------------------
 
@@ -107,13 +105,20 @@ class SandboxApp:
         route = _route(request.method, split_path(request.raw_path))
         distinct_id = route[3] if route is not None else None
         performed = lost = False
+        fault: str | None = None
         reply: Reply
-        if not self._authorized(request.authorization):
+        if faults.gateway != "none" and applies(faults.gateway_paths, request.method):
+            reply = gateway_reply(faults.gateway, request.method, request.raw_path)
+            fault = "gateway"
+        elif not request.raw_path.startswith(API_PREFIX):
+            reply = cannot(request.method, request.raw_path)
+        elif not self._authorized(request.authorization):
             reply = envelope(401, "Invalid API details")
         elif (rejection := self.injector.reject()) is not None:
             headers = (("Retry-After", rejection.retry_after),) if rejection.retry_after else ()
             body = envelope(rejection.status, rejection.message).body
             reply = Reply(rejection.status, body, headers)
+            fault = "rejected"
         elif route is None:
             reply = envelope(404, f"Cannot {request.method} {path_only(request.raw_path)}")
         else:
@@ -122,12 +127,24 @@ class SandboxApp:
             performed = outcome.changed or (outcome.status < 300 and operation != "get")
             lost = operation != "get" and self.injector.lose()
             reply = Reply(outcome.status, outcome.body, lost=lost)
+            if not lost and self._malforms(request.method, reply, faults):
+                reply = malformed_reply(faults.malformed, reply, faults.trickle_seconds)
+                fault = "malformed"
         self.log.append(LogEntry(
             method=request.method, path=request.raw_path, distinct_id=distinct_id,
             body=_logged_body(request.body), status=reply.status, performed=performed,
-            lost=lost, time=received,
+            lost=lost, time=received, fault=fault,
         ))
         return reply
+
+    def _malforms(self, method: str, reply: Reply, faults: Faults) -> bool:
+        """Whether `Faults.malformed` covers this answer of a route and, by its rate, meets it."""
+        if faults.malformed == "none" or not applies(faults.malformed_paths, method):
+            return False
+        # a wrong shape needs a profile to break: only a GET's 200 has one
+        if faults.malformed in SHAPE_MALFORMED and (method != "GET" or reply.status != 200):
+            return False
+        return self.injector.malform()
 
     def _authorized(self, authorization: str | None) -> bool:
         # constant-time, so that the key cannot be guessed byte by byte from timings
@@ -153,7 +170,7 @@ class SandboxApp:
             if operation == "create":
                 return store.create(wsid, version, body, faults)
             if operation == "delete-profiles":
-                return store.delete_profiles(wsid, version, body)
+                return store.delete_profiles(wsid, version, body, faults)
             assert distinct_id is not None
             if operation == "patch":
                 return store.patch_channel(wsid, version, distinct_id, body, faults)
@@ -189,8 +206,9 @@ class SandboxApp:
         return envelope(404, f"Cannot {method} {path}")
 
 
-def path_only(raw_path: str) -> str:
-    return raw_path.partition("?")[0]
+def _distinct_id(method: str, raw_path: str) -> str | None:
+    route = _route(method, split_path(raw_path))
+    return route[3] if route is not None else None
 
 
 def _route(

@@ -37,8 +37,12 @@ class DeleteTokens:
     tokens: dict[str, tuple[str, ...]]
 
 
-def parse_token(value: object, where: str) -> dict[str, Any]:
-    """A token object `{token, integration_id?, status?}`, with status defaulting to 1."""
+def parse_token(value: object, where: str, *, default_status: bool = True) -> dict[str, Any]:
+    """A token object `{token, integration_id?, status?}`, with status defaulting to 1.
+
+    Without `default_status`, a status the request left out stays out, so that a merge can
+    tell it from a status sent as 1.
+    """
     if not isinstance(value, Mapping):
         raise BadRequest(f"{where} must be an object with a token")
     unknown = sorted(str(key) for key in value if key not in ("token", "integration_id", "status"))
@@ -55,6 +59,8 @@ def parse_token(value: object, where: str) -> dict[str, Any]:
         if integration is not None and not isinstance(integration, str):
             raise BadRequest(f"{where}.integration_id must be a string or null")
         result["integration_id"] = integration
+    if "status" not in value and not default_status:
+        return result
     status = value.get("status", 1)
     if isinstance(status, bool) or status not in (0, 1):
         raise BadRequest(f"{where}.status must be 1 or 0")
@@ -62,8 +68,16 @@ def parse_token(value: object, where: str) -> dict[str, Any]:
     return result
 
 
+def with_default_status(token: dict[str, Any]) -> dict[str, Any]:
+    """A token as stored when it is new: status 1 unless the request gave one (DOC)."""
+    return token if "status" in token else {**token, "status": 1}
+
+
 def parse_channel_update(value: object) -> Channel:
-    """The `channel` object of a PATCH or create body; every key must be a documented channel."""
+    """The `channel` object of a PATCH or create body; every key must be a documented channel.
+
+    Tokens keep only the fields sent (no default status): how they are stored is the store's.
+    """
     if not isinstance(value, Mapping):
         raise BadRequest("channel must be an object")
     update: Channel = {}
@@ -76,7 +90,8 @@ def parse_channel_update(value: object) -> Channel:
             if not isinstance(data, list):
                 raise BadRequest(f"channel.{name} must be a list of token objects")
             update[name] = [
-                parse_token(item, f"channel.{name}[{i}]") for i, item in enumerate(data)
+                parse_token(item, f"channel.{name}[{i}]", default_status=False)
+                for i, item in enumerate(data)
             ]
         else:
             raise BadRequest(f"Invalid channel: {name}")
@@ -162,3 +177,23 @@ def parse_data(value: object) -> dict[tuple[str, str], dict[str, Channel]]:
                 for distinct_id, channel in profiles.items()
             }
     return result
+
+
+CALLING_CODES = {
+    "1": "US", "7": "RU", "20": "EG", "27": "ZA", "33": "FR", "34": "ES", "39": "IT",
+    "44": "GB", "49": "DE", "52": "MX", "55": "BR", "61": "AU", "62": "ID", "65": "SG",
+    "81": "JP", "82": "KR", "86": "CN", "91": "IN", "92": "PK", "234": "NG", "254": "KE",
+    "880": "BD", "966": "SA", "971": "AE",
+}
+"""A few calling codes and their ISO country, enough to stand in for Fyno's lookup."""
+
+
+def country_code(phone: object) -> str:
+    """The country Fyno derives from a profile's SMS number (DOC); "" when it cannot tell."""
+    if not isinstance(phone, str) or not phone.startswith("+"):
+        return ""
+    digits = "".join(ch for ch in phone[1:4] if ch.isdigit())
+    for length in (3, 2, 1):
+        if (found := CALLING_CODES.get(digits[:length])) is not None:
+            return found
+    return ""

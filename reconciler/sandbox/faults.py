@@ -71,9 +71,22 @@ class FaultInjector:
 
     def lose(self) -> bool:
         """Whether to drop the answer of a write that is about to be performed."""
+        return self._draw(self._faults.lose_rate)
+
+    def reset_connection(self) -> bool:
+        """Whether to reset the connection of an API request before reading it."""
+        return self._draw(self._faults.reset_rate)
+
+    def malform(self) -> bool:
+        """Whether an answer `malformed` covers is malformed this time."""
+        return self._draw(self._faults.malformed_rate)
+
+    def _draw(self, rate: float) -> bool:
+        # no draw for a switched-off fault, so that it leaves the replay of the others as it was
+        if rate <= 0:
+            return False
         with self._lock:
-            rate = self._faults.lose_rate
-            return rate > 0 and self._rng.random() < rate
+            return self._rng.random() < rate
 
     def _take_token(self, rate: float) -> float:
         """A token bucket holding one second's worth: 0 if a token was taken, else the wait."""

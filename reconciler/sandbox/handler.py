@@ -1,22 +1,26 @@
 """The HTTP side of the sandbox: read a request, hand it to `SandboxApp`, write or drop the answer.
 
-Every answer is JSON with a Content-Length, written in one piece (a buffered writer flushed
-once per request) with Nagle's algorithm off, so that keep-alive clients never wait on a
-delayed ACK between the headers and the body.
+Every answer has a Content-Length and is written in one piece (a buffered writer flushed once
+per request) with Nagle's algorithm off, so that keep-alive clients never wait on a delayed ACK
+between the headers and the body; only a `trickle` answer is written byte by byte on purpose.
+A connection can also be dropped after the write (a lost answer: FIN) or reset before the
+request is read (RST).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import socketserver
+import struct
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
-from .app import Reply, Request, SandboxApp, envelope
+from .app import SandboxApp
+from .replies import Reply, Request, envelope
 
 MAX_BODY = 16 * 1024 * 1024
 IDLE_TIMEOUT = 120.0
@@ -44,6 +48,8 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.app = app
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
+        self.resetting: set[socket.socket] = set()
+        """Connections to close with an RST rather than the usual FIN."""
         super().__init__(address, SandboxHandler)
 
     def server_bind(self) -> None:
@@ -59,6 +65,16 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], OSError):
             return
         super().handle_error(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.connections_lock:
+            resetting = request in self.resetting
+            self.resetting.discard(request)
+        if resetting:
+            # no shutdown(SHUT_WR) first: with SO_LINGER 0, close alone sends the RST
+            self.close_request(request)
+        else:
+            super().shutdown_request(request)
 
     def close_connections(self) -> None:
         """Shut every open connection, so that idle keep-alive threads end at once."""
@@ -115,6 +131,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self._serve()
 
     def _serve(self) -> None:
+        if self._server.app.reset_before_reading(self.command, self.path):
+            self._reset()
+            return
         try:
             body = self._read_body()
         except _BadFraming as problem:
@@ -173,17 +192,32 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.rfile.readline(1024)
 
     def _send(self, reply: Reply) -> None:
-        data = json.dumps(reply.body, ensure_ascii=False, separators=(",", ":")).encode()
+        data = reply.payload
         self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(data)))
         for name, value in reply.headers:
             self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
-        self.wfile.flush()
+        if reply.trickle is None:
+            self.wfile.write(data)
+            self.wfile.flush()
+            return
+        self.wfile.flush()  # the headers at once, whole and right; then the body, slowly
+        for index in range(len(data)):
+            time.sleep(reply.trickle)
+            self.wfile.write(data[index:index + 1])
+            self.wfile.flush()
+
+    def _reset(self) -> None:
+        """Close the connection with an RST, its request unread, as a reset looks to a client."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            with self._server.connections_lock:
+                self._server.resetting.add(self.connection)
 
     def _drop(self) -> None:
         """Close the connection without a byte of answer, as a lost response looks to a client."""

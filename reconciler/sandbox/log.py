@@ -1,8 +1,8 @@
 """The record of API requests the sandbox received, for tests to read over HTTP.
 
 It holds what a test needs to judge a client (method, raw path, decoded distinct_id, body,
-answer, whether the write happened and whether its answer was lost) and never a header, so
-the API key cannot end up in it.
+answer, whether the write happened, whether its answer was lost, which fault met it) and never
+a header, so the API key cannot end up in it.
 """
 
 from __future__ import annotations
@@ -28,13 +28,17 @@ class LogEntry:
     body: Any
     """The request body as JSON, or its text if it was not JSON, or None if empty."""
     status: int
-    """The status answered, or that would have been answered had the answer not been lost."""
+    """The status answered, or that would have been answered had the answer not been lost;
+    0 when the connection was reset before the request was read."""
     performed: bool
     """The request reached the store and was carried out (a 2xx, or a partial delete)."""
     lost: bool
-    """The connection was closed instead of answering."""
+    """The connection was closed instead of answering (a lost answer, or a reset)."""
     time: float
     """`time.monotonic()` when the request was received."""
+    fault: str | None = None
+    """The injected fault that shaped the answer: reset | gateway | rejected (429, 5xx) |
+    malformed; None otherwise (a lost answer says so in `lost`)."""
 
 
 class RequestLog:

@@ -19,15 +19,23 @@ from .channels import (
     Channel,
     DeleteChannels,
     DeleteTokens,
+    country_code,
     parse_channel_update,
     parse_data,
+    with_default_status,
 )
 from .settings import Faults
 
 NO_PROFILE = "incorrect/non existing distinct_id provided"
 NO_CHANNEL = "Unable to delete channel since the channel does not exist"
 MODIFIED = "Channel has been modified successfully"
+SDK_UPDATED = "1 Record(s) updated successfully"
+"""What Fyno's Node SDK test expects of a channel PATCH, against the doc's MODIFIED."""
 CREATED = "Profile created successfully"
+NO_USER = "Cannot delete non existing user"
+OTHER_SUCCESS = "OK"
+"""The text and status 202 of every successful write with `success_message=other`."""
+DEFAULT_TIMEZONE = ("UTC", "+00:00")
 
 
 @dataclass(frozen=True)
@@ -39,12 +47,15 @@ class Outcome:
     changed: bool = False
 
 
-def ok(message: str, status: int = 200) -> Outcome:
-    return Outcome(status, {"_message": message, "status": "ok"}, changed=True)
-
-
 def error(message: str, status: int = 400, *, changed: bool = False) -> Outcome:
     return Outcome(status, {"_message": message, "status": "error"}, changed=changed)
+
+
+def success(faults: Faults, message: str, status: int = 200, *, changed: bool = True) -> Outcome:
+    """A write's success, its text and status as `Faults.success_message` says."""
+    if faults.success_message == "other":
+        message, status = OTHER_SUCCESS, 202
+    return Outcome(status, {"_message": message, "status": "ok"}, changed=changed)
 
 
 def _now() -> str:
@@ -116,16 +127,22 @@ class Store:
                 return error(NO_PROFILE)
             channel = _copy(profile.channel)
             name, created_at, updated_at = profile.name, profile.created_at, profile.updated_at
+        country = country_code(channel.get("sms"))
+        timezone, offset = DEFAULT_TIMEZONE
         if faults.empty_channels == "empty":
             for single in SINGLE_CHANNELS:
                 channel.setdefault(single, "")
             for tokens in TOKEN_CHANNELS:
                 channel.setdefault(tokens, [])
-        # the shape of the doc's example; the id is a stable stand-in for Mongo's ObjectId
+        # the OpenAPI file's ProfileFetched, every required key in its example's order; the id
+        # is a stable stand-in for Mongo's ObjectId
         profile_id = hashlib.sha1(f"{wsid}\0{version}\0{distinct_id}".encode()).hexdigest()[:24]
         body: dict[str, Any] = {
             "distinct_id": distinct_id,
             "name": name,
+            "country_code": country,
+            "timezone": timezone,
+            "timezone_offset": offset,
             "created_at": created_at,
             "updated_at": updated_at,
             "status": 1,
@@ -151,11 +168,12 @@ class Store:
         with self._lock:
             group = self._profiles.setdefault((wsid, version), {})
             if distinct_id in group:
-                return error("Profile with the distinct_id provided already exists")
+                return error(f"Distinct ID '{distinct_id}' already exists in the '{version}' "
+                             "version of your workspace")
             profile = Profile(distinct_id, name=name)
             _merge(profile.channel, update, faults)
             group[distinct_id] = profile
-        return ok(CREATED, 201)
+        return success(faults, CREATED, 201)
 
     def patch_channel(
         self, wsid: str, version: str, distinct_id: str, body: object, faults: Faults
@@ -169,7 +187,7 @@ class Store:
                 return error(NO_PROFILE)
             _merge(profile.channel, update, faults)
             profile.touch()
-        return ok(MODIFIED)
+        return success(faults, SDK_UPDATED if faults.success_message == "sdk" else MODIFIED)
 
     def delete_channel(
         self,
@@ -192,30 +210,38 @@ class Store:
                 profile.touch()
             return outcome
 
-    def delete_profiles(self, wsid: str, version: str, body: object) -> Outcome:
+    def delete_profiles(self, wsid: str, version: str, body: object, faults: Faults) -> Outcome:
         ids = body.get("distinct_id") if isinstance(body, dict) else None
         if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
             raise BadRequest("distinct_id must be a non-empty list of strings")
         with self._lock:
             group = self._profiles.get((wsid, version), {})
-            for distinct_id in ids:
-                group.pop(distinct_id, None)
-        return ok("Profiles deleted successfully")
+            deleted = sum(group.pop(distinct_id, None) is not None for distinct_id in set(ids))
+        if not deleted:
+            return error(NO_USER)
+        return success(faults, f"{deleted} User(s) deleted successfully")
 
 
 def _merge(channel: Channel, update: Channel, faults: Faults) -> None:
-    """PATCH semantics (DOC): single values replaced, push/inapp tokens added to the list."""
+    """PATCH semantics (DOC): single values replaced, push/inapp tokens added to the list.
+
+    A token already held meets `Faults.resend_token`, the API's UNKNOWN: update (replaced by
+    the one sent) | duplicate | ignore (left as it was) | merge (the fields sent overwrite).
+    """
     for name, data in update.items():
         if name not in TOKEN_CHANNELS:
             channel[name] = data
             continue
         tokens: list[dict[str, Any]] = channel.setdefault(name, [])
-        for token in data:
-            index = next((i for i, t in enumerate(tokens) if t["token"] == token["token"]), None)
+        for sent in data:
+            index = next((i for i, t in enumerate(tokens) if t["token"] == sent["token"]), None)
             if index is None or faults.resend_token == "duplicate":
-                tokens.append(token)
-            else:
-                tokens[index] = token
+                tokens.append(with_default_status(sent))
+            elif faults.resend_token == "update":
+                tokens[index] = with_default_status(sent)
+            elif faults.resend_token == "merge":
+                tokens[index] = {**tokens[index], **sent}
+            # ignore: the held entry stays exactly as it was
         if not tokens:
             del channel[name]
 
@@ -225,7 +251,7 @@ def _delete_channels(channel: Channel, names: tuple[str, ...], faults: Faults) -
     if len(present) == len(names):
         for name in present:
             del channel[name]
-        return ok(MODIFIED)
+        return success(faults, MODIFIED)
     # documented: a channel without data is a 400; what happens to the OTHER named
     # channels of the same request is UNKNOWN, so it is a switch
     if not present or faults.delete_empty == "fail-whole":
@@ -234,7 +260,7 @@ def _delete_channels(channel: Channel, names: tuple[str, ...], faults: Faults) -
         del channel[name]
     if faults.delete_empty == "fail-partial":
         return error(NO_CHANNEL, changed=True)
-    return ok(MODIFIED)
+    return success(faults, MODIFIED)
 
 
 def _delete_tokens(
@@ -254,4 +280,4 @@ def _delete_tokens(
             channel[name] = kept
         else:
             del channel[name]
-    return Outcome(200, ok(MODIFIED).body, changed=changed)
+    return success(faults, MODIFIED, changed=changed)

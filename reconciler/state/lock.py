@@ -7,6 +7,10 @@ the flock and simply takes the file over. Only where flock is unavailable (some 
 filesystems) does the file's existence alone mean "locked"; a lock left there by a dead
 process is what `reconciler state unlock` is for.
 
+Whether a holder named in the file still runs (`holder_status`) is what `state unlock` asks
+before it breaks a lock: on this host its pid must exist and must have started before the lock
+was taken (a later start means the pid was reused); on another host nobody can tell.
+
 Why not the `filelock` library: a blocked user must be told WHO holds the lock (which
 pid on which host, running what, since when) to decide whether to wait or to unlock, so the
 holder's details must live in the lock file itself. filelock's locks are anonymous, it
@@ -17,11 +21,14 @@ writing and reading those details; the flock handling it would save us is a doze
 from __future__ import annotations
 
 import contextlib
+import enum
 import errno
 import fcntl
 import os
+import socket
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 
@@ -34,6 +41,39 @@ from reconciler.state.base import LockInfo
 # errnos meaning "this filesystem does not do flock", as opposed to "someone holds it"
 _NO_FLOCK: Final = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL})
 _READ_RETRIES: Final = 10  # a fresh holder writes its details just after taking the flock
+# Seconds by which a process may seem to start after its lock was taken: `started_at` is cut
+# to whole seconds, and the kernel's boot time, from which a start time is computed, too.
+_CLOCK_SLACK: Final = 2.0
+
+
+class HolderStatus(enum.Enum):
+    """What can be known, from here, of the process a lock file names."""
+
+    RUNNING = "running"  # on this host, its pid exists and is not a later process
+    GONE = "gone"  # on this host, no process with its pid, or one started after the lock
+    UNKNOWN = "unknown"  # another host, or unreadable details: cannot be checked from here
+
+
+def holder_status(info: LockInfo) -> HolderStatus:
+    """Whether the holder named by `info` still runs, as far as this host can tell.
+
+    The start-time comparison needs Linux's `/proc`; elsewhere an existing pid counts as
+    running. A holder in another pid namespace with the same host name (containers sharing a
+    volume and a host name) is beyond what a pid can tell.
+    """
+    if info.pid <= 0 or info.host != socket.gethostname():
+        return HolderStatus.UNKNOWN
+    try:
+        os.kill(info.pid, 0)
+    except ProcessLookupError:
+        return HolderStatus.GONE
+    except PermissionError:
+        pass  # it exists, under another user
+    started = _process_start(info.pid)
+    taken = _parse_time(info.started_at)
+    if started is not None and taken is not None and started > taken + _CLOCK_SLACK:
+        return HolderStatus.GONE  # the pid now belongs to a process started after the lock
+    return HolderStatus.RUNNING
 
 
 class FileLock:
@@ -178,3 +218,25 @@ def _same_file(fd: int, path: Path) -> bool:
         return False
     held = os.fstat(fd)
     return (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)
+
+
+def _process_start(pid: int) -> float | None:
+    """When process `pid` started, in seconds since the epoch; None where it cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        # Field 22 is the start in clock ticks after boot; field 2, the command, may hold
+        # spaces and parentheses, so count from the last ")".
+        ticks = int(stat[stat.rindex(")") + 2:].split()[19])
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _parse_time(text: str) -> float | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.timestamp() if moment.tzinfo is not None else None

@@ -1,0 +1,66 @@
+"""`doctor`: check URL, key, workspace, version and one profile's shape, changing nothing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from reconciler.cli.group import cli
+from reconciler.cli.options import common_options, state_option
+from reconciler.cli.remote import client, target_workspace
+from reconciler.core import open_state
+from reconciler.doctor import run_doctor
+from reconciler.errors import ApiSetupError
+from reconciler.render.common import printable
+from reconciler.state import default_state_path
+
+
+@cli.command()
+@common_options
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--id", "profile_id", metavar="ID",
+              help="Also read this profile and check its shape (default: the first one the "
+                   "state records).")
+@state_option
+@click.pass_context
+def doctor(ctx: click.Context, paths: tuple[Path, ...], profile_id: str | None,
+           state_path: Path | None) -> None:
+    """Check, read-only, that the API answers at FYNO_BASE_URL as Fyno's profile API should
+    for this key, workspace and version; say what is wrong and how to fix it (exit 1).
+
+    The workspace comes from the configuration PATHS, or FYNO_WSID and FYNO_VERSION.
+
+    \b
+    Example:
+      reconciler doctor profiles/
+      FYNO_WSID=FYXXXXXXXX reconciler doctor --id u-1001
+    """
+    # Imported here: httpx costs every start-up ~0.1 s, and most commands never call the API.
+    import httpx
+
+    from reconciler.api import DEFAULT_BASE_URL, proxy_for
+
+    env = os.environ
+    workspace, version, _ = target_workspace(paths, env, "to check")
+    if profile_id is None:
+        path = state_path or default_state_path(workspace, version)
+        if path.exists():
+            state = open_state(path, workspace, version).load(workspace, version)
+            profile_id = min(state.profiles, default=None)
+    base_url = env.get("FYNO_BASE_URL") or DEFAULT_BASE_URL
+    try:
+        proxy = proxy_for(httpx.URL(base_url), env)
+    except httpx.InvalidURL:
+        proxy = None
+    checks = run_doctor(env, base_url, proxy, lambda: client(env, workspace, version, 1),
+                        profile_id)
+    click.echo(f"Workspace {printable(workspace)}, version {printable(version)}:")
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        click.echo(printable(f"  {mark} {check.name}: {check.found}"))
+        if check.fix:
+            click.echo(printable(f"       fix: {check.fix}"))
+    if not all(check.ok for check in checks):
+        raise ApiSetupError("doctor found a problem: see above")
