@@ -20,7 +20,7 @@ A profile that is only to be read (`Work.read_only`) receives GETs and nothing e
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final, Protocol
 
@@ -107,6 +107,18 @@ class _OverBudget(Exception):
     """The profile has had all the requests one run allows it."""
 
 
+class _GiveUp(Exception):
+    """The profile fails: `report` says why; `in_doubt`: a call may have been carried out."""
+
+    def __init__(self, report: Report, *, in_doubt: bool, why: str = "") -> None:
+        super().__init__(report.message)
+        if why:
+            report = Report(report.distinct_id, report.operation, report.request,
+                            report.status, f"{report.message} ({why})".strip(), report.attempts)
+        self.report = report
+        self.in_doubt = in_doubt
+
+
 @dataclass(frozen=True, slots=True)
 class _Sent:
     result: Result
@@ -129,6 +141,19 @@ class Budget:
         self.left -= 1
 
 
+@dataclass
+class _Profile:
+    """Where one profile stands while it converges."""
+
+    work: Work
+    current: ChannelData  # what the server holds, as far as is known
+    pending: list[Call]  # the calls still to send, in order
+    budget: Budget = field(default_factory=Budget)
+    absent: bool = False  # the last read-back found no such profile: a PATCH must create it
+    rounds: int = 0  # read-backs so far, at most MAX_ROUNDS
+    rechecks: int = 0  # times the calls ran out after a read-back and were planned again
+
+
 class Converger:
     """Converges profiles one at a time per worker; shared by all workers of a run."""
 
@@ -141,89 +166,96 @@ class Converger:
         self._failed = failed
 
     def converge(self, work: Work) -> None:
-        budget = Budget()
-        current = work.recorded
-        absent = False  # the last read-back found no such profile: a PATCH must create it
+        profile = _Profile(work, work.recorded, list(work.calls))
         try:
-            rounds = 0
             if work.read_only or work.read_back_first:
                 # The unknown call either landed or not: both ends are explained, not drift.
                 # For a profile outside the plan that end is unknown: nothing is judged.
-                explained = None if work.read_only else (current, work.target or EMPTY)
-                current, absent = self._resync(work.distinct_id, current, explained, budget)
+                explained = None if work.read_only else (profile.current, work.target or EMPTY)
+                self._read_back(profile, explained)
                 if work.read_only:
                     return
-                pending = self._still_needed(work, current, len(work.calls))
-                rounds = 1
-            else:
-                pending = list(work.calls)
-            rechecks = 0
-            while True:
-                if not pending:
-                    if not rounds:
-                        break  # no doubt arose: the plan's calls were the whole story
-                    # After a read-back, confirm from what is now known that nothing more is
-                    # needed (a token the server held twice is deleted, then added once).
-                    pending = self._still_needed(work, current, 0)
-                    rechecks += 1
-                    if not pending:
-                        break
-                    if rechecks > MAX_ROUNDS:
-                        self._fail(Report(work.distinct_id, "converge", None, None,
-                                          "the calls planned do not converge", 0),
-                                   current, in_doubt=False)
-                        return
-                call = pending.pop(0)
-                if absent and isinstance(call, PatchChannels):
-                    call = CreateProfile.instead_of(call)
-                sent = self._send(work.distinct_id, call, budget)
+                self._replan(profile, len(work.calls))
+            while (call := self._next_call(profile)) is not None:
+                sent = self._send(work.distinct_id, call, profile.budget)
                 report = _report(work.distinct_id, call, sent)
                 if sent.result is Result.DONE:
-                    leaves = isinstance(call, DeleteChannels) and call.forget
-                    after = after_call(current, call)
-                    self._observer.done(report, current, None if leaves else after)
-                    self._observer.progress(1)
-                    if leaves:
-                        return
-                    current, absent = after, False
-                    if _resends_a_token(call):
-                        # Only a plan saved by an older version re-sends a held token; what
-                        # the server did with it is an UNKNOWN of the API: look, within bounds.
-                        rounds += 1
-                        if rounds > MAX_ROUNDS:
-                            self._fail(report, current, in_doubt=True,
-                                       why=f"still unsettled after {MAX_ROUNDS} read-backs")
-                            return
-                        current, absent = self._resync(work.distinct_id, current, None, budget)
-                        pending = self._still_needed(work, current, len(pending))
-                    continue
-                if sent.result is Result.REFUSED:
-                    self._fail(report, current, in_doubt=False)
-                    return
-                rounds += 1
-                if rounds > MAX_ROUNDS:
-                    self._fail(report, current, in_doubt=True,
-                               why=f"still in doubt after {MAX_ROUNDS} read-backs")
-                    return
-                before = current
-                current, absent = self._resync(
-                    work.distinct_id, current, (current, after_call(current, call)), budget)
-                refused = sent.answer is not None and sent.answer.verdict is Verdict.REFUSED
-                if refused and not absent and current.channels == before.channels:
-                    # Fyno said no, and the read-back shows that nothing happened.
-                    self._fail(report, current, in_doubt=False)
-                    return
-                pending = self._still_needed(work, current, len(pending) + 1)
+                    if self._done(profile, call, report):
+                        return  # the profile left management
+                elif sent.result is Result.REFUSED:
+                    raise _GiveUp(report, in_doubt=False)
+                else:
+                    self._settle_doubt(profile, call, sent, report)
             if work.target is None:  # leaving management with nothing (left) to delete
                 self._observer.done(Report(work.distinct_id, "forget", None, None,
-                                           "no managed channel left", 0), current, None)
+                                           "no managed channel left", 0), profile.current, None)
+        except _GiveUp as stop:
+            self._fail(stop.report, profile.current, in_doubt=stop.in_doubt)
         except ReadFailed as error:
             self._fail(Report(work.distinct_id, "read_back", None, error.status, str(error),
-                              error.attempts), current, in_doubt=True)
-        except _OverBudget:
-            self._fail(Report(work.distinct_id, "read_back", None, None,
+                              error.attempts), profile.current, in_doubt=True)
+        except _OverBudget:  # only from `_send`, before a request: nothing was sent
+            self._fail(Report(work.distinct_id, "converge", None, None,
                               f"gave up after {MAX_REQUESTS_PER_PROFILE} requests", 0),
-                       current, in_doubt=True)
+                       profile.current, in_doubt=False)
+
+    def _next_call(self, profile: _Profile) -> Call | None:
+        """The next call to send, None when the profile is done.
+
+        After any read-back, what is now known is checked once more when the calls run out
+        (a token the server held twice is deleted by one call, then added by the next plan).
+        """
+        if not profile.pending and profile.rounds:
+            profile.rechecks += 1
+            self._replan(profile, 0)
+            if profile.pending and profile.rechecks > MAX_ROUNDS:
+                raise _GiveUp(Report(profile.work.distinct_id, "converge", None, None,
+                                     "the calls planned do not converge", 0), in_doubt=False)
+        if not profile.pending:
+            return None
+        call = profile.pending.pop(0)
+        if profile.absent and isinstance(call, PatchChannels):
+            return CreateProfile.instead_of(call)
+        return call
+
+    def _done(self, profile: _Profile, call: Call, report: Report) -> bool:
+        """Record a call that succeeded; True when the profile left management with it."""
+        leaves = isinstance(call, DeleteChannels) and call.forget
+        after = after_call(profile.current, call)
+        self._observer.done(report, profile.current, None if leaves else after)
+        self._observer.progress(1)
+        if leaves:
+            return True
+        profile.current, profile.absent = after, False
+        if _resends_a_token(call):
+            # Only a plan saved by an older version re-sends a held token; what the server
+            # did with it is an UNKNOWN of the API: look, within bounds.
+            self._read_back(profile, None, report)
+            self._replan(profile, len(profile.pending))
+        return False
+
+    def _settle_doubt(self, profile: _Profile, call: Call, sent: _Sent, report: Report) -> None:
+        """Read back after an answer that left doubt; plan what is still needed from there."""
+        before = profile.current
+        self._read_back(profile, (before, after_call(before, call)), report)
+        refused = sent.answer is not None and sent.answer.verdict is Verdict.REFUSED
+        if refused and not profile.absent and profile.current.channels == before.channels:
+            raise _GiveUp(report, in_doubt=False)  # Fyno said no, and nothing happened
+        self._replan(profile, len(profile.pending) + 1)
+
+    def _read_back(self, profile: _Profile, explained: tuple[ChannelData, ...] | None,
+                   report: Report | None = None) -> None:
+        """One more read-back round for `profile`, within `MAX_ROUNDS`."""
+        profile.rounds += 1
+        if profile.rounds > MAX_ROUNDS and report is not None:
+            raise _GiveUp(report, in_doubt=True,
+                          why=f"still in doubt after {MAX_ROUNDS} read-backs")
+        profile.current, profile.absent = self._resync(
+            profile.work.distinct_id, profile.current, explained, profile.budget)
+
+    def _replan(self, profile: _Profile, planned: int) -> None:
+        """Plan from what is now known; progress counts the `planned` calls replaced."""
+        profile.pending = self._still_needed(profile.work, profile.current, planned)
 
     def read(self, distinct_id: str, budget: Budget) -> tuple[ChannelData | None, Answer, int]:
         """GET a profile (None: the server has no such profile); `ReadFailed` if no usable
@@ -231,7 +263,11 @@ class Converger:
         attempts = 0
         while True:
             attempts += 1
-            budget.spend()
+            try:
+                budget.spend()
+            except _OverBudget:
+                raise ReadFailed(f"GET {distinct_id}: gave up after "
+                                 f"{MAX_REQUESTS_PER_PROFILE} requests", None, attempts) from None
             try:
                 answer = self._gate.request(lambda: self._api.get_profile(distinct_id))
             except NotSentError as error:
@@ -324,11 +360,7 @@ class Converger:
             self._gate.fail(UnreachableError(f"{error} (after {attempts} attempts)"))
         self._gate.sleep(_first(self._retry.delay(attempts), 0.0))
 
-    def _fail(self, report: Report, current: ChannelData, *, in_doubt: bool,
-              why: str = "") -> None:
-        if why:
-            report = Report(report.distinct_id, report.operation, report.request,
-                            report.status, f"{report.message} ({why})".strip(), report.attempts)
+    def _fail(self, report: Report, current: ChannelData, *, in_doubt: bool) -> None:
         self._observer.refused(report, current, in_doubt)
         self._failed(report)
 

@@ -20,8 +20,7 @@ from reconciler.errors import StateLockedError, UsageError
 from reconciler.mask import display_value
 from reconciler.model import CHANNEL_ORDER
 from reconciler.render.common import printable, printable_json
-from reconciler.state import LockInfo
-from reconciler.state.lock import HolderStatus, holder_status
+from reconciler.state import HolderStatus, LockInfo, holder_status
 
 
 @cli.group()
