@@ -9,6 +9,7 @@ that is still true, and a rerun that converges.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -321,6 +322,13 @@ def test_ctrl_c_stops_new_calls_records_finished_ones_and_exits_130(
     assert "interrupted" in stderr and "Traceback" not in stderr
     made = sum(1 for entry in sandbox.log() if entry["method"] != "GET")
     assert 0 < made < 30  # it stopped starting new calls
+    # The summary counts the planned calls made and left, and the rate of those made.
+    summary = re.search(r"Apply stopped: (\d+) of (\d+) planned calls made, (\d+) left, .*"
+                        r"\(([\d.]+) calls/s", stdout)
+    assert summary, stdout
+    done, planned, left, rate = summary.groups()
+    assert int(done) + int(left) == int(planned) and 0 < int(done) <= made
+    assert float(rate) > 0
     state = state_of(workdir)
     # The calls in flight finished and were recorded; only a call whose answer was in doubt
     # when the stop came (no read-back started after Ctrl-C) may leave its profile

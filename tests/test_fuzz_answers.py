@@ -3,7 +3,8 @@ of Fyno's answers or raises one of the documented errors; an answer it calls OK 
 the model without error; and a run that reads such answers ends cleanly, recording only
 bodies in Fyno's shape. Never an internal error.
 
-The default budget is small; `HYPOTHESIS_PROFILE=fuzz` runs it much longer.
+The number of examples comes from the hypothesis profile (tests/conftest.py): small by
+default, `HYPOTHESIS_PROFILE=fuzz` for a long run.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def client(status: int, head: dict[str, str], body: bytes) -> FynoClient:
                       version="live", transport=httpx.MockTransport(handler))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(status=statuses, head=headers, body=bodies)
 def test_every_answer_is_judged_or_a_documented_error(status: int, head: dict[str, str],
                                                       body: bytes) -> None:
@@ -98,7 +99,7 @@ class _Quiet:
     def progress(self, finished_calls: int) -> None: ...
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(status=statuses, head=headers, body=bodies)
 def test_a_run_of_reads_ends_cleanly_and_keeps_only_fynos_shape(
         status: int, head: dict[str, str], body: bytes) -> None:
