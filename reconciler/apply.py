@@ -22,7 +22,17 @@ from reconciler.model import EMPTY, ChannelData
 from reconciler.pacing import DEFAULT_RETRY, RetryPolicy
 from reconciler.plan import Call, DeleteChannels, Plan
 from reconciler.preflight import preflight
-from reconciler.state import EventLog, State, StateBackend
+from reconciler.state import (
+    Begun,
+    Event,
+    EventLog,
+    Forgotten,
+    Holds,
+    State,
+    StateBackend,
+    Unchanged,
+    apply_event,
+)
 
 
 @dataclass(frozen=True)
@@ -99,22 +109,19 @@ class _Recorder:
         self.drift: list[ProfileDrift] = []  # read-backs that found changes made elsewhere
 
     def begin(self, distinct_id: str) -> None:
-        self._log.begin(distinct_id)
-        with self._mutex:
-            self._state.unconfirmed.add(distinct_id)
+        self._note(Begun(distinct_id), changes=False)
 
     def abandoned(self, distinct_id: str) -> None:
-        self._log.settle(distinct_id, None, changed=False)
-        with self._mutex:
-            self._state.unconfirmed.discard(distinct_id)
+        self._note(Unchanged(distinct_id), changes=False)
 
     def done(self, report: Report, before: ChannelData, after: ChannelData | None) -> None:
-        self._settle(report.distinct_id, after)
+        distinct_id = report.distinct_id
+        self._note(Forgotten(distinct_id) if after is None else Holds(distinct_id, after))
         self._audit(report, before, after)
 
     def read_back(self, report: Report, before: ChannelData, truth: ChannelData,
                   explained: tuple[ChannelData, ...] | None) -> None:
-        self._settle(report.distinct_id, truth)
+        self._note(Holds(report.distinct_id, truth))
         self._audit(report, before, truth)
         if explained is None or any(
                 compare(report.distinct_id, state, truth) is None for state in explained):
@@ -131,24 +138,20 @@ class _Recorder:
         if in_doubt:
             self.changed = True  # the profile stays unconfirmed, which the state must say
         else:
-            self._log.settle(report.distinct_id, None, changed=False)
-            with self._mutex:
-                self._state.unconfirmed.discard(report.distinct_id)
+            self._note(Unchanged(report.distinct_id), changes=False)
         # Refused: the profile holds what it held. In doubt: what it holds is unknown.
         self._audit(report, before, None if in_doubt else before)
 
     def progress(self, finished_calls: int) -> None:
         self._progress(finished_calls)
 
-    def _settle(self, distinct_id: str, data: ChannelData | None) -> None:
-        self._log.settle(distinct_id, data)
+    def _note(self, event: Event, *, changes: bool = True) -> None:
+        """Journal `event`, then apply it to the state in memory: the same function that
+        folds the journal after a crash (`apply_event`)."""
+        self._log.record(event)
         with self._mutex:
-            self.changed = True
-            self._state.unconfirmed.discard(distinct_id)
-            if data is None:
-                self._state.profiles.pop(distinct_id, None)
-            else:
-                self._state.profiles[distinct_id] = data
+            apply_event(self._state, event)
+            self.changed = self.changed or changes
 
     def _audit(self, report: Report, before: ChannelData, after: ChannelData | None) -> None:
         self._ledger.append(self._context.entry(

@@ -18,7 +18,7 @@ from reconciler.heap import collector_paused
 from reconciler.model import ChannelData
 from reconciler.pacing import DEFAULT_RETRY, RetryPolicy
 from reconciler.preflight import preflight
-from reconciler.state import State
+from reconciler.state import Holds, Missing, State, apply_event
 
 
 @dataclass(frozen=True)
@@ -88,13 +88,8 @@ def record_reading(state: State, found: Mapping[str, ChannelData | None]) -> lis
                             recorded_missing=distinct_id in state.missing)
             if drift is not None:
                 drifted.append(drift)
-            if server is None:
-                state.profiles.pop(distinct_id, None)
-                state.missing.add(distinct_id)
-            else:
-                state.profiles[distinct_id] = server
-                state.missing.discard(distinct_id)
-            state.unconfirmed.discard(distinct_id)
+            apply_event(state, Missing(distinct_id) if server is None
+                        else Holds(distinct_id, server))
     return drifted
 
 

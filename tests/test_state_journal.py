@@ -9,7 +9,7 @@ import pytest
 
 from reconciler.errors import StateError
 from reconciler.model import ChannelData
-from reconciler.state import LocalStateFile, State
+from reconciler.state import Begun, Forgotten, Holds, LocalStateFile, State, Unchanged
 
 WS, VERSION = "FYTEST", "live"
 
@@ -32,11 +32,11 @@ def run_that_dies(backend: LocalStateFile) -> State:
     with backend.lock("apply"):
         state = backend.load(WS, VERSION)
         log = backend.open_journal(state)
-        log.begin("a")
-        log.settle("a", email("a@new.io"))
-        log.begin("b")
-        log.settle("b", None)  # left management
-        log.begin("c")  # no answer: unknown outcome
+        log.record(Begun("a"))
+        log.record(Holds("a", email("a@new.io")))
+        log.record(Begun("b"))
+        log.record(Forgotten("b"))  # left management
+        log.record(Begun("c"))  # no answer: unknown outcome
         log.close()
     return state
 
@@ -72,8 +72,8 @@ def test_under_the_lock_the_fold_is_saved_and_the_journal_dropped(backend: Local
 def test_a_settled_profile_is_confirmed_again(backend: LocalStateFile) -> None:
     with backend.lock("apply"):
         log = backend.open_journal(backend.load(WS, VERSION))
-        log.begin("c")
-        log.settle("c", None, changed=False)
+        log.record(Begun("c"))
+        log.record(Unchanged("c"))
         log.close()
     state = LocalStateFile(backend.path).load(WS, VERSION)
     assert state.unconfirmed == set() and state.profiles["c"] == email("c@x.io")
@@ -128,7 +128,7 @@ def test_the_journal_is_private_and_a_save_drops_it(backend: LocalStateFile) -> 
         state = backend.load(WS, VERSION)
         log = backend.open_journal(state)
         assert stat.S_IMODE(backend.journal_path.stat().st_mode) == 0o600
-        log.settle("a", email("a@new.io"))
+        log.record(Holds("a", email("a@new.io")))
         log.close()
         state.profiles["a"] = email("a@new.io")
         backend.save(state)
@@ -139,3 +139,36 @@ def test_a_journal_extends_only_a_saved_state(tmp_path: Path) -> None:
     backend = LocalStateFile(tmp_path / "new.json")
     with backend.lock("apply"), pytest.raises(StateError, match="save the new state first"):
         backend.open_journal(backend.load(WS, VERSION))
+
+
+@pytest.mark.parametrize("line", [
+    b'{"settle": 12}', b'{"begin": ""}', b'{"begin": "a", "settle": "a"}', b'[1, 2]',
+    b'{"settle": "a", "data": {"email": 5}}', b'{"settle": "a", "data": "x"}',
+    b'{"settle": "a", "data": {"push": [{"status": 1}]}}', b'{"missing": null}',
+    b'{"settle": "a\\u0000b"}', b'{"settle": "a", "extra": 1}', b'"text"', b'{"begin": ["a"]}',
+])
+def test_a_journal_line_of_the_wrong_shape_is_refused_naming_it(backend: LocalStateFile,
+                                                                 line: bytes) -> None:
+    run_that_dies(backend)
+    content = backend.journal_path.read_bytes().split(b"\n")
+    content[2] = line
+    backend.journal_path.write_bytes(b"\n".join(content))
+    before = {path: path.read_bytes() for path in backend.path.parent.iterdir()}
+    with pytest.raises(StateError, match="line 3 is damaged"):
+        LocalStateFile(backend.path).load(WS, VERSION)
+    with backend.lock("apply"), pytest.raises(StateError, match="line 3 is damaged"):
+        backend.load(WS, VERSION)
+    assert {path: path.read_bytes() for path in before} == before
+
+
+@pytest.mark.parametrize("header", [b'{"journal": 1, "lineage": 5, "serial": 1}',
+                                    b'{"journal": 1, "lineage": "x", "serial": "1"}',
+                                    b'{"journal": 2}', b'{"journal": 1, "serial": true}'])
+def test_a_journal_header_of_the_wrong_shape_is_refused(backend: LocalStateFile,
+                                                        header: bytes) -> None:
+    run_that_dies(backend)
+    content = backend.journal_path.read_bytes().split(b"\n")
+    content[0] = header
+    backend.journal_path.write_bytes(b"\n".join(content))
+    with pytest.raises(StateError, match="no valid journal header"):
+        LocalStateFile(backend.path).load(WS, VERSION)

@@ -20,7 +20,7 @@ from reconciler.errors import StateLockedError, UsageError
 from reconciler.mask import display_value
 from reconciler.model import CHANNEL_ORDER
 from reconciler.render.common import printable, printable_json
-from reconciler.state import HolderStatus, LockInfo, holder_status
+from reconciler.state import Forgotten, HolderStatus, LockInfo, apply_event, holder_status
 
 
 @cli.group()
@@ -121,9 +121,7 @@ def state_rm(distinct_ids: tuple[str, ...], state_path: Path | None) -> None:
         if unknown:
             raise UsageError(f"the state does not manage: {', '.join(unknown)}; nothing removed")
         for name in distinct_ids:
-            recorded.profiles.pop(name, None)
-            recorded.missing.discard(name)
-            recorded.unconfirmed.discard(name)
+            apply_event(recorded, Forgotten(name))
         saved = backend.save(recorded)
     click.echo(f"Removed {len(distinct_ids)} profile(s) from the state (serial {saved.serial}).")
 

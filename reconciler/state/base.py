@@ -12,9 +12,12 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reconciler.model import ChannelData
+
+if TYPE_CHECKING:
+    from reconciler.state.events import Event
 
 
 @dataclass
@@ -88,13 +91,8 @@ class EventLog(Protocol):
     """Durable notes of what a running apply learns, folded into the state by the next `load`
     if the process dies before its `save`. Each method returns once its note is durable."""
 
-    def begin(self, distinct_id: str) -> None:
-        """A call for `distinct_id` is about to be sent: its outcome is unknown until settled."""
-        ...
-
-    def settle(self, distinct_id: str, data: ChannelData | None, *, changed: bool = True) -> None:
-        """The server now holds `data` for `distinct_id` (None: it left management); with
-        `changed=False`, the outcome is known and the record is unchanged."""
+    def record(self, event: Event) -> None:
+        """Note `event` (`reconciler.state.events`); returns once the note is durable."""
         ...
 
     def close(self, *, discard: bool = False) -> None:

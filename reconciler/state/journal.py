@@ -7,10 +7,7 @@ at the end of the run. If the process dies first, the next `load` folds the jour
 state it was started from.
 
     {"journal": 1, "lineage": L, "serial": N}   header: the state version it extends
-    {"begin": ID}                               a call for ID is about to be sent
-    {"settle": ID, "data": {...}}               the server now holds this for ID
-    {"settle": ID, "data": null}                ID left management: drop it
-    {"settle": ID}                              the outcome is known; nothing changed
+    then one line per event (`reconciler.state.events`: begin, settle, missing)
 
 A `begin` without a later `settle` means the call may or may not have been carried out:
 the profile is marked unconfirmed, and the next apply reads it back before acting on it.
@@ -28,8 +25,8 @@ import orjson
 
 from reconciler.atomic import FILE_MODE, GroupSync, fsync_directory
 from reconciler.errors import StateError
-from reconciler.model import ChannelData
 from reconciler.state.base import State
+from reconciler.state.events import Begun, Event, NotAnEvent, apply_event, from_json, to_json
 
 JOURNAL_VERSION: Final = 1
 
@@ -47,18 +44,11 @@ class Journal:
         self._append({"journal": JOURNAL_VERSION, "lineage": lineage, "serial": serial})
         fsync_directory(path.parent)
 
-    def begin(self, distinct_id: str) -> None:
-        # Written (so it survives kill -9) but not waited on: the request goes out at once,
-        # and the settle that follows flushes both lines to disk together.
-        self._append({"begin": distinct_id}, wait=False)
-        self._events += 1
-
-    def settle(self, distinct_id: str, data: ChannelData | None, *, changed: bool = True) -> None:
-        """Record what the server holds for `distinct_id` (None: it left management)."""
-        entry: dict[str, Any] = {"settle": distinct_id}
-        if changed:
-            entry["data"] = None if data is None else data.to_json()
-        self._append(entry)
+    def record(self, event: Event) -> None:
+        """Append `event`; returns once it is durable, except a `Begun`: that one is written
+        (so it survives kill -9) but not waited on, so that the request goes out at once;
+        the event that settles it flushes both lines to disk together."""
+        self._append(to_json(event), wait=not isinstance(event, Begun))
         self._events += 1
 
     def close(self, *, discard: bool = False) -> None:
@@ -99,8 +89,11 @@ def replay(path: Path, state: State) -> str:
     if len(entries) < 2:  # a header alone: the run died before it recorded anything
         return "stale"
     header = entries[0]
-    if header.get("journal") != JOURNAL_VERSION:
-        raise StateError(f"state journal {path} has no journal header; move it away to go on")
+    serial = header.get("serial")
+    if header.get("journal") != JOURNAL_VERSION or not isinstance(header.get("lineage"), str) \
+            or not isinstance(serial, int) or isinstance(serial, bool):
+        raise StateError(f"state journal {path} has no valid journal header; move it away "
+                         "to go on")
     if header.get("lineage") == state.lineage and header.get("serial", 0) < state.serial:
         return "stale"
     if (header.get("lineage"), header.get("serial")) != (state.lineage, state.serial):
@@ -109,18 +102,14 @@ def replay(path: Path, state: State) -> str:
             f"{header.get('serial')}, but the state is lineage {state.lineage} serial "
             f"{state.serial}: the state was replaced while a run was unfinished. Compare the "
             "two, then move the journal away to go on")
-    for entry in entries[1:]:
-        if "begin" in entry:
-            state.unconfirmed.add(entry["begin"])
-            continue
-        distinct_id = entry["settle"]
-        state.unconfirmed.discard(distinct_id)
-        if "data" not in entry:
-            continue
-        if entry["data"] is None:
-            state.profiles.pop(distinct_id, None)
-        else:
-            state.profiles[distinct_id] = ChannelData.from_json(entry["data"])
+    for number, entry in enumerate(entries[1:], 2):
+        try:
+            event = from_json(entry)
+        except NotAnEvent as error:
+            raise StateError(f"state journal {path} line {number} is damaged ({error}); it "
+                             "cannot be folded into the state. Move it away and run "
+                             "`reconciler refresh`") from None
+        apply_event(state, event)
     return "folded"
 
 
@@ -129,7 +118,7 @@ def _parse(line: bytes, path: Path, number: int) -> dict[str, Any]:
         entry = orjson.loads(line)
     except orjson.JSONDecodeError:
         entry = None
-    if not isinstance(entry, dict) or not ({"journal", "begin", "settle"} & entry.keys()):
+    if not isinstance(entry, dict):
         raise StateError(f"state journal {path} line {number} is damaged; it cannot be "
                          "folded into the state. Move it away and run `reconciler refresh`")
     return entry

@@ -1,0 +1,140 @@
+"""Events that change the recorded state, and the one function that applies them.
+
+Every change to what the state records is one of these events, applied by `apply_event`:
+by a running apply (`reconciler.apply`), by the journal folded in after a crash
+(`journal.replay`), by import and refresh, and by `state rm`. A rule written twice would
+one day disagree with itself, and crash safety depends on the running apply and the folded
+journal agreeing, so there is exactly one.
+
+Their journal lines (one JSON object each; the encoding of journal format 1):
+
+    {"begin": ID}                   Begun: a call for ID is about to be sent
+    {"settle": ID}                  Unchanged: its outcome is known; the record stands
+    {"settle": ID, "data": {...}}   Holds: the server holds this for ID
+    {"settle": ID, "data": null}    Forgotten: ID left management
+    {"missing": ID}                 Missing: the server has no such profile
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from reconciler.model import ChannelData
+from reconciler.state.base import State
+
+
+@dataclass(frozen=True, slots=True)
+class Begun:
+    """A call for the profile is about to be sent: unconfirmed until an event settles it."""
+
+    distinct_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    """The outcome of the profile's call is known, and the record stands."""
+
+    distinct_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Holds:
+    """The server holds `data` for the profile (after a call, a read-back, an import)."""
+
+    distinct_id: str
+    data: ChannelData
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """The profile left management (its channels deleted, or `state rm`)."""
+
+    distinct_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """The server has no such profile (found by import or refresh)."""
+
+    distinct_id: str
+
+
+Event: TypeAlias = Begun | Unchanged | Holds | Forgotten | Missing
+
+
+def apply_event(state: State, event: Event) -> None:
+    """Change `state` in place as `event` says: the only place that does."""
+    distinct_id = event.distinct_id
+    match event:
+        case Begun():
+            state.unconfirmed.add(distinct_id)
+            return
+        case Holds(data=data):
+            state.profiles[distinct_id] = data
+            state.missing.discard(distinct_id)
+        case Forgotten():
+            state.profiles.pop(distinct_id, None)
+            state.missing.discard(distinct_id)
+        case Missing():
+            state.profiles.pop(distinct_id, None)
+            state.missing.add(distinct_id)
+        case Unchanged():
+            pass
+    state.unconfirmed.discard(distinct_id)
+
+
+def to_json(event: Event) -> dict[str, Any]:
+    """The journal line of `event`."""
+    match event:
+        case Begun():
+            return {"begin": event.distinct_id}
+        case Unchanged():
+            return {"settle": event.distinct_id}
+        case Holds(data=data):
+            return {"settle": event.distinct_id, "data": data.to_json()}
+        case Forgotten():
+            return {"settle": event.distinct_id, "data": None}
+        case Missing():
+            return {"missing": event.distinct_id}
+
+
+class NotAnEvent(ValueError):
+    """A journal line that is not one of the events above; the message says why."""
+
+
+def from_json(line: Any) -> Event:
+    """The event a journal line holds; `NotAnEvent` when it holds none."""
+    if not isinstance(line, dict):
+        raise NotAnEvent("not a JSON object")
+    kinds = [key for key in ("begin", "settle", "missing") if key in line]
+    extra = sorted(set(line) - {"begin", "settle", "missing", "data"})
+    if len(kinds) != 1 or extra or ("data" in line and kinds != ["settle"]):
+        raise NotAnEvent("not one of begin, settle, missing")
+    distinct_id = line[kinds[0]]
+    if not isinstance(distinct_id, str) or not distinct_id or "\0" in distinct_id:
+        raise NotAnEvent("its profile id is not a non-empty string")
+    if kinds == ["begin"]:
+        return Begun(distinct_id)
+    if kinds == ["missing"]:
+        return Missing(distinct_id)
+    if "data" not in line:
+        return Unchanged(distinct_id)
+    data = line["data"]
+    if data is None:
+        return Forgotten(distinct_id)
+    problem = _channel_problem(data)
+    if problem:
+        raise NotAnEvent(f"its channel data {problem}")
+    return Holds(distinct_id, ChannelData.from_json(data))
+
+
+def _channel_problem(data: Any) -> str:
+    """Why `data` is not a channel object as the state records it ("" when it is)."""
+    # Imported here: the response schema is only needed when a journal is read back.
+    from reconciler.responses import profile_problem
+
+    if not isinstance(data, dict):
+        return "is not an object"
+    problem = profile_problem({"channel": data})
+    return f"is malformed: {problem}" if problem else ""
