@@ -134,6 +134,9 @@ class _Recorder:
             self._audit(Report(report.distinct_id, "drift", None, None,
                                "changed outside reconciler", 0), before, truth)
 
+    def unsettled(self, report: Report, before: ChannelData) -> None:
+        self._audit(report, before, None)  # the request is on record before it is settled
+
     def refused(self, report: Report, before: ChannelData, in_doubt: bool) -> None:
         if in_doubt:
             self.changed = True  # the profile stays unconfirmed, which the state must say
@@ -157,4 +160,8 @@ class _Recorder:
         self._ledger.append(self._context.entry(
             report.distinct_id, report.operation, request=report.request,
             status=report.status, message=report.message, attempts=report.attempts,
-            before=before.to_json(), after=None if after is None else after.to_json()))
+            before=before.to_json(), after=None if after is None else after.to_json(),
+            method=report.method or None, path=report.path or None,
+            outcome=None if report.outcome is None else report.outcome.value,
+            request_id=report.request_id or None, settles=report.settles,
+            found=None if report.found is None else report.found.value))

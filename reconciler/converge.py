@@ -19,8 +19,9 @@ A profile that is only to be read (`Work.read_only`) receives GETs and nothing e
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Final, Protocol
 
@@ -61,16 +62,38 @@ class Work:
     read_only: bool = False  # not named by the plan: read back and recorded, never written
 
 
+class Outcome(Enum):
+    """What a request that may have changed the server came to, as the ledger says it."""
+
+    OK = "ok"  # 2xx in Fyno's shape: done
+    REFUSED = "refused"  # the server answered that it did nothing
+    UNKNOWN = "unknown"  # no answer, a 5xx, a malformed 2xx, a 400 to settle: read back
+
+
+class Found(Enum):
+    """What a read-back found of the requests whose outcome was unknown."""
+
+    LANDED = "landed"
+    NOT_LANDED = "not_landed"
+    LANDED_PARTLY = "landed_partly"  # or something else changed the profile meanwhile
+
+
 @dataclass(frozen=True, slots=True)
 class Report:
-    """One request as the audit ledger records it."""
+    """One request (or one fact, such as drift) as the audit ledger records it."""
 
     distinct_id: str
     operation: str
-    request: object
+    request: object  # the request body
     status: int | None
     message: str
-    attempts: int
+    attempts: int  # the attempt number of this request
+    method: str = ""
+    path: str = ""
+    outcome: Outcome | None = None  # None: not a write (a read-back, drift, forget)
+    request_id: str = ""  # names a write, so that the read-back settling it can point to it
+    settles: tuple[str, ...] = ()  # a read-back: the writes of unknown outcome it settles
+    found: Found | None = None  # ... and what it found of them
 
 
 class Observer(Protocol):
@@ -87,6 +110,9 @@ class Observer(Protocol):
     def read_back(self, report: Report, before: ChannelData, truth: ChannelData,
                   explained: tuple[ChannelData, ...] | None) -> None:
         """The server holds `truth`; if it is none of `explained`, something else changed it."""
+
+    def unsettled(self, report: Report, before: ChannelData) -> None:
+        """A write's outcome is unknown until a read-back settles it (`report.request_id`)."""
 
     def refused(self, report: Report, before: ChannelData, in_doubt: bool) -> None:
         """A call failed; `in_doubt`: it may have been carried out (profile unconfirmed)."""
@@ -169,9 +195,10 @@ class Converger:
         profile = _Profile(work, work.recorded, list(work.calls))
         try:
             if work.read_only or work.read_back_first:
-                # The unknown call either landed or not: both ends are explained, not drift.
-                # For a profile outside the plan that end is unknown: nothing is judged.
-                explained = None if work.read_only else (profile.current, work.target or EMPTY)
+                # An earlier run's call of unknown outcome: the server may hold the record, or
+                # what any prefix of the plan's calls leads to (the plan repeats the calls that
+                # run had yet to confirm). For a profile outside the plan nothing is judged.
+                explained = None if work.read_only else prefixes(profile.current, work.calls)
                 self._read_back(profile, explained)
                 if work.read_only:
                     return
@@ -235,23 +262,28 @@ class Converger:
         return False
 
     def _settle_doubt(self, profile: _Profile, call: Call, sent: _Sent, report: Report) -> None:
-        """Read back after an answer that left doubt; plan what is still needed from there."""
+        """Record the write whose outcome is unknown, read back to settle it, and plan what
+        is still needed from there."""
         before = profile.current
-        self._read_back(profile, (before, after_call(before, call)), report)
+        self._observer.unsettled(report, before)
+        landed = after_call(before, call)
+        self._read_back(profile, (before, landed), report, settles=(report.request_id, landed))
         refused = sent.answer is not None and sent.answer.verdict is Verdict.REFUSED
         if refused and not profile.absent and profile.current.channels == before.channels:
             raise _GiveUp(report, in_doubt=False)  # Fyno said no, and nothing happened
         self._replan(profile, len(profile.pending) + 1)
 
     def _read_back(self, profile: _Profile, explained: tuple[ChannelData, ...] | None,
-                   report: Report | None = None) -> None:
-        """One more read-back round for `profile`, within `MAX_ROUNDS`."""
+                   report: Report | None = None,
+                   settles: tuple[str, ChannelData] | None = None) -> None:
+        """One more read-back round for `profile`, within `MAX_ROUNDS`; `settles`: the write
+        of unknown outcome it settles, and what the profile holds if that write landed."""
         profile.rounds += 1
         if profile.rounds > MAX_ROUNDS and report is not None:
             raise _GiveUp(report, in_doubt=True,
                           why=f"still in doubt after {MAX_ROUNDS} read-backs")
         profile.current, profile.absent = self._resync(
-            profile.work.distinct_id, profile.current, explained, profile.budget)
+            profile.work.distinct_id, profile.current, explained, profile.budget, settles)
 
     def _replan(self, profile: _Profile, planned: int) -> None:
         """Plan from what is now known; progress counts the `planned` calls replaced."""
@@ -296,18 +328,25 @@ class Converger:
     # --- one profile --------------------------------------------------------------------------
 
     def _resync(self, distinct_id: str, current: ChannelData,
-                explained: tuple[ChannelData, ...] | None,
-                budget: Budget) -> tuple[ChannelData, bool]:
+                explained: tuple[ChannelData, ...] | None, budget: Budget,
+                settles: tuple[str, ChannelData] | None = None) -> tuple[ChannelData, bool]:
         """Read the profile back and record the server's truth; (truth, whether absent).
 
-        `explained`: what the server may hold because of our own doubtful call (it landed or
-        not); anything else is drift. None: do not judge.
+        `explained`: what the server may hold because of our own calls (a doubtful one landed
+        or not); anything else is drift. None: do not judge.
         """
-        truth, answer, attempts = self.read(distinct_id, budget)
-        self._observer.read_back(
-            Report(distinct_id, "read_back", None, answer.status, answer.message, attempts),
-            current, truth or EMPTY, explained)
-        return truth or EMPTY, truth is None
+        held, answer, attempts = self.read(distinct_id, budget)
+        truth = held or EMPTY
+        report = Report(distinct_id, "read_back", None, answer.status, answer.message, attempts,
+                        method="GET")
+        if settles is not None:
+            request_id, landed = settles
+            found = (Found.LANDED if truth.channels == landed.channels
+                     else Found.NOT_LANDED if truth.channels == current.channels
+                     else Found.LANDED_PARTLY)
+            report = replace(report, settles=(request_id,), found=found)
+        self._observer.read_back(report, current, truth, explained)
+        return truth, held is None
 
     def _still_needed(self, work: Work, current: ChannelData, planned: int) -> list[Call]:
         """The calls that lead from `current` to the work's target; progress counts the
@@ -371,17 +410,34 @@ def _resends_a_token(call: Call) -> bool:
         isinstance(change.before, Token) for change in call.changes)
 
 
+def prefixes(recorded: ChannelData, calls: tuple[Call, ...]) -> tuple[ChannelData, ...]:
+    """What the profile holds after each prefix of `calls` (none of them included)."""
+    states = [recorded]
+    for call in calls:
+        states.append(after_call(states[-1], call))
+    return tuple(states)
+
+
 def _report(distinct_id: str, call: Call, sent: _Sent) -> Report:
+    """The ledger's record of the request `call` was sent as, and its answer."""
     answer = sent.answer
     request = call.request()
-    body = request.body
+    if sent.result is Result.DONE:
+        outcome = Outcome.OK
+    elif sent.result is Result.REFUSED or (
+            answer is not None and answer.verdict is Verdict.REFUSED):
+        outcome = Outcome.REFUSED
+    else:
+        outcome = Outcome.UNKNOWN
     if answer is None:
-        return Report(distinct_id, call.operation, body, None, sent.why or "no answer",
-                      sent.attempts)
-    message = answer.message
-    if sent.why and sent.why not in message:
-        message = f"{message} ({sent.why})" if message else sent.why
-    return Report(distinct_id, call.operation, body, answer.status, message, sent.attempts)
+        status, message = None, sent.why or "no answer"
+    else:
+        status, message = answer.status, answer.message
+        if sent.why and sent.why not in message:
+            message = f"{message} ({sent.why})" if message else sent.why
+    return Report(distinct_id, call.operation, request.body, status, message, sent.attempts,
+                  method=request.method, path=request.path, outcome=outcome,
+                  request_id=uuid.uuid4().hex)
 
 
 def _waited(answer: Answer) -> str:

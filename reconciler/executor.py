@@ -117,6 +117,9 @@ class _Counting:
                   explained: tuple[ChannelData, ...] | None) -> None:
         self._observer.read_back(report, before, truth, explained)
 
+    def unsettled(self, report: Report, before: ChannelData) -> None:
+        self._observer.unsettled(report, before)
+
     def refused(self, report: Report, before: ChannelData, in_doubt: bool) -> None:
         self._observer.refused(report, before, in_doubt)
 

@@ -50,6 +50,9 @@ class _ProgressOnly:
                   explained: tuple[ChannelData, ...] | None) -> None:
         pass
 
+    def unsettled(self, report: Report, before: ChannelData) -> None:
+        pass
+
     def refused(self, report: Report, before: ChannelData, in_doubt: bool) -> None:
         pass
 

@@ -30,6 +30,8 @@ class Events:
     recorded: dict[str, ChannelData | None] = field(default_factory=dict)
     log: list[tuple[str, str]] = field(default_factory=list)
     refusals: list[tuple[Report, bool]] = field(default_factory=list)
+    unsettled_reports: list[Report] = field(default_factory=list)
+    read_backs: list[Report] = field(default_factory=list)
     finished: int = 0
 
     def begin(self, distinct_id: str) -> None:
@@ -45,7 +47,11 @@ class Events:
     def read_back(self, report: Report, before: ChannelData, truth: ChannelData,
                   explained: tuple[ChannelData, ...] | None) -> None:
         self.log.append(("read_back", report.distinct_id))
+        self.read_backs.append(report)
         self.recorded[report.distinct_id] = truth
+
+    def unsettled(self, report: Report, before: ChannelData) -> None:
+        self.unsettled_reports.append(report)
 
     def refused(self, report: Report, before: ChannelData, in_doubt: bool) -> None:
         self.refusals.append((report, in_doubt))
@@ -289,3 +295,20 @@ def test_a_token_re_sent_by_an_older_saved_plan_is_read_back_and_settled_within_
     assert api.requests[:2] == [("patch", "u1"), ("get", "u1")]
     assert len(api.requests) <= 4
     assert server_view(api, "u1") == data(push=[new.to_json()]) == events.recorded["u1"]
+
+
+@pytest.mark.parametrize(("fault", "outcome", "found"), [
+    ("lose", "unknown", "landed"), ("500", "unknown", "not_landed"),
+    ("timeout", "unknown", "not_landed"), ("malformed-after", "unknown", "landed")])
+def test_a_write_of_unknown_outcome_is_on_record_and_its_read_back_settles_it(
+        fault: str, outcome: str, found: str) -> None:
+    api = FakeApi({"u1": {"sms": "+1"}}, faults={("delete", "u1"): [fault]})
+    events, result = converge(api, {"u1": data()}, {"u1": data(sms="+1")})
+    assert not result.failures
+    (doubtful,) = events.unsettled_reports
+    assert (doubtful.method, doubtful.path, doubtful.request) == (
+        "POST", "/profiles/u1/channel/delete", {"channel": ["sms"]})
+    assert doubtful.outcome is not None and doubtful.outcome.value == outcome
+    (read_back,) = events.read_backs
+    assert read_back.settles == (doubtful.request_id,) and read_back.found is not None
+    assert read_back.found.value == found

@@ -69,6 +69,9 @@ class Tracker:
         self.recorded[report.distinct_id] = truth
         self.unsure.discard(report.distinct_id)
 
+    def unsettled(self, report: Report, before: ChannelData) -> None:
+        pass
+
     def refused(self, report: Report, before: ChannelData, in_doubt: bool) -> None:
         if not in_doubt:
             self.unsure.discard(report.distinct_id)

@@ -106,9 +106,23 @@ class AuditEntry:
     after: Mapping[str, Any] | None
     forced: bool = False  # the plan was forced past the safety rail
     time: str = field(default_factory=utc_now)
+    # A write: its HTTP method and path (below /{WSID}/{version}), what it came to (ok,
+    # refused, unknown) and an id; a read-back: the ids of the writes it settles and what it
+    # found of them (landed, not_landed, landed_partly). Absent from other records.
+    method: str | None = None
+    path: str | None = None
+    outcome: str | None = None
+    request_id: str | None = None
+    settles: tuple[str, ...] = ()
+    found: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        extra: dict[str, Any] = {name: value for name, value in (
+            ("method", self.method), ("path", self.path), ("outcome", self.outcome),
+            ("request_id", self.request_id), ("found", self.found)) if value is not None}
+        if self.settles:
+            extra["settles"] = list(self.settles)
+        return {**extra,
             "time": self.time,
             "actor": self.actor,
             "commit": self.commit,
@@ -170,7 +184,10 @@ class AuditContext:
         attempts: int,
         before: Mapping[str, Any] | None,
         after: Mapping[str, Any] | None,
+        **call: Any,
     ) -> AuditEntry:
+        """A record of this context; `call`: the write's (or read-back's) fields: method,
+        path, outcome, request_id, settles, found."""
         return AuditEntry(
             actor=self.actor,
             commit=self.commit,
@@ -186,4 +203,5 @@ class AuditContext:
             before=before,
             after=after,
             forced=self.forced,
+            **call,
         )
