@@ -61,6 +61,20 @@ FAILURES = [
     ("missing_token.yaml", 5, 9, "push item 1 has no token: key"),
     ("unknown_root_key.yaml", 5, 1, 'unknown top-level key "profile"; did you mean "profiles"?'),
     ("control_character.yaml", 4, 14, "invalid YAML: character U+0001 is not allowed"),
+    ("nul_in_workspace.yaml", 1, 12,
+     'workspace "FY\\x00TEST01" holds the control character \\x00 (U+0000) at character 3'),
+    ("slash_in_workspace.yaml", 1, 12,
+     'workspace "../FYTEST0001" holds / at character 3; a workspace names the state file'),
+    ("control_in_distinct_id.yaml", 3, 3,
+     'distinct_id "u-1\\e[2J" holds the control character \\e (U+001B) at character 4'),
+    ("huge_integer.yaml", 4, 10,
+     'sms: "' + "9" * 40 + "…" + "9" * 20 + '" (5,000 characters) is read by YAML as a number, '
+     "not text; quote it if it is text"),
+    ("block_scalar_newline.yaml", 4, 12,
+     'email "alice@example.com\\n" holds the control character \\n (U+000A) at character 18; '
+     'a "|" block scalar keeps its final line break: write "|-" instead'),
+    ("utf16.yaml", 1, 1, "not UTF-8: the file is UTF-16 (it starts with a UTF-16 byte order "
+     "mark); save it as UTF-8"),
 ]
 
 
@@ -111,9 +125,11 @@ def test_version_that_disagrees_names_the_file_that_disagrees() -> None:
 
 def test_empty_directory_is_an_error_naming_it(tmp_path: Path) -> None:
     empty = tmp_path / "empty_dir"
-    empty.mkdir()
+    (empty / "sub").mkdir(parents=True)
+    write(empty, ".hidden.yaml", "profiles: {}\n")
     assert problems_of(empty) == [
-        Problem(str(empty), 0, 0, "directory holds no *.yaml or *.yml file")
+        Problem(str(empty), 0, 0, "directory holds no *.yaml or *.yml file (subdirectories "
+                "included)")
     ]
 
 
@@ -155,15 +171,18 @@ def test_every_problem_of_every_file_is_reported_in_one_run(tmp_path: Path) -> N
     assert f"first at {tmp_path / 'a.yaml'}:3:3" in problems[2].message
 
 
-def test_directory_files_are_read_sorted_and_not_recursively(tmp_path: Path) -> None:
+def test_directory_files_are_read_sorted_and_recursively(tmp_path: Path) -> None:
     write(tmp_path, "b.yml", "profiles:\n  u-2: {}\n")
     write(tmp_path, "a.yaml", "workspace: W\nprofiles:\n  u-1: {}\n")
     write(tmp_path, "notes.txt", "not yaml")
-    (tmp_path / "sub").mkdir()
-    write(tmp_path / "sub", "c.yaml", "profiles:\n  u-3: {}\n")
+    (tmp_path / "b" / "deep").mkdir(parents=True)
+    write(tmp_path / "b", "c.yaml", "profiles:\n  u-3: {}\n")
+    write(tmp_path / "b" / "deep", "d.yaml", "profiles:\n  u-4: {}\n")
     config = load_config([tmp_path])
-    assert config.files == (str(tmp_path / "a.yaml"), str(tmp_path / "b.yml"))
-    assert list(config.profiles) == ["u-1", "u-2"]
+    # Sorted by path, as pathlib sorts: part by part ("b" before "b.yml").
+    assert config.files == tuple(str(tmp_path / name) for name in
+                                 ("a.yaml", "b/c.yaml", "b/deep/d.yaml", "b.yml"))
+    assert list(config.profiles) == ["u-1", "u-3", "u-4", "u-2"]
 
 
 VALID = """\

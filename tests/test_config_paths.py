@@ -110,10 +110,22 @@ def test_clean_file_with_numeric_ids_takes_the_fast_path() -> None:
         "profiles: {}\n---\nprofiles: {}\n",
         "- profiles\n",
         "profiles:\n  true: {}\n",
+        '{"profiles": {"u-1":&p {}, "u-2":*p}}\n',  # an alias right after a JSON-like key
+        "{profiles: {u\r\n-1: {}}}\n",  # a key over two lines: yaml_rs takes "u -1"
     ],
 )
 def test_features_where_the_parsers_may_differ_take_the_precise_path(text: str) -> None:
     assert load_fast(text) is None
+
+
+def test_the_ascii_guard_tests_the_same_characters_as_the_regex() -> None:
+    from reconciler.config import fast
+
+    regex = bytes(code for code in range(128) if fast._DISAGREEING_CHARACTERS.match(chr(code)))
+    assert regex == fast._DISAGREEING_ASCII
+    for code in regex:
+        assert fast._suspicious(f"a: b{chr(code)}c\n"), code
+    assert not fast._suspicious("a: b\tc\r\n")
 
 
 def test_every_non_text_form_of_the_resolver_is_non_text_for_yaml_rs_too() -> None:

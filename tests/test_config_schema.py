@@ -8,8 +8,15 @@ from pathlib import Path
 import jsonschema_rs
 import pytest
 
-from reconciler.config import load_config
+from reconciler.config import load_config, schema
 from reconciler.config.findings import Finding
+from reconciler.config.limits import (
+    MAX_DISTINCT_ID_LENGTH,
+    MAX_VALUE_LENGTH,
+    MAX_WORKSPACE_LENGTH,
+    TEXT_PATTERN,
+    WORKSPACE_PATTERN,
+)
 from reconciler.config.precise import ALIAS_BUDGET, parse_precise
 from reconciler.config.schema import schema_findings
 from reconciler.errors import ConfigError
@@ -58,11 +65,68 @@ def test_schema_rejects_what_the_checks_reject(profile: dict[str, object]) -> No
     assert not validator().is_valid({"profiles": {"u-1": profile}})
 
 
+def test_schema_states_the_limits_of_the_loader() -> None:
+    schema = json.loads(SCHEMA.read_text())
+    token = schema["$defs"]["token"]["oneOf"]
+    texts = [
+        schema["properties"]["profiles"]["propertyNames"], schema["$defs"]["single"], token[0],
+        token[1]["properties"]["token"], token[1]["properties"]["integration_id"],
+    ]
+    assert schema["properties"]["workspace"]["maxLength"] == MAX_WORKSPACE_LENGTH
+    assert schema["properties"]["workspace"]["pattern"] == WORKSPACE_PATTERN
+    assert texts[0]["maxLength"] == MAX_DISTINCT_ID_LENGTH
+    assert {text["maxLength"] for text in texts[1:]} == {MAX_VALUE_LENGTH}
+    assert {text["pattern"] for text in texts} == {TEXT_PATTERN}
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"workspace": "FY\x00", "profiles": {}},
+        {"workspace": "a/b", "profiles": {}},
+        {"workspace": "W" * 51, "profiles": {}},
+        {"profiles": {"u\x1b": {}}},
+        {"profiles": {"u" * 2049: {}}},
+        {"profiles": {"u": {"email": "a\u2028"}}},
+        {"profiles": {"u": {"email": "a" * 4097}}},
+        {"profiles": {"u": {"push": ["t\x85"]}}},
+        {"profiles": {"u": {"push": [{"token": "t", "integration_id": "i\n"}]}}},
+    ],
+)
+def test_schema_rejects_what_the_limits_reject(document: dict[str, object]) -> None:
+    assert not validator().is_valid(document)
+
+
 def test_schema_error_on_a_branch_the_checks_reported_is_dropped() -> None:
     data = {"profiles": {"u-1": {"sms": 1}}, "extra": 1}
     custom = [Finding(("profiles", "u-1", "sms"), "clearer message")]
     findings = schema_findings(data, custom)
     assert findings == [Finding(("extra",), 'extra: "extra" is not allowed here (schema)', True)]
+
+
+def test_items_the_checks_reported_are_left_out_and_the_rest_keep_their_index() -> None:
+    data = {"profiles": {"u-1": {"push": [1, "ok", {"token": "t", "bogus": 1}]}}}
+    findings = schema_findings(data, [Finding(("profiles", "u-1", "push", 0), "a number")])
+    assert [finding.path for finding in findings] == [("profiles", "u-1", "push", 2)]
+
+
+def test_a_hundred_thousand_problems_make_no_schema_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each covered item left in place would be one schema error to drop: seconds, gigabytes.
+    seen: list[object] = []
+    real = schema._validator()
+
+    class Recording:
+        def iter_errors(self, instance: object) -> object:
+            seen.append(instance)
+            return real.iter_errors(instance)
+
+    monkeypatch.setattr(schema, "_validator", Recording)
+    data = {"profiles": {"u-1": {"push": [1] * 100_000}}}
+    custom = [Finding(("profiles", "u-1", "push", index), "a number") for index in range(100_000)]
+    assert schema_findings(data, custom) == []
+    assert seen == [{"profiles": {"u-1": {"push": []}}}]
 
 
 def test_reported_problem_is_the_custom_message_alone(tmp_path: Path) -> None:

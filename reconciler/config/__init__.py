@@ -3,12 +3,13 @@
     load_config(paths, workspace=FYNO_WSID, version=FYNO_VERSION) -> Config
 
 Modules, in the order a file meets them:
-    sources   which files to read, and their UTF-8 text
+    sources   which files to read (directories recursively), and their UTF-8 text
     fast      yaml_rs without positions, used only when provably equivalent to `precise`
     precise   libyaml events: the authoritative document
     locate    a second pass over the events, for the positions of problems
     scalars   what a plain scalar means (YAML 1.2 core schema) and "quote it" messages
     checks    the semantic checks, shared by both paths, reporting findings by path
+    limits    the lengths and characters every text keeps; hostile text shown escaped
     schema    the same rules as `schemas/profiles.schema.json`, which editors use
     findings  findings by path, and turning them into positioned Problems
     loader    the two paths per file, then the merge of all files

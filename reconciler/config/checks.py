@@ -17,7 +17,17 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from reconciler.config.findings import Finding, YamlPath
-from reconciler.config.scalars import kind_of, not_text_message
+from reconciler.config.limits import (
+    MAX_DISTINCT_ID_LENGTH,
+    MAX_VALUE_LENGTH,
+    SHOWN_LENGTH,
+    is_clean,
+    plain,
+    shown,
+    text_problem,
+    workspace_problem,
+)
+from reconciler.config.scalars import kind_of, not_text_message, number_text
 from reconciler.model import CHANNELS, SINGLE_VALUE_CHANNELS, TOKEN_CHANNELS, ChannelData, Token
 
 ROOT_KEYS: Final = ("workspace", "version", "profiles")
@@ -39,11 +49,26 @@ class CheckedDocument:
 
 
 def _unknown_key(what: str, key: object, known: tuple[str, ...]) -> str:
-    shown = f'"{key}"' if isinstance(key, str) else repr(key)
-    close = difflib.get_close_matches(str(key), known, n=1) if isinstance(key, str) else []
+    if isinstance(key, str):
+        name = shown(key)
+        # A key far longer than any known one cannot be a misspelling of it.
+        close = difflib.get_close_matches(key, known, n=1) if len(key) < 40 else []
+    else:  # only yaml_rs makes keys that are not text; its findings are never shown
+        name, close = _describe(key), []
     if close:
-        return f'unknown {what} {shown}; did you mean "{close[0]}"?'
-    return f"unknown {what} {shown}; expected one of: {', '.join(known)}"
+        return f'unknown {what} {name}; did you mean "{close[0]}"?'
+    return f"unknown {what} {name}; expected one of: {', '.join(known)}"
+
+
+def _describe(value: object) -> str:
+    """A scalar as a message shows it: text quoted and escaped, numbers never too long."""
+    if isinstance(value, str):
+        return shown(value)
+    if isinstance(value, bool) or value is None:
+        return "null" if value is None else str(value).lower()
+    if isinstance(value, int | float):
+        return number_text(value)
+    return kind_of(value)
 
 
 class _Checker:
@@ -62,6 +87,23 @@ class _Checker:
         self.add(path, not_text_message(label, value, source, if_empty=if_empty))
         return None
 
+    def _written(self, path: YamlPath, value: object) -> str:
+        """A scalar that is not text as it was written (when known), for a message."""
+        source = self.sources.get(path)
+        if source is None:
+            return _describe(value)
+        return source if len(source) <= SHOWN_LENGTH else shown(source)
+
+    def limited(self, path: YamlPath, label: str, value: str, max_length: int,
+                *, at_key: bool = False) -> bool:
+        """Whether text `value` keeps the limits (`limits.py`); if not, report why."""
+        if is_clean(value, max_length):
+            return True
+        problem = text_problem(label, value, max_length)
+        assert problem is not None
+        self.add(path, problem, at_key=at_key)
+        return False
+
     def root(self, data: object, result: CheckedDocument) -> None:
         if not isinstance(data, dict):
             what = "empty" if data is None else kind_of(data)
@@ -74,13 +116,20 @@ class _Checker:
             workspace = self.text(("workspace",), "workspace", data["workspace"], "name it")
             if workspace == "":
                 self.add(("workspace",), "workspace must not be empty")
+            elif workspace is not None and (problem := workspace_problem(workspace)):
+                self.add(("workspace",), problem)
+                workspace = None
             result.workspace = workspace or None
         if "version" in data:
             version = data["version"]
-            if version in VERSIONS and isinstance(version, str):
+            if isinstance(version, str) and version in VERSIONS:
                 result.version = version
             else:
-                self.add(("version",), f"version must be live or test, not {version!r}")
+                if isinstance(version, str):
+                    shown_version = repr(version) if plain(version) == version else shown(version)
+                else:
+                    shown_version = self._written(("version",), version)
+                self.add(("version",), f"version must be live or test, not {shown_version}")
         if "profiles" not in data:
             self.add((), "missing profiles: (a mapping of distinct_id to channel data)")
             return
@@ -97,16 +146,19 @@ class _Checker:
         path: YamlPath = ("profiles", distinct_id)
         if distinct_id == "":
             self.add(path, "a distinct_id must not be empty", at_key=True)
+        elif len(distinct_id) > MAX_DISTINCT_ID_LENGTH or not distinct_id.isprintable():
+            self.limited(path, "distinct_id", distinct_id, MAX_DISTINCT_ID_LENGTH, at_key=True)
         if profile is None:
+            name = plain(distinct_id)
             self.add(
                 path,
-                f"profile {distinct_id} has no value; write {distinct_id}: {{}} to manage it "
+                f"profile {name} has no value; write {name}: {{}} to manage it "
                 "with no channel data",
                 at_key=True,
             )
             return ChannelData()
         if not isinstance(profile, dict):
-            self.add(path, f"profile {distinct_id} must be a mapping of channels, "
+            self.add(path, f"profile {plain(distinct_id)} must be a mapping of channels, "
                      f"not {kind_of(profile)}")
             return ChannelData()
         channels: dict[str, str | tuple[Token, ...]] = {}
@@ -115,7 +167,11 @@ class _Checker:
                 if type(value) is not str:
                     empty = f'write {channel}: "" to declare it empty'
                     self.text((*path, channel), channel, value, empty)
-                elif value:
+                elif value and (
+                    # The common case first, inline: this runs for every value of a file.
+                    (len(value) <= MAX_VALUE_LENGTH and value.isprintable())
+                    or self.limited((*path, channel), channel, value, MAX_VALUE_LENGTH)
+                ):
                     channels[channel] = value
             elif channel in _TOKENS:
                 tokens = self.tokens((*path, channel), channel, value)
@@ -144,7 +200,7 @@ class _Checker:
                 first = first_seen[token.token]
                 self.add(
                     _token_path(path, index, item),
-                    f'token "{token.token}" is repeated in {channel}',
+                    f"token {shown(token.token)} is repeated in {channel}",
                     first=_token_path(path, first, value[first]),
                 )
                 continue
@@ -161,6 +217,8 @@ class _Checker:
             text = self.text(path, label, item, 'write the token, quoted: "..."')
             if text == "":
                 self.add(path, f"{label} is an empty token")
+            elif text is not None and not self.limited(path, "token", text, MAX_VALUE_LENGTH):
+                return None
             return Token(text) if text else None
         ok = True
         for key in item:
@@ -173,6 +231,8 @@ class _Checker:
         token = self.text((*path, "token"), "token", item["token"], "write the token")
         if token == "":
             self.add((*path, "token"), "token must not be empty")
+        elif token is not None:
+            ok = self.limited((*path, "token"), "token", token, MAX_VALUE_LENGTH) and ok
         integration_id = None
         if "integration_id" in item:
             integration_id = self.text(
@@ -183,13 +243,16 @@ class _Checker:
                 self.add((*path, "integration_id"), "integration_id must not be empty; "
                          "remove it to mean every integration")
                 ok = False
+            elif integration_id is not None:
+                ok = self.limited((*path, "integration_id"), "integration_id", integration_id,
+                                  MAX_VALUE_LENGTH) and ok
             ok = ok and integration_id is not None
         status = 1
         if "status" in item:
             status = item["status"]
             if type(status) is not int or status not in (0, 1):
-                shown = self.sources.get((*path, "status"), repr(status))
-                self.add((*path, "status"), f"status must be 0 or 1, not {shown}")
+                written = self._written((*path, "status"), status)
+                self.add((*path, "status"), f"status must be 0 or 1, not {written}")
                 ok = False
         if not token or not ok:
             return None
@@ -198,8 +261,11 @@ class _Checker:
 
 def _well_formed_token(item: object) -> Token | None:
     """The token of an item with nothing to report, or None: the common case, made cheap."""
+    # Printable text within the limit is the common case; other text goes to `token`, which
+    # accepts what is merely unprintable (a no-break space) and reports the rest.
     if type(item) is str:
-        return Token(item) if item else None
+        clean = item and len(item) <= MAX_VALUE_LENGTH and item.isprintable()
+        return Token(item) if clean else None
     if type(item) is not dict or not item.keys() <= _TOKEN_KEY_SET:
         return None
     token = item.get("token")
@@ -208,7 +274,17 @@ def _well_formed_token(item: object) -> Token | None:
     if (
         type(token) is str
         and token
-        and ((type(integration_id) is str and integration_id) or "integration_id" not in item)
+        and len(token) <= MAX_VALUE_LENGTH
+        and token.isprintable()
+        and (
+            (
+                type(integration_id) is str
+                and integration_id
+                and len(integration_id) <= MAX_VALUE_LENGTH
+                and integration_id.isprintable()
+            )
+            or "integration_id" not in item
+        )
         and type(status) is int
         and status in (0, 1)
     ):

@@ -9,13 +9,16 @@ direction only costs time; each guard below sends a file to the precise path whe
 
 - text has a tag (`!` at a token start): yaml_rs applies or drops tags (`!!int "12"` is 12,
   `!foo bar` is "bar"); the precise path honours `!!str` and reports every other tag.
-- text has an anchor or alias (`&`/`*` at a token start): the precise path bounds alias
-  expansion with its own budget and reports unknown aliases and alias keys its own way.
+- text has an anchor or alias (`&`/`*` at a token start, including right after the `:` of a
+  JSON-like key, `{"a":*x}`): the precise path bounds alias expansion with its own budget
+  (yaml_rs copies every repetition) and reports unknown aliases and alias keys its own way.
 - text has `<<`: yaml_rs may apply YAML 1.1 merge keys; the precise path rejects them.
 - text has a directive (`%` at a line start): `%YAML 1.1` could change how one parser, not
   the other, reads scalars; `%TAG` defines tag handles.
 - text has a complex key (`?` at a token start): its key could be anything, and it escapes
   the numeric-key scan below.
+- text has a flow collection (`{`, `[`) continued on another line: yaml_rs accepts implicit
+  keys there that span lines, which libyaml rejects.
 - text has a character that libyaml rejects or treats as a line break where YAML 1.2 does
   not (controls, U+0085, U+2028, U+2029, a BOM past the start, a lone CR): the two
   parsers would disagree on the text or on whether it is valid at all.
@@ -45,15 +48,23 @@ import yaml_rs
 
 # Each guard is a cheap substring test first: a regex alternation scanned over 26 MB costs
 # seconds, while most files hold none of these characters at all.
+# A node's properties (tag, anchor) and an alias start a token: at a line start, after white
+# space or a flow indicator, and after the ":" of a JSON-like key (`{"a":*x}`), which YAML 1.2
+# allows adjacent to its value in a flow collection.
 _TOKEN_START_INDICATORS: Final = {
-    "!": re.compile(r"(?:^|[\s\[\]{},])!", re.MULTILINE),  # a tag
-    "&": re.compile(r"(?:^|[\s\[\]{},])&", re.MULTILINE),  # an anchor
-    "*": re.compile(r"(?:^|[\s\[\]{},])\*", re.MULTILINE),  # an alias
+    "!": re.compile(r"(?:^|[\s\[\]{},:])!", re.MULTILINE),  # a tag
+    "&": re.compile(r"(?:^|[\s\[\]{},:])&", re.MULTILINE),  # an anchor
+    "*": re.compile(r"(?:^|[\s\[\]{},:])\*", re.MULTILINE),  # an alias
     "?": re.compile(r"(?:^|[\s\[\]{},])\?(?:\s|$)", re.MULTILINE),  # an explicit key
 }
+# A flow collection continued on another line: there yaml_rs takes an implicit key that spans
+# lines (`{u\n-1: x}` is the id "u -1"), which YAML forbids and libyaml rejects.
+_MULTILINE_FLOW: Final = re.compile(r"[{\[][^}\]\n]*\n")
 _DISAGREEING_CHARACTERS: Final = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]"
 )
+_DISAGREEING_ASCII: Final = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+"""The ASCII characters of `_DISAGREEING_CHARACTERS`."""
 
 
 def _suspicious(text: str) -> bool:
@@ -65,6 +76,11 @@ def _suspicious(text: str) -> bool:
             return True
     if "\r" in text and re.search(r"\r(?!\n)", text):
         return True
+    if ("{" in text or "[" in text) and _MULTILINE_FLOW.search(text):
+        return True
+    if text.isascii():  # known without a scan: the common case, tested three times faster
+        data = text.encode("ascii")
+        return len(data.translate(None, _DISAGREEING_ASCII)) != len(data)
     return _DISAGREEING_CHARACTERS.search(text) is not None
 
 
@@ -94,7 +110,10 @@ def _profiles_as_text(profiles: dict[Any, Any], text: str) -> dict[str, Any] | N
         return None
     if not _integer_keys_are_safe(text):
         return None
-    converted = {str(key): value for key, value in profiles.items()}
+    try:
+        converted = {str(key): value for key, value in profiles.items()}
+    except ValueError:  # an integer key too long for str(): the precise path reports it
+        return None
     if len(converted) != len(profiles):
         return None  # `1:` and `"1":` are one id declared twice: the precise path says so
     return converted

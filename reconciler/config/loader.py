@@ -27,6 +27,7 @@ import orjson
 from reconciler.config.checks import VERSIONS, CheckedDocument, check_document
 from reconciler.config.fast import load_fast
 from reconciler.config.findings import Finding, Marks, YamlPath, YamlProblem, wanted_paths
+from reconciler.config.limits import shown, workspace_problem
 from reconciler.config.locate import locate
 from reconciler.config.precise import parse_precise
 from reconciler.config.schema import is_valid, schema_findings
@@ -105,7 +106,7 @@ def _agree(
         if value is None:
             value, source = stated, file
         elif stated != value:
-            finding = Finding((key,), f'{key} "{stated}" disagrees with "{value}"')
+            finding = Finding((key,), f"{key} {shown(stated)} disagrees with {shown(value)}")
             if source is None:
                 file.findings.append(Finding((key,), f"{finding.message} from {fallback_name}"))
             else:
@@ -124,7 +125,7 @@ def _duplicate_ids(files: list[_File]) -> list[_Elsewhere]:
             earlier = first.setdefault(distinct_id, file)
             if earlier is not file:
                 path = ("profiles", distinct_id)
-                message = f'distinct_id "{distinct_id}" is declared twice'
+                message = f"distinct_id {shown(distinct_id)} is declared twice"
                 found.append(_Elsewhere(file, Finding(path, message, at_key=True), earlier, path))
                 earlier.referenced.add(path)
     return found
@@ -173,6 +174,10 @@ def load_config(
             else:
                 files.append(_load_file(name, text))
 
+        workspace_wrong = False  # stated, but reported as wrong: not missing
+        if workspace and (wrong := workspace_problem(workspace)) is not None:
+            problems.append(Problem("FYNO_WSID", 0, 0, wrong))
+            workspace, workspace_wrong = None, True
         if version is not None and version not in VERSIONS:
             problems.append(Problem("FYNO_VERSION", 0, 0, f"must be live or test, not {version!r}"))
             version = None
@@ -181,12 +186,14 @@ def load_config(
         chosen_version, more = _agree(files, "version", None, "FYNO_VERSION")
         elsewhere += more + _duplicate_ids(files)
         # A file that could not be read as a mapping may well state the workspace: say it
-        # is missing only when every file was read.
+        # is missing only when every file was read, and none stated a wrong one.
         all_read = all(
-            file.checked is not None and not any(f.path == () for f in file.findings)
+            file.checked is not None
+            and not any(f.path in ((), ("workspace",)) for f in file.findings)
             for file in files
         )
-        if chosen_workspace is None and files and all_read and len(files) == len(names):
+        if (chosen_workspace is None and files and all_read and len(files) == len(names)
+                and not workspace_wrong):
             problems.append(
                 Problem(files[0].name, 0, 0, "no workspace: state workspace: in a file, "
                         "or set FYNO_WSID")

@@ -52,7 +52,8 @@ def locate(text: str, paths: Iterable[YamlPath]) -> Marks:
                     frame = stack[-1]
                     if frame[1] and frame[2] is None:  # this node is a key
                         text_of_key = None if is_container else key_text(event, anchors)
-                        frame[2], frame[3] = (text_of_key or SKIP), mark
+                        frame[2] = SKIP if text_of_key is None else text_of_key  # "" is a key
+                        frame[3] = mark
                         skip_depth = int(is_container)
                         continue
                     if frame[1]:
@@ -66,7 +67,8 @@ def locate(text: str, paths: Iterable[YamlPath]) -> Marks:
                         path = (*frame[0], frame[4])
                         frame[4] += 1
                         key_mark = mark
-                if path in wanted and path not in marks:
+                # Ancestors too: a path with no mark of its own is shown at the nearest one.
+                if path in leads and path not in marks:
                     marks[path] = (*key_mark, *mark)
                 if is_container:
                     if path in leads and (path not in marks or marks[path][2:] == mark):

@@ -10,8 +10,10 @@ gets wrong for us:
   PyYAML applies YAML 1.1 (`yes` a boolean, `0123` octal, `2024-01-01` a date);
 - duplicate mapping keys as errors that name both places (PyYAML keeps the last one);
 - tags other than `!!str` reported as unsupported rather than applied;
-- aliases resolved to the anchored object itself, under an expansion budget, so that a
-  "billion laughs" file cannot exhaust memory in the checks or the schema validation.
+- aliases resolved to the anchored object itself, under an expansion budget counted while
+  building (nodes and characters of text repeated: `ALIAS_BUDGET`, `ALIAS_TEXT_BUDGET`), so
+  that a "billion laughs" file cannot exhaust memory in the checks, the schema validation or
+  the digest; past the budget the file is given up with one problem, like a syntax error.
 It is also about nine times faster than PyYAML's own constructor.
 
 Positions are found in a second, cheaper pass (`locate.py`), and only when a file has
@@ -28,6 +30,7 @@ from typing import Any, Final
 import yaml
 
 from reconciler.config.findings import YamlPath, YamlProblem
+from reconciler.config.limits import plain, shown
 from reconciler.config.scalars import resolve_plain
 
 _STR_TAG: Final = "tag:yaml.org,2002:str"
@@ -35,6 +38,17 @@ _MAP_TAGS: Final = frozenset({"!", "tag:yaml.org,2002:map"})
 _SEQ_TAGS: Final = frozenset({"!", "tag:yaml.org,2002:seq"})
 ALIAS_BUDGET: Final = 1_000_000
 """Most nodes that aliases may repeat in one file: far above any honest use."""
+ALIAS_TEXT_BUDGET: Final = 32_000_000
+"""Most characters of text (keys and scalars) that aliases may repeat in one file.
+
+The node budget alone does not bound memory: a million aliases of one 3 KB text cost nothing
+here (they share one object), but the checks' messages, the schema validation and the digest
+copy each repetition: 3 GB. 32 million characters are more than the whole 100,000-profile
+benchmark file holds (24 MB), and far above any honest use of aliases."""
+
+
+class _OverBudget(Exception):
+    """Aliases repeat more than the budget allows: the document is given up."""
 
 
 class _Marker:
@@ -52,6 +66,7 @@ class Anchor:
     value: Any
     text: str | None  # the source text when the anchored node is a scalar
     size: int  # nodes an alias to it repeats
+    characters: int = 0  # characters of text (keys and scalars) an alias to it repeats
 
 
 class _Frame:
@@ -82,7 +97,9 @@ class PreciseDocument:
 
 
 def _shown_tag(tag: str) -> str:
-    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org") else tag
+    if tag.startswith("tag:yaml.org"):
+        tag = "!!" + tag.removeprefix("tag:yaml.org,2002:")
+    return plain(tag) if tag else '""'  # a tag may hold any character, %-escaped
 
 
 def key_text(event: _Event, anchors: dict[str, Anchor]) -> str | None:
@@ -114,6 +131,8 @@ class _Builder:
         self.anchors: dict[str, Anchor] = {}
         self.nodes = 0
         self.repeated = 0
+        self.repeated_characters = 0
+        self.characters_of: dict[int, int] = {}  # id of an anchored container -> its text
         self.skip_depth = 0  # > 0 while inside a node that is being dropped
 
     def problem(self, event: _Event, message: str, first: YamlPath | None = None) -> None:
@@ -186,7 +205,8 @@ class _Builder:
                 frame = stack.pop()
                 if frame.anchor:
                     size = self.nodes - frame.first_node
-                    self.anchors[frame.anchor] = Anchor(frame.node, None, size)
+                    characters = self.characters(frame.node)
+                    self.anchors[frame.anchor] = Anchor(frame.node, None, size, characters)
             elif kind is yaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
@@ -214,8 +234,34 @@ class _Builder:
                 "(quote the value to make it text)",
             )
         if event.anchor:
-            self.anchors[event.anchor] = Anchor(value, text, 1)
+            self.anchors[event.anchor] = Anchor(value, text, 1, len(text))
         return value
+
+    def characters(self, node: dict[str, Any] | list[Any]) -> int:
+        """The characters of text in an anchored container, aliases in it expanded.
+
+        Each anchored container is measured once, when it ends: a walk stops at the anchored
+        containers inside it (aliased or not), whose measure is known, so the walks of a
+        file visit each node at most once. Only files with anchors pay for this.
+        """
+        known = self.characters_of
+        total = 0
+        pending: list[Any] = [node]
+        while pending:
+            item = pending.pop()
+            kind = type(item)
+            if kind is str:
+                total += len(item)
+            elif kind is dict or kind is list:
+                if item is not node and id(item) in known:
+                    total += known[id(item)]
+                elif kind is dict:
+                    total += sum(map(len, item))
+                    pending.extend(item.values())
+                else:
+                    pending.extend(item)
+        known[id(node)] = total
+        return total
 
     def container_tag(self, event: _Event) -> None:
         allowed = _MAP_TAGS if type(event) is yaml.MappingStartEvent else _SEQ_TAGS
@@ -229,12 +275,14 @@ class _Builder:
             return None
         self.repeated += anchor.size
         self.nodes += anchor.size  # so that an anchor holding aliases counts them expanded
-        if self.repeated > ALIAS_BUDGET:
-            if self.repeated - anchor.size <= ALIAS_BUDGET:
-                self.problem(
-                    event, f"aliases repeat more than {ALIAS_BUDGET:,} nodes; write the data out"
-                )
-            return None
+        self.repeated_characters += anchor.characters
+        if self.repeated > ALIAS_BUDGET or self.repeated_characters > ALIAS_TEXT_BUDGET:
+            what = (
+                f"{ALIAS_BUDGET:,} nodes" if self.repeated > ALIAS_BUDGET
+                else f"{ALIAS_TEXT_BUDGET:,} characters of text"
+            )
+            self.problem(event, f"aliases repeat more than {what}; write the data out")
+            raise _OverBudget
         if anchor.text is not None and type(anchor.value) is not str:
             self.doc.sources[path] = anchor.text
         return anchor.value
@@ -262,7 +310,7 @@ class _Builder:
         assert isinstance(parent.node, dict) and text is not None
         if text in parent.node:
             what = "distinct_id" if parent.path == ("profiles",) else "key"
-            self.problem(event, f'{what} "{text}" is declared twice', (*parent.path, text))
+            self.problem(event, f"{what} {shown(text)} is declared twice", (*parent.path, text))
             return
         parent.key = text
 
@@ -290,6 +338,10 @@ def parse_precise(text: str) -> PreciseDocument:
     loader = yaml.CSafeLoader(text)
     try:
         builder.events(loader.get_event)
+    except _OverBudget:
+        # Like a syntax error: what was built is only a part of the document, and checking
+        # it would report every alias after the budget as a missing value.
+        builder.doc.complete = False
     except yaml.MarkedYAMLError as error:
         builder.doc.complete = False
         mark = error.problem_mark or error.context_mark

@@ -20,6 +20,8 @@ from typing import Final
 
 import orjson
 
+from reconciler.config.limits import SHOWN_LENGTH, shown
+
 _NULLS: Final = frozenset({"", "~", "null", "Null", "NULL"})
 _BOOLS: Final = {
     "true": True,
@@ -42,6 +44,16 @@ _MAYBE_NOT_TEXT: Final = frozenset("-+.0123456789~nNtTfF")
 Scalar = str | int | float | bool | None
 
 
+def _decimal_integer(text: str) -> int | float:
+    """The integer `text` (digits with an optional sign), or an infinity of its sign when it
+    has more digits than Python converts (4,300 by default): it is a number all the same,
+    and never a valid value; messages show its source text, not this value."""
+    try:
+        return int(text)
+    except ValueError:
+        return -math.inf if text[0] == "-" else math.inf
+
+
 def resolve_plain(text: str) -> Scalar:
     """The value of an untagged plain scalar under the YAML 1.2 core schema."""
     if text and text[0] not in _MAYBE_NOT_TEXT:
@@ -51,7 +63,7 @@ def resolve_plain(text: str) -> Scalar:
     if text in _BOOLS:
         return _BOOLS[text]
     if _DECIMAL.match(text):
-        return int(text)
+        return _decimal_integer(text)
     if _OCTAL.match(text):
         return int(text[2:], 8)
     if _HEX.match(text):
@@ -80,17 +92,32 @@ def kind_of(value: object) -> str:
     return "text" if isinstance(value, str) else type(value).__name__
 
 
-def _as_yaml_reads_it(value: object) -> str:
+def number_text(value: int | float) -> str:
+    """`str(value)` cut to a readable length; in hex for an integer too long for Python's
+    decimal conversion (whose limit, 4,300 digits by default, raises ValueError)."""
+    try:
+        text = str(value)
+    except ValueError:  # only an int can be too long
+        assert isinstance(value, int)
+        text = hex(value)
+    return text if len(text) <= SHOWN_LENGTH else shown(text, count=False).strip('"')
+
+
+def _as_yaml_reads_it(value: object, written: str) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
+    if len(written) > SHOWN_LENGTH:
+        return "a number"  # the number itself, written out, would only repeat the source
     if isinstance(value, float):
         if math.isnan(value):
             return "the number NaN"
         if math.isinf(value):
             return "the number " + ("-infinity" if value < 0 else "infinity")
-    return f"the number {value}"
+    if isinstance(value, int | float):
+        return f"the number {number_text(value)}"
+    return kind_of(value)
 
 
 def not_text_message(
@@ -102,13 +129,16 @@ def not_text_message(
     a message (any problem sends the file to the precise path), so it falls back to the value.
     `if_empty` says what to do about a key written with no value at all.
     """
-    if isinstance(value, dict | list | tuple):
+    if not isinstance(value, int | float | None):  # a mapping, a list, anything else
         return f"{label} must be text, not {kind_of(value)}"
-    written = source if source is not None else ("" if value is None else str(value))
+    written = source if source is not None else ("" if value is None else number_text(value))
     if value is None and written == "":
         return f"{label} has no value (YAML reads it as null); {if_empty}"
+    reads = _as_yaml_reads_it(value, written)
+    if len(written) > SHOWN_LENGTH:
+        return (
+            f"{label}: {shown(written)} is read by YAML as {reads}, not text; quote it if it "
+            "is text"
+        )
     quoted = orjson.dumps(written).decode()
-    return (
-        f"{label}: {written} is read by YAML as {_as_yaml_reads_it(value)}, not text; "
-        f"quote it: {quoted}"
-    )
+    return f"{label}: {written} is read by YAML as {reads}, not text; quote it: {quoted}"
