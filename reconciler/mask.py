@@ -10,9 +10,9 @@ JSON output never goes through here: `apply` needs the full values.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Any, Final
 
-from reconciler.model import Token
+from reconciler.model import CHANNELS, Token
 
 DOTS: Final = "•••"
 PHONE_DOTS: Final = "•••••"
@@ -116,3 +116,41 @@ def display_value(channel: str, value: str | Token, *, show_values: bool = False
     if isinstance(value, Token):
         return display_token(value, show_values=show_values)
     return value if show_values else mask(channel, value)
+
+
+def mask_channel_object(channel: Any) -> Any:
+    """A profile's `channel` object (Fyno's shape) with every value masked: single values by
+    their channel, tokens by `mask_token`; a key we do not manage (`webpush`) keeps only
+    its shape. Anything that is not such an object is returned as it is."""
+    if not isinstance(channel, dict):
+        return channel
+    return {name: _mask_entry(name, value) for name, value in channel.items()}
+
+
+def mask_request(body: Any) -> Any:
+    """A request body as the audit ledger holds it, masked: a PATCH or create's `channel`
+    object, Option 2's token strings; Option 1's channel names are not personal data."""
+    if not isinstance(body, dict):
+        return body
+    masked = dict(body)
+    if isinstance(body.get("channel"), dict):
+        masked["channel"] = mask_channel_object(body["channel"])
+    for name in TOKEN_CHANNELS:
+        if isinstance(body.get(name), list):
+            masked[name] = [mask_token(item) if isinstance(item, str) else MASKED
+                            for item in body[name]]
+    return masked
+
+
+MASKED: Final = "•••"
+"""What stands for a value whose shape we do not know (an unmanaged channel's)."""
+
+
+def _mask_entry(channel: str, value: Any) -> Any:
+    if isinstance(value, str):
+        return mask(channel, value) if channel in CHANNELS else MASKED
+    if isinstance(value, list) and channel in TOKEN_CHANNELS:
+        return [{**item, "token": mask_token(item["token"])}
+                if isinstance(item, dict) and isinstance(item.get("token"), str) else MASKED
+                for item in value]
+    return MASKED if value not in (None, "", []) else value

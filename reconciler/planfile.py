@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
-import jsonschema_rs
-import orjson
-
+from reconciler import strictjson
 from reconciler.atomic import replace_file
 from reconciler.errors import PlanEditedError, PlanFileError, PlanStaleError
 from reconciler.plan import PLAN_FORMAT_VERSION, Plan, checksum
@@ -22,32 +17,49 @@ def write_plan(plan: Plan, path: Path) -> None:
 
 
 def read_plan(path: Path) -> Plan:
-    """Load a saved plan, refusing one that is unreadable, edited or malformed."""
+    """Load a saved plan, refusing one that is unreadable, edited or malformed.
+
+    In this order: strict JSON (no repeated key), the format version, the checksum (an edit
+    is named as such, even when it also broke the form), the schema, and last that every
+    call's method, path and body are what its changes make: apply sends what the changes
+    make, so a body that says otherwise would show a reviewer another request than the one
+    sent.
+    """
     try:
         raw = path.read_bytes()
     except OSError as error:
         raise PlanFileError(f"cannot read plan file {path}: {error.strerror}") from None
     try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise PlanFileError(f"{path} is not a saved plan: invalid JSON ({error})") from None
+        document = strictjson.loads(raw, what=f"plan file {path}")
+    except strictjson.JSONError as error:
+        raise PlanFileError(f"{error}: it is not a saved plan as `plan --out` writes it") \
+            from None
     if not isinstance(document, dict) or "checksum" not in document:
         raise PlanFileError(f"{path} is not a saved plan: it has no checksum")
     if document.get("format_version") != PLAN_FORMAT_VERSION:
         raise PlanFileError(
-            f"{path} has plan format_version {document.get('format_version')!r}; this reconciler "
-            f"reads version {PLAN_FORMAT_VERSION}: run `reconciler plan --out` again"
+            f"{path} has plan format_version "
+            f"{strictjson.shown_json(document.get('format_version'))}; this reconciler reads "
+            f"version {PLAN_FORMAT_VERSION}: run `reconciler plan --out` again"
         )
     if checksum(document) != document["checksum"]:
         raise PlanEditedError(
             f"{path} was edited after it was saved (its checksum does not match its content); "
             "a saved plan is applied exactly as reviewed: run `reconciler plan --out` again"
         )
-    problem = next(iter(_validator().iter_errors(document)), None)
-    if problem is not None:
-        where = "/".join(str(part) for part in problem.instance_path) or "(root)"
-        raise PlanFileError(f"{path} is not a valid saved plan: at {where}: {problem.message}")
-    return Plan.from_json(document)
+    problems = strictjson.schema_problems(strictjson.validator("plan.schema.json"), document)
+    if problems:
+        raise PlanFileError(f"{path} is not a valid saved plan: " + "; ".join(problems))
+    plan = Plan.from_json(document)
+    for index, (call, stored) in enumerate(zip(plan.calls, document["calls"], strict=True)):
+        request = call.request()
+        if (request.method, request.path, request.body) != (
+                stored["method"], stored["path"], stored["body"]):
+            raise PlanFileError(
+                f"{path} is not a valid saved plan: at /calls/{index}: its method, path or "
+                "body is not what its changes make; the plan was not written by `reconciler "
+                "plan --out` as it is: run `reconciler plan --out` again")
+    return plan
 
 
 def check_fresh(plan: Plan, path: Path, lineage: str | None, serial: int,
@@ -70,9 +82,3 @@ def check_fresh(plan: Plan, path: Path, lineage: str | None, serial: int,
             f"{path} is stale: it was computed against state serial {plan.serial}, and the state "
             f"is now at serial {serial} (changed since the plan was made): {advice}"
         )
-
-
-@cache
-def _validator() -> Any:
-    text = resources.files("reconciler").joinpath("schemas/plan.schema.json").read_text("utf-8")
-    return jsonschema_rs.validator_for(orjson.loads(text))

@@ -35,7 +35,8 @@ from reconciler.audit import (
     verify,
 )
 from reconciler.audit import ledger as ledger_module
-from reconciler.audit.report import CSV_COLUMNS
+from reconciler.audit.report import CSV_COLUMNS, FIELDS
+from reconciler.audit.verify import ChainCheck
 
 ENTRY_FIELDS = ("time", "actor", "commit", "plan_id", "workspace", "version", "distinct_id",
                 "operation", "request", "status", "message", "attempts", "before", "after",
@@ -78,6 +79,11 @@ def write_lines(path: Path, lines: list[bytes]) -> None:
 def line_record(line: bytes) -> dict[str, Any]:
     record: dict[str, Any] = orjson.loads(line)
     return record
+
+
+def with_every_field(record: dict[str, Any]) -> dict[str, Any]:
+    """`record` as `audit --format json` gives it: every documented field, null if absent."""
+    return {**{name: None for name in FIELDS}, **record}
 
 
 def expected_hash(record: dict[str, Any]) -> str:
@@ -216,6 +222,80 @@ def test_json_that_is_not_a_record_is_detected(path: Path) -> None:
     write_lines(path, [*read_lines(path), b"[1, 2]\n"])
 
     assert (verify(path).first_bad, verify(path).reason) == (4, "not_record")
+
+
+def test_record_holding_a_key_twice_is_edited_and_never_handed_on(path: Path) -> None:
+    # Its hash vouches for one of the two values; a reader may believe the other.
+    write_chain(path, 3)
+    lines = read_lines(path)
+    lines[1] = lines[1].replace(b'"actor":"alice"', b'"actor":"mallory","actor":"alice"')
+    write_lines(path, lines)
+    check = ChainCheck(path)
+
+    shown = [record["seq"] for record in check.records()]
+
+    assert shown == [1, 3]
+    assert check.result == verify(path)
+    assert (check.result.first_bad, check.result.reason) == (2, "edited")
+    assert check.result.detail == ('it holds the key "actor" twice in one object (at '
+                                   '"/actor"), and its hash vouches for only one of the two '
+                                   'values')
+
+
+def test_gap_followed_by_a_seq_of_another_type_is_judged_at_once(path: Path) -> None:
+    # `"x" in range(2, 10**15)` would compare against every number of the range.
+    write_chain(path, 2)
+    lines = read_lines(path)
+    record = line_record(lines[1])
+    record["seq"] = 10**15
+    record["hash"] = expected_hash(record)
+    lines[1] = orjson.dumps(record) + b"\n"
+    write_lines(path, [*lines, orjson.dumps({"seq": "x"}) + b"\n"])
+    script = ("import sys; from pathlib import Path; from reconciler.audit import verify; "
+              "print(verify(Path(sys.argv[1])).describe())")
+
+    # In a process of its own: the scan would hold the GIL, and no thread could time it out.
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                          text=True, timeout=30, check=True)
+
+    assert done.stdout == (f"{path}:2: removed: record 2 to {10**15 - 1} is missing before "
+                           f"this line (record {10**15})\n")
+
+
+# --- one pass: the records and the verdict ----------------------------------------------
+
+def test_chain_check_yields_every_json_object_and_the_same_verdict_as_verify(
+        path: Path) -> None:
+    write_chain(path, 4)
+    lines = read_lines(path)
+    lines[1], lines[2] = lines[2], lines[1]
+    write_lines(path, [*lines[:3], b"garbage\n", b"[1]\n", *lines[3:]])
+    check = ChainCheck(path)
+
+    records = list(check.records())
+
+    assert [record["seq"] for record in records] == [1, 3, 2, 4]
+    assert check.result == verify(path)
+    assert (check.result.first_bad, check.result.reason) == (2, "reordered")
+
+
+def test_chain_check_reads_lazily_and_has_a_verdict_only_at_the_end(path: Path) -> None:
+    write_chain(path, 3)
+    check = ChainCheck(path)
+    records = check.records()
+
+    assert next(records)["seq"] == 1
+    with pytest.raises(RuntimeError, match="once every record was read"):
+        _ = check.result
+    assert [record["seq"] for record in records] == [2, 3]
+    assert check.result.ok and check.result.count == 3
+
+
+def test_chain_check_of_a_missing_ledger_is_empty_and_intact(path: Path) -> None:
+    check = ChainCheck(path)
+
+    assert list(check.records()) == []
+    assert check.result.ok and check.result.count == 0
 
 
 # --- torn lines ---------------------------------------------------------------------------
@@ -531,10 +611,10 @@ def test_text_format_is_one_summary_line_per_record(path: Path) -> None:
 
 
 def test_json_format_is_json_lines_of_full_records(history: Path) -> None:
-    text = "".join(render_records(query(history), "json"))
+    text = "".join(render_records(query(history), "json", show_values=True))
 
     parsed = [orjson.loads(line) for line in text.splitlines()]
-    assert parsed == list(query(history))
+    assert parsed == [with_every_field(record) for record in query(history)]
     assert len(parsed) == 4
 
 
@@ -543,7 +623,7 @@ def test_csv_format_parses_with_the_csv_module(path: Path) -> None:
         ledger.append(make_entry(1, message='Bad, "quoted"\nrequest', commit=None))
         ledger.append(make_entry(2))
 
-    text = "".join(render_records(query(path), "csv"))
+    text = "".join(render_records(query(path), "csv", show_values=True))
 
     rows = list(csv.DictReader(io.StringIO(text)))
     assert tuple(rows[0]) == CSV_COLUMNS
@@ -691,14 +771,37 @@ def test_text_format_escapes_control_characters(hostile: Path) -> None:
 
 
 def test_json_format_escapes_control_characters_as_json(hostile: Path) -> None:
-    text = "".join(render_records(query(hostile), "json"))
+    text = "".join(render_records(query(hostile), "json", show_values=True))
     assert_printable(text)
-    assert [orjson.loads(line) for line in text.splitlines()] == list(query(hostile))
+    assert [orjson.loads(line) for line in text.splitlines()] == [
+        with_every_field(record) for record in query(hostile)]
 
 
 def test_csv_format_escapes_control_characters_but_keeps_newlines(hostile: Path) -> None:
-    text = "".join(render_records(query(hostile), "csv"))
+    text = "".join(render_records(query(hostile), "csv", show_values=True))
     assert_printable(text)
     [row] = list(csv.DictReader(io.StringIO(text)))
     assert row["message"] == "Bad \\x1b[2J\\u202e\\r\\x07\\x00\\x9b\\u2028\\x7f\nrequest"
     assert orjson.loads(row["request"]) == {"channel": {"email": HOSTILE}}
+
+
+def test_json_and_csv_mask_personal_values_unless_show_values(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    with AuditLedger(path) as ledger:
+        ledger.append(AuditContext("alice", None, "p-1", "FYTEST", "live").entry(
+            "u-1", "patch_channel", request={"channel": {
+                "email": "alice@example.com", "sms": "+919879000000",
+                "push": [{"token": "fcm_token:abcdef123456", "status": 1}]}},
+            status=200, message="ok", attempts=1,
+            before={"email": "old@example.com"}, after={"email": "alice@example.com",
+                                                        "webpush": [{"endpoint": "e"}]}))
+        ledger.append(AuditContext("alice", None, "p-1", "FYTEST", "live").entry(
+            "u-1", "delete_tokens", request={"push": ["fcm_token:abcdef123456"]},
+            status=200, message="ok", attempts=1, before=None, after=None))
+    for fmt in ("json", "csv"):
+        masked = "".join(render_records(query(path), fmt))
+        for value in ("alice@example.com", "old@example.com", "9879000000", "abcdef123456"):
+            assert value not in masked, (fmt, value)
+        assert "a\u2022\u2022\u2022@example.com" in masked or "a•••@example.com" in masked
+        shown = "".join(render_records(query(path), fmt, show_values=True))
+        assert "alice@example.com" in shown and "abcdef123456" in shown

@@ -126,3 +126,58 @@ def test_a_change_behind_the_tools_back_is_drift(tmp_path: Path,
                         sandbox=sandbox)
     assert result.code == 0, result.output
     assert "drift" in [record["operation"] for record in ledger(tmp_path)]
+
+
+CI = {"RECONCILER_ACTOR": "", "GITHUB_ACTOR": "octocat", "GITHUB_SHA": "abc123",
+      "GITHUB_SERVER_URL": "https://github.example", "GITHUB_REPOSITORY": "team/profiles",
+      "GITHUB_RUN_ID": "42"}
+
+
+def test_changes_made_without_a_call_are_on_record_with_who_and_where(
+        tmp_path: Path, sandboxes: list[SandboxProcess]) -> None:
+    server = {"u-1": {"email": "one@example.com"}, "u-2": {"email": "two@example.com"}}
+    sandbox = start(tmp_path, sandboxes, server)
+    write_config(tmp_path / "profiles.yaml", {**server, "u-3": {"email": "three@example.com"}})
+
+    imported = reconciler("import", "profiles.yaml", cwd=tmp_path, sandbox=sandbox,
+                          extra_env=CI)
+    assert imported.code == 0, imported.output
+    sandbox.put_data({**server, "u-1": {"email": "changed@example.com"}})
+    refreshed = reconciler("refresh", "profiles.yaml", cwd=tmp_path, sandbox=sandbox,
+                           extra_env=CI)
+    assert refreshed.code == 0, refreshed.output
+    removed = reconciler("state", "rm", "u-2", "--state", str(STATE), cwd=tmp_path,
+                         extra_env=CI)
+    assert removed.code == 0, removed.output
+    (tmp_path / "state" / "FYE2E00001-live.json.lock").write_text(json.dumps(
+        {"pid": 999999999, "host": "elsewhere", "command": "apply",
+         "started_at": "2026-01-01T00:00:00Z"}))
+    unlocked = reconciler("state", "unlock", "--force", "--state", str(STATE), cwd=tmp_path,
+                          extra_env=CI)
+    assert unlocked.code == 0, unlocked.output
+
+    records = ledger(tmp_path)
+    facts = [(record["operation"], record["distinct_id"]) for record in records]
+    assert facts == [("import", "u-1"), ("import", "u-2"), ("import", "u-3"), ("drift", "u-1"),
+                     ("state_rm", "u-2"), ("unlock", None)]
+    assert records[2]["message"].startswith("not found on the server")
+    assert records[3]["before"] == {"email": "one@example.com"}
+    assert records[3]["after"] == {"email": "changed@example.com"}
+    assert "elsewhere" in records[5]["message"]
+    assert all(record["actor"] == "octocat" and record["commit"] == "abc123"
+               and record["pipeline"] == "https://github.example/team/profiles/actions/runs/42"
+               for record in records)
+    assert reconciler("audit", "verify", cwd=tmp_path).code == 0
+
+
+def test_a_saved_plan_forced_past_the_rail_is_on_record(tmp_path: Path) -> None:
+    write_state(tmp_path / STATE, RECORDED)
+    write_config(tmp_path / "profiles.yaml", {})
+    refused = reconciler("plan", "profiles.yaml", "--out", "plan.json", cwd=tmp_path)
+    assert refused.code == 1 and not (tmp_path / "state" / "audit.jsonl").exists()
+    forced = reconciler("plan", "profiles.yaml", "--out", "plan.json", "--force",
+                        cwd=tmp_path, extra_env={"RECONCILER_ACTOR": "alice"})
+    assert forced.code == 0, forced.output
+    (record,) = ledger(tmp_path)
+    assert (record["operation"], record["actor"]) == ("force", "alice")
+    assert "forced past --max-delete-percent 30" in record["message"]

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema_rs
 import pytest
+from click.testing import CliRunner
 
+from reconciler import atomic
+from reconciler.cli import cli
 from reconciler.errors import StateCorruptError, StateError, StateMismatchError
 from reconciler.model import ChannelData, Token
 from reconciler.state import LocalStateFile, State, default_state_path
@@ -165,9 +170,10 @@ CORRUPT = {
     "foreign.json": "is not a reconciler state file (no format_version)",
     "not-an-object.json": "is not a reconciler state file (no format_version)",
     "future-format.json": "has format_version 2; this reconciler reads format_version 1 only",
-    "missing-fields.json": 'at the top level: "lineage" is a required property',
-    "number-as-phone.json": 'at /profiles/u-1001/sms: 919879000000 is not of type "string"',
-    "token-without-status.json": 'at /profiles/u~11001/push/0: "status" is a required property',
+    "missing-fields.json": 'at the top level: the member "lineage" is missing',
+    # The value is personal data: the message says what is wrong, never what the value is.
+    "number-as-phone.json": "at /profiles/u-1001/sms: an integer where a string is expected",
+    "token-without-status.json": 'at /profiles/u~11001/push/0: the member "status" is missing',
 }
 
 
@@ -183,6 +189,7 @@ def test_corrupt_state_is_refused_naming_file_and_problem_and_never_overwritten(
     message = str(raised.value)
     assert f"state {path} " in message
     assert CORRUPT[fixture] in message
+    assert "919879000000" not in message
     assert "left unchanged" in message
     with pytest.raises(StateCorruptError):
         backend.save(State.new("FYTEST", "live"))
@@ -286,3 +293,193 @@ def test_a_state_the_next_load_would_refuse_is_never_written(
     with pytest.raises(StateError, match="refusing to save an invalid state: at /"):
         backend.save(state)
     assert not backend.path.exists()
+
+
+# --- every field checked before the state is believed -----------------------------------------
+
+VALID = (FIXTURES / "valid.json").read_bytes()
+
+
+def edited(change: Callable[[dict[str, Any]], object]) -> bytes:
+    document = json.loads(VALID)
+    change(document)
+    return json.dumps(document, ensure_ascii=False).encode()
+
+
+def _set(*path_and_value: Any) -> Callable[[dict[str, Any]], object]:
+    *path, key, value = path_and_value
+
+    def change(document: dict[str, Any]) -> None:
+        for part in path:
+            document = document[part]
+        document[key] = value
+    return change
+
+
+def _token(**fields: Any) -> Callable[[dict[str, Any]], object]:
+    return _set("profiles", "u-1001", "push", 0, {"token": "fcm_token:abc", "status": 1,
+                                                  **fields})
+
+
+REFUSED = {
+    # The issue's case: a repeated "profiles" hid the first one, and the next save dropped it.
+    "repeated profiles key": (VALID.rstrip()[:-1] + b', "profiles": {}}',
+                              'holds the key "profiles" twice in one object (at "/profiles")'),
+    "repeated key in a token": (
+        VALID.replace(b'"integration_id": "IXXXXXXX", "status": 1',
+                      b'"integration_id": "IXXXXXXX", "status": 1, "status": 0'),
+        'holds the key "status" twice in one object (at "/profiles/u-1001/push/0/status")'),
+    "NUL in a distinct_id": (
+        edited(_set("profiles", "u\x001001", {})),
+        'at /profiles: the key "u\\u00001001" is not allowed: holds the control character '
+        "U+0000"),
+    "empty distinct_id": (edited(_set("profiles", "", {})),
+                          'at /profiles: the key "" is not allowed: an empty string'),
+    "serial 2^64-1": (edited(_set("serial", 2**64 - 1)),
+                      "at /serial: an integer above the maximum 9007199254740991"),
+    "serial 2^64 (read as a float)": (edited(_set("serial", 2**64)),
+                                      "at /serial: an integer above the maximum"),
+    "serial 2^53": (edited(_set("serial", 2**53)),
+                    "at /serial: an integer above the maximum 9007199254740991"),
+    "serial past what a run may load": (
+        edited(_set("serial", 2**52 + 1)),
+        "has serial 4503599627370497, above 4503599627370496 (2^52): every save adds 1"),
+    "serial as text": (edited(_set("serial", "3")),
+                       "at /serial: a string where an integer is expected"),
+    "serial as a boolean": (edited(_set("serial", True)),
+                            "at /serial: a boolean where an integer is expected"),
+    "serial 0": (edited(_set("serial", 0)), "at /serial: an integer below the minimum 1"),
+    "workspace with a path": (edited(_set("workspace", "../FYTEST")),
+                              "at /workspace: holds a path separator"),
+    "empty token": (edited(_token(token="")), "at /profiles/u-1001/push/0/token: an empty string"),
+    "token as a number": (edited(_token(token=7)),
+                          "at /profiles/u-1001/push/0/token: an integer where a string is "
+                          "expected"),
+    "integration_id as a number": (
+        edited(_token(integration_id=5)),
+        "at /profiles/u-1001/push/0/integration_id: an integer where null or a string is "
+        "expected"),
+    "status 2": (edited(_token(status=2)), "at /profiles/u-1001/push/0/status: not one of 0, 1"),
+    "status as text": (edited(_token(status="1")),
+                       "at /profiles/u-1001/push/0/status: not one of 0, 1"),
+    "status as a boolean": (edited(_token(status=True)),
+                            "at /profiles/u-1001/push/0/status: not one of 0, 1"),
+    "token with an unknown field": (edited(_token(expires=1)),
+                                    'at /profiles/u-1001/push/0: unexpected member "expires"'),
+    "token as a string": (edited(_set("profiles", "u-1001", "push", 0, "fcm_token:abc")),
+                          "at /profiles/u-1001/push/0: a string where an object is expected"),
+    "profiles as a list": (edited(_set("profiles", [])),
+                           "at /profiles: an array where an object is expected"),
+    "profile as a string": (edited(_set("profiles", "u-1002", "x")),
+                            "at /profiles/u-1002: a string where an object is expected"),
+    "unconfirmed as a string": (edited(_set("unconfirmed", "u-1001")),
+                                "at /unconfirmed: a string where an array is expected"),
+    "missing holding a number": (edited(_set("missing", [1001])),
+                                 "at /missing/0: an integer where a string is expected"),
+    "missing holding a NUL id": (edited(_set("missing", ["u\x00"])),
+                                 "at /missing/0: holds the control character U+0000"),
+    "unconfirmed twice": (edited(_set("unconfirmed", ["u-1", "u-1"])),
+                          "at /unconfirmed: the same item appears twice"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_a_state_with_a_wrong_field_is_refused_at_load_and_left_unchanged(
+        tmp_path: Path, case: str) -> None:
+    content, expected = REFUSED[case]
+    path = tmp_path / "FYTEST-live.json"
+    path.write_bytes(content)
+    backend = LocalStateFile(path)
+    with pytest.raises(StateCorruptError) as raised:
+        backend.load("FYTEST", "live")
+    message = str(raised.value)
+    assert message.startswith(f"state {path} ")
+    assert expected in message
+    assert "The file was left unchanged" in message
+    with pytest.raises(StateCorruptError):
+        backend.save(State.new("FYTEST", "live"))
+    assert sorted(tmp_path.iterdir()) == [path]
+    assert path.read_bytes() == content
+
+
+def test_null_integration_id_reads_as_none_and_float_fields_as_ints(tmp_path: Path) -> None:
+    path = tmp_path / "FYTEST-live.json"
+    path.write_bytes(edited(lambda document: (
+        _token(integration_id=None, status=0.0)(document), _set("serial", 3.0)(document))))
+    state = LocalStateFile(path).load("FYTEST", "live")
+    token = state.profiles["u-1001"].channels["push"][0]
+    assert token == Token("fcm_token:abc", None, 0)
+    assert type(token.status) is int and type(state.serial) is int
+
+
+def test_the_largest_serial_a_run_may_load_loads(tmp_path: Path) -> None:
+    path = tmp_path / "FYTEST-live.json"
+    path.write_bytes(edited(_set("serial", 2**52)))
+    backend = LocalStateFile(path)
+    saved = backend.save(backend.load("FYTEST", "live"))
+    assert saved.serial == 2**52 + 1
+
+
+UNICODE_IDS = ["ü-1001", "用户-1002", "🎉", "e\u0301", "\u00e9", "\u05d0\u05d1", "a\u200bb",
+               "tab\there", "x" * 3000]
+
+
+def test_non_ascii_distinct_ids_survive_load_and_save_byte_for_byte(
+        backend: LocalStateFile) -> None:
+    state = backend.load("FYTEST", "live")
+    state.profiles.update({distinct_id: ChannelData({"email": f"{index}@example.com"})
+                           for index, distinct_id in enumerate(UNICODE_IDS)})
+    state.unconfirmed.add("🎉")
+    state.missing.add("用户-1003")
+    backend.save(state)
+    first = backend.path.read_bytes()
+    assert "用户-1002".encode() in first and "e\u0301".encode() in first  # as written, unescaped
+    loaded = LocalStateFile(backend.path).load("FYTEST", "live")
+    assert sorted(loaded.profiles) == sorted(UNICODE_IDS)  # NFC and NFD: two profiles
+    assert (loaded.unconfirmed, loaded.missing) == ({"🎉"}, {"用户-1003"})
+    LocalStateFile(backend.path).save(loaded)
+    assert backend.path.read_bytes() == first.replace(b'"serial": 1,', b'"serial": 2,')
+
+
+# --- through the commands: refused before anything is written ---------------------------------
+
+def snapshot(directory: Path) -> dict[str, str]:
+    """Every file under `directory` and the sha256 of its bytes."""
+    return {str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(directory.rglob("*")) if path.is_file()}
+
+
+CONFIG = "workspace: FYTEST\nprofiles:\n  u-1001:\n    email: alice@example.com\n  u-1002: {}\n"
+COMMANDS = {
+    "plan": ["plan", "{config}", "--state", "{state}"],
+    "state list": ["state", "list", "--state", "{state}"],
+    "state show": ["state", "show", "u-1001", "--state", "{state}"],
+    "state rm": ["state", "rm", "u-1002", "--state", "{state}"],
+    "apply": ["apply", "{config}", "--state", "{state}", "--auto-approve"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("case", ["repeated profiles key", "serial 2^64-1", "NUL in a distinct_id",
+                                  "serial past what a run may load"])
+def test_commands_refuse_a_corrupt_state_and_change_no_file(
+        tmp_path: Path, command: str, case: str) -> None:
+    content, expected = REFUSED[case]
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    path = state_dir / "FYTEST-live.json"
+    path.write_bytes(content)
+    shutil.copyfile(FIXTURES / "valid.json", atomic.backup_path(path))
+    (state_dir / "audit.jsonl").write_bytes(b"")
+    config = tmp_path / "profiles.yaml"
+    config.write_text(CONFIG)
+    before = snapshot(tmp_path)
+    args = [arg.format(config=config, state=path) for arg in COMMANDS[command]]
+    # Nothing listens on port 9 of 127.0.0.1: a call would fail, but none may be tried.
+    result = CliRunner().invoke(cli, args, env={"FYNO_API_KEY": "k", "FYNO_WSID": None,
+                                                "FYNO_BASE_URL": "http://127.0.0.1:9/v1"})
+    assert result.exit_code == 1, result.output
+    assert f"Error: state {path} " in result.output
+    assert expected in result.output
+    assert "internal error" not in result.output and "Traceback" not in result.output
+    assert snapshot(tmp_path) == before

@@ -10,13 +10,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.errors import StateError
+from reconciler.errors import StateCorruptError, StateError
 from reconciler.model import SINGLE_VALUE_CHANNELS, TOKEN_CHANNELS, ChannelData, Token
 from reconciler.state import State
-from reconciler.state.codec import decode, encode
+from reconciler.state.codec import decode, decode_channel, distinct_id_problem, encode
 
 LINEAGE = "0b7c2a4e-5d1f-4c3b-9a8e-6f2d1c0b9a87"
 text = st.text(min_size=1, max_size=12)
+# A distinct_id is any non-empty text without NUL; a workspace names a file.
+ids = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+              min_size=1, max_size=12)
+workspaces = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"),
+                                   blacklist_characters="/\\"), min_size=1, max_size=50)
 tokens = st.builds(Token, text, st.none() | st.text(max_size=8), st.sampled_from([0, 1]))
 channel_values = {
     **{name: text for name in SINGLE_VALUE_CHANNELS},
@@ -32,10 +37,12 @@ channel_data = st.builds(
 states = st.builds(
     State,
     st.just(LINEAGE),
-    st.integers(min_value=1, max_value=2**40),
-    text,
+    st.integers(min_value=1, max_value=2**52),
+    workspaces,
     st.sampled_from(["live", "test"]),
-    st.dictionaries(text, channel_data, max_size=5),
+    st.dictionaries(ids, channel_data, max_size=5),
+    st.sets(ids, max_size=3),
+    st.sets(ids, max_size=3),
 )
 
 
@@ -46,7 +53,7 @@ def test_any_state_survives_encode_and_decode(state: State) -> None:
 
 
 @settings(max_examples=200)
-@given(st.dictionaries(text, channel_data, max_size=5))
+@given(st.dictionaries(ids, channel_data, max_size=5))
 def test_decoding_reads_channels_exactly_as_the_model_does(profiles: dict[str, Any]) -> None:
     data = encode(State(LINEAGE, 1, "FYTEST", "live", profiles))
     raw = orjson.loads(data)["profiles"]
@@ -60,3 +67,38 @@ def test_a_value_json_cannot_hold_is_a_state_error() -> None:
     state = State(LINEAGE, 1, "FYTEST", "live", {"u-1": ChannelData({}, {"webpush": 2**64})})
     with pytest.raises(StateError, match="refusing to save a state JSON cannot hold"):
         encode(state)
+
+
+def test_an_id_json_cannot_hold_is_a_state_error_not_a_crash() -> None:
+    # A command-line argument that was not UTF-8 arrives as a lone surrogate.
+    state = State(LINEAGE, 1, "FYTEST", "live", {"u-\udcff": ChannelData()})
+    with pytest.raises(StateError, match="refusing to save a state JSON cannot hold"):
+        encode(state)
+
+
+@settings(max_examples=200)
+@given(channel_data)
+def test_a_channel_read_back_from_elsewhere_decodes_as_in_the_state(data: ChannelData) -> None:
+    assert decode_channel(orjson.loads(orjson.dumps(data.to_json())), "journal:2") == data
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ({"email": 5}, "journal:2: not a profile's channel data: at /email: an integer where a "
+                   "string is expected"),
+    ({"push": []}, "at /push: an empty array"),
+    ({"push": [{"token": "t", "status": True}]}, "at /push/0/status: not one of 0, 1"),
+    ([], "at the top level: an array where an object is expected"),
+])
+def test_a_channel_read_back_with_a_wrong_field_is_refused(value: object, message: str) -> None:
+    with pytest.raises(StateCorruptError) as raised:
+        decode_channel(value, "journal:2")
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("u-1001", None), ("ü-用户", None), ("e\u0301", None), ("tab\there", None),
+    ("", "an empty string"), ("u\x00", "holds the control character U+0000"),
+    (1001, "an integer where a string is expected"), (None, "null where a string is expected"),
+])
+def test_distinct_id_rules(value: object, problem: str | None) -> None:
+    assert distinct_id_problem(value) == problem

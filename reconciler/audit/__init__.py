@@ -16,6 +16,7 @@ from reconciler.audit.entry import (
     resolve_actor,
     utc_now,
 )
+from reconciler.audit.facts import Fact, record_facts
 from reconciler.audit.ledger import (
     LEDGER_NAME,
     AuditLedger,
@@ -34,6 +35,7 @@ __all__ = [
     "AuditEntry",
     "AuditError",
     "AuditLedger",
+    "Fact",
     "Format",
     "Reason",
     "VerifyResult",
@@ -41,6 +43,7 @@ __all__ = [
     "ledger_path",
     "query",
     "read_records",
+    "record_facts",
     "render_records",
     "resolve_actor",
     "utc_now",

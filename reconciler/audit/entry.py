@@ -62,6 +62,26 @@ def _login(env: Mapping[str, str]) -> str:
     return "unknown"
 
 
+# Where each CI service says which commit it runs and the URL of the run, in the order tried.
+CI_COMMIT_VARIABLES: Final = ("GITHUB_SHA", "CI_COMMIT_SHA", "BUILDKITE_COMMIT", "CIRCLE_SHA1",
+                              "BUILD_SOURCEVERSION", "BITBUCKET_COMMIT", "GIT_COMMIT")
+CI_URL_VARIABLES: Final = ("CI_PIPELINE_URL", "BUILDKITE_BUILD_URL", "CIRCLE_BUILD_URL",
+                           "BUILD_URL")
+
+
+def ci_commit(env: Mapping[str, str]) -> str | None:
+    """The commit the CI run is for, from the CI's variables; None outside CI."""
+    return next((env[name] for name in CI_COMMIT_VARIABLES if env.get(name)), None)
+
+
+def pipeline_url(env: Mapping[str, str]) -> str | None:
+    """The URL of the CI run (GitHub Actions, GitLab CI, Buildkite, CircleCI, Jenkins)."""
+    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL") or "https://github.com"
+        return f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    return next((env[name] for name in CI_URL_VARIABLES if env.get(name)), None)
+
+
 def git_commit(directory: Path) -> str | None:
     """The HEAD commit of the git repository holding `directory`; None if there is none.
 
@@ -109,6 +129,7 @@ class AuditEntry:
     # A write: its HTTP method and path (below /{WSID}/{version}), what it came to (ok,
     # refused, unknown) and an id; a read-back: the ids of the writes it settles and what it
     # found of them (landed, not_landed, landed_partly). Absent from other records.
+    pipeline: str | None = None  # the URL of the CI run, when the CI's variables give it
     method: str | None = None
     path: str | None = None
     outcome: str | None = None
@@ -118,7 +139,8 @@ class AuditEntry:
 
     def to_json(self) -> dict[str, Any]:
         extra: dict[str, Any] = {name: value for name, value in (
-            ("method", self.method), ("path", self.path), ("outcome", self.outcome),
+            ("pipeline", self.pipeline), ("method", self.method), ("path", self.path),
+            ("outcome", self.outcome),
             ("request_id", self.request_id), ("found", self.found)) if value is not None}
         if self.settles:
             extra["settles"] = list(self.settles)
@@ -151,6 +173,7 @@ class AuditContext:
     workspace: str
     version: str
     forced: bool = False
+    pipeline: str | None = None
 
     @classmethod
     def current(
@@ -163,10 +186,13 @@ class AuditContext:
         forced: bool,
         env: Mapping[str, str] | None = None,
     ) -> AuditContext:
-        """The context of this process; `config_dir` is where the configuration lives."""
+        """The context of this process; `config_dir` is where the configuration lives (its
+        git commit; in CI without a checkout there, the commit the CI names)."""
+        env = os.environ if env is None else env
         return cls(
-            actor=resolve_actor(os.environ if env is None else env),
-            commit=None if config_dir is None else git_commit(config_dir),
+            actor=resolve_actor(env),
+            commit=(None if config_dir is None else git_commit(config_dir)) or ci_commit(env),
+            pipeline=pipeline_url(env),
             plan_id=plan_id,
             workspace=workspace,
             version=version,
@@ -203,5 +229,6 @@ class AuditContext:
             before=before,
             after=after,
             forced=self.forced,
+            pipeline=self.pipeline,
             **call,
         )

@@ -15,6 +15,9 @@ to 40,000 records/s without fsync (25-60 us each: flock, two stats, one write), 
 3,000 with it (0.3-1 ms per record; threads do not overlap their fsyncs). Either is far
 above what an API answering in tens of milliseconds lets apply produce.
 
+Reading back parses each line strictly (`strictjson`): a line whose objects repeat a key is
+never believed, since its hash covers only one of the two values.
+
 A torn last line, left by a writer that died mid-write or by a power cut, is not refused:
 the next append ends it with a newline and writes a `torn_line` marker record naming its
 offset, length and sha256, chained to the last whole record. The torn bytes stay where they
@@ -39,6 +42,7 @@ from typing import Any, Final
 
 import orjson
 
+from reconciler import strictjson
 from reconciler.atomic import DIR_MODE, FILE_MODE, GroupSync, fsync_directory
 from reconciler.audit.entry import TORN_LINE_OPERATION, AuditEntry
 from reconciler.errors import AuditError
@@ -69,21 +73,36 @@ def seal(body: Mapping[str, Any]) -> tuple[bytes, str]:
     return data[:-1] + b',"hash":"' + digest.encode() + b'"}\n', digest
 
 
+def parse_line(line: bytes, path: Path, number: int) -> Any:
+    """The JSON value of the ledger's line `number` (1-based), read strictly.
+
+    Raises `strictjson.DuplicateKeyError` (an `AuditError` would hide from a caller which
+    failure it met) when an object of the line repeats a key: no writer of the ledger makes
+    such a line, its hash covers only one of the two values, and a reader of the file may
+    believe the other. Any other line that is not JSON raises `strictjson.JSONError`.
+    """
+    return strictjson.loads(line, what=f"{path}:{number}")
+
+
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
     """Every record of the ledger, in order, one line in memory at a time.
 
     Lines that are not JSON objects (a torn line) are skipped: reading is for reports;
-    `reconciler.audit.verify` is what judges the integrity of the file.
+    `reconciler.audit.verify` is what judges the integrity of the file. A line that repeats
+    a key is an `AuditError`: skipping it would hide a record, and showing it would show
+    one of two claims, either of which may be the forged one.
     """
     try:
         file = path.open("rb")
     except FileNotFoundError:
         return
     with file:
-        for line in file:
+        for number, line in enumerate(file, start=1):
             try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
+                record = parse_line(line, path, number)
+            except strictjson.DuplicateKeyError as err:
+                raise AuditError(f"{err}; run `reconciler audit verify`") from None
+            except strictjson.JSONError:
                 continue
             if isinstance(record, dict):
                 yield record
@@ -167,8 +186,11 @@ class AuditLedger:
         if torn:
             repair = b"\n"
             try:
-                whole = orjson.loads(torn)
-            except orjson.JSONDecodeError:
+                whole = strictjson.loads(torn, what=f"{self.path}: the last line")
+            except strictjson.DuplicateKeyError as err:
+                raise AuditError(f"{err}; new records cannot be chained to it: run "
+                                 "`reconciler audit verify`") from None
+            except strictjson.JSONError:
                 whole = None
             if isinstance(whole, dict) and _is_record(whole):
                 seq, last_hash = whole["seq"], whole["hash"]  # only its newline was lost
@@ -198,7 +220,7 @@ class AuditLedger:
         """The ledger's descriptor, flocked; reopened if the file was moved or replaced."""
         while True:
             fd = self._open()
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            locked = _flock(fd, fcntl.LOCK_EX)
             try:
                 current = os.stat(self.path)
                 mine = os.fstat(fd)
@@ -207,13 +229,15 @@ class AuditLedger:
                 same = False
             if same:
                 break
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            if locked:
+                fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
             self._fd, self._tail = None, None
         try:
             yield fd
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            if locked:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _open(self) -> int:
         if self._fd is not None and self._pid == os.getpid():
@@ -236,6 +260,22 @@ class AuditLedger:
             raise AuditError(f"cannot open the audit ledger {self.path}: {err}") from err
         self._fd, self._pid = fd, os.getpid()
         return fd
+
+
+NO_FLOCK: Final = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL})
+"""errnos meaning "this filesystem does not do flock" (some network filesystems)."""
+
+
+def _flock(fd: int, operation: int) -> bool:
+    """flock `fd`; False where the filesystem has no flock: appends then rely on the state
+    lock, which every command that writes records holds (or, for `state unlock`, breaks)."""
+    try:
+        fcntl.flock(fd, operation)
+    except OSError as error:
+        if error.errno in NO_FLOCK:
+            return False
+        raise
+    return True
 
 
 def _is_record(value: Mapping[str, Any]) -> bool:
@@ -289,15 +329,17 @@ def _read_tail(fd: int, path: Path, size: int) -> tuple[int, str, int, bytes]:
         return 0, "", torn_at, torn
     line = buffer[line_start:last_newline]
     try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        record = None
+        record = strictjson.loads(line, what="it")
+    except strictjson.JSONError as err:
+        record, why = None, f" ({err})" if isinstance(err, strictjson.DuplicateKeyError) else ""
+    else:
+        why = ""
     if not (isinstance(record, dict) and _is_record(record)):
         number = _count_lines(fd, start + line_start) + 1
         raise AuditError(
-            f"{path}:{number}: the last line is not an audit record, so new records cannot "
-            f"be chained to it; run `reconciler audit verify` to see what is wrong, and move "
-            f"the file aside to start a new ledger")
+            f"{path}:{number}: the last line is not an audit record{why}, so new records "
+            f"cannot be chained to it; run `reconciler audit verify` to see what is wrong, and "
+            f"move the file aside to start a new ledger")
     return record["seq"], record["hash"], torn_at, torn
 
 

@@ -23,6 +23,7 @@ from reconciler.cli.options import (
 )
 from reconciler.cli.refresh_cmds import refresh_in_memory
 from reconciler.cli.remote import client, progress, require_api_key, retry_policy, run_options
+from reconciler.config.sources import YAML_SUFFIXES
 from reconciler.core import make_plan, open_state
 from reconciler.drift import DriftReport
 from reconciler.errors import (
@@ -36,8 +37,6 @@ from reconciler.render import render
 from reconciler.render.common import printable
 from reconciler.render.drift import render_drift
 from reconciler.state import State, StateBackend, default_state_path
-
-YAML_SUFFIXES = (".yaml", ".yml")
 
 
 @cli.command()

@@ -8,10 +8,13 @@ from typing import cast
 
 import click
 
-from reconciler.audit import Format, ledger_path, query, render_records, verify
+from reconciler.audit import Format, VerifyResult, ledger_path, render_records, verify
+from reconciler.audit.report import select
+from reconciler.audit.verify import ChainCheck
 from reconciler.cli.group import cli
-from reconciler.cli.options import F, common_options, format_option
+from reconciler.cli.options import F, common_options, format_option, show_values_option
 from reconciler.errors import AuditError
+from reconciler.render.common import printable
 
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S"]
 
@@ -25,19 +28,28 @@ def state_dir_option(function: F) -> F:
 
 @cli.group(invoke_without_command=True)
 @common_options
-@click.option("--profile", metavar="ID", help="Only the records of this distinct_id.")
+@click.option("--profile", metavar="ID",
+              help="Only the records of this distinct_id; in text, its history call by call.")
 @click.option("--since", type=click.DateTime(DATE_FORMATS),
               help="Only records from this UTC date or time on.")
 @format_option("text", "json", "csv")
+@show_values_option
 @state_dir_option
 @click.pass_context
 def audit(ctx: click.Context, profile: str | None, since: datetime | None, fmt: str,
-          state_dir: Path) -> None:
+          show_values: bool, state_dir: Path) -> None:
     """Show the audit ledger: every API call apply made, oldest first.
+
+    The hash chain is checked while the records are printed: a damaged ledger is still
+    shown, with a warning on stderr naming its first bad line (exit 0; `audit verify`
+    exits 1). In text, `--profile` tells that profile's history with each change to its
+    channels, masked unless `--show-values`. `--format json` (JSON Lines, one object per
+    record) and `--format csv` carry the records whole, values included.
 
     \b
     Example:
-      reconciler audit --profile u-1001 --since 2026-11-01 --format csv > u-1001.csv
+      reconciler audit --profile u-1001              # what happened to u-1001, and who did it
+      reconciler audit --since 2026-11-01 --format csv > november.csv
       reconciler audit verify
     """
     if ctx.invoked_subcommand is not None:
@@ -45,9 +57,16 @@ def audit(ctx: click.Context, profile: str | None, since: datetime | None, fmt: 
     path = ledger_path(state_dir)
     if not path.exists():
         raise AuditError(f"no audit ledger at {path}: nothing was applied from here yet")
-    records = query(path, profile=profile, since=since)
-    for chunk in render_records(records, cast(Format, fmt)):
+    check = ChainCheck(path)
+    records = select(check.records(), profile=profile, since=since)
+    for chunk in render_records(records, cast(Format, fmt), profile=profile,
+                                show_values=show_values):
         click.echo(chunk, nl=False)
+    if not check.result.ok:
+        click.echo(printable(f"Warning: {damaged(check.result)}; the records are shown as the "
+                             f"file holds them, and the chain vouches for none from line "
+                             f"{check.result.first_bad} on (`reconciler audit verify` exits "
+                             "1 on it)."), err=True)
 
 
 @audit.command("verify")
@@ -65,5 +84,10 @@ def audit_verify(state_dir: Path) -> None:
         raise AuditError(f"no audit ledger at {path}")
     result = verify(path)
     if not result.ok:
-        raise AuditError(f"the audit ledger is damaged: {result.describe()}")
+        raise AuditError(damaged(result))
     click.echo(result.describe())
+
+
+def damaged(result: VerifyResult) -> str:
+    """What `audit verify` refuses and `audit` warns of: the first bad line, and why."""
+    return f"the audit ledger is damaged: {result.describe()}"

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from reconciler.audit import AuditContext, Fact, record_facts
 from reconciler.config import Config, load_config
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -58,12 +59,19 @@ def show_values_option(function: F) -> F:
                         help="Show emails, phone numbers and tokens unmasked.")(function)
 
 
+def _a_number(_ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if value != value:  # NaN passes every range check by failing every comparison
+        raise click.BadParameter("must be a number from 0 to 100, not nan", param=param)
+    return value
+
+
 def safety_options(function: F) -> F:
     function = click.option(
         "--force", is_flag=True, help="Allow a plan that deletes more than --max-delete-percent.",
     )(function)
     function = click.option(
         "--max-delete-percent", type=click.FloatRange(0, 100), default=30.0, show_default=True,
+        callback=_a_number,
         help="Refuse plans deleting more than this share of recorded entries (state of 10+).",
     )(function)
     return click.option("--target", "targets", multiple=True, metavar="ID",
@@ -81,3 +89,14 @@ def use_color(ctx: click.Context) -> bool:
 def load_desired(paths: Sequence[Path]) -> Config:
     return load_config(paths, workspace=os.environ.get("FYNO_WSID") or None,
                        version=os.environ.get("FYNO_VERSION") or None)
+
+
+def record(state_path: Path, workspace: str, version: str, facts: Sequence[Fact],
+           config_dir: Path | None = None, plan_id: str = "") -> None:
+    """Put `facts` (changes to what is managed made without an API call) in the ledger that
+    sits next to the state."""
+    if not facts:
+        return
+    context = AuditContext.current(config_dir=config_dir, plan_id=plan_id,
+                                   workspace=workspace, version=version, forced=False)
+    record_facts(state_path.parent, context, facts)

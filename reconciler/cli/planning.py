@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from reconciler import heap
+from reconciler.audit import Fact
 from reconciler.cli.group import cli
 from reconciler.cli.options import (
     EXIT_CHANGES,
@@ -15,6 +16,7 @@ from reconciler.cli.options import (
     format_option,
     load_desired,
     paths_argument,
+    record,
     safety_options,
     show_values_option,
     state_option,
@@ -25,6 +27,7 @@ from reconciler.cli.remote import require_api_key, run_options
 from reconciler.core import make_plan, open_state
 from reconciler.planfile import read_plan, write_plan
 from reconciler.render import render
+from reconciler.state import default_state_path
 
 
 @cli.command()
@@ -78,6 +81,14 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None, o
                        force=force)
     if out is not None:
         write_plan(result, out)
+        if result.forced:  # a saved plan past the safety rail: who forced it is on record
+            record(state_path or default_state_path(config.workspace, config.version),
+                   config.workspace, config.version,
+                   [Fact(None, "force", f"plan {result.plan_id} saved to {out} forced past "
+                         f"--max-delete-percent {max_delete_percent:g}: it deletes "
+                         f"{result.deletions} of {result.recorded_entries} recorded entries")],
+                   config_dir=paths[0] if paths[0].is_dir() else paths[0].parent,
+                   plan_id=result.plan_id)
     color = use_color(ctx)
     # click strips ANSI codes off a stream that is not a terminal unless told otherwise.
     click.echo(render(result, fmt, color=color, show_values=show_values), nl=False, color=color)

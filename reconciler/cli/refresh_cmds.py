@@ -9,12 +9,14 @@ from pathlib import Path
 
 import click
 
+from reconciler.audit import Fact
 from reconciler.cli.group import cli
 from reconciler.cli.options import (
     EXIT_CHANGES,
     common_options,
     format_option,
     load_desired,
+    record,
     show_values_option,
     state_option,
     use_color,
@@ -63,6 +65,10 @@ def refresh_in_memory(state: State, env: Mapping[str, str], parallelism: int,
     if report.has_drift:
         click.echo(render_drift(report, "text", color=False, show_values=False), err=True,
                    nl=False)
+
+
+def _config_dir(path: Path) -> Path:
+    return path if path.is_dir() else path.parent
 
 
 def _check(reading: Reading, outcome: str = "nothing was planned") -> None:
@@ -117,9 +123,15 @@ def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
         reading = read(state, wanted, env, parallelism, rate, "import")
         if reading.interrupted:
             raise Interrupted("interrupted: nothing was imported")
+        adopted = [Fact(name, "import", "adopted as the server holds it" if data is not None
+                        else "not found on the server: recorded as missing",
+                        before=state.profiles.get(name), after=data)
+                   for name, data in sorted(reading.found.items())]
         record_reading(state, reading.found)
         if reading.found:
             state = backend.save(state)
+            record(path, workspace, version, adopted,
+                   config_dir=_config_dir(paths[0]) if paths else None)
     missing = sorted(name for name, data in reading.found.items() if data is None)
     click.echo(f"Imported {len(reading.found) - len(missing)} profile(s) into {path} "
                f"(serial {state.serial}).")
@@ -165,9 +177,15 @@ def refresh(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None
         reading = read(state, ids, env, parallelism, rate, "refresh")
         if reading.interrupted:
             raise Interrupted("interrupted: nothing was recorded")
+        recorded = {name: state.profiles.get(name) for name in reading.found}
         drifted = record_reading(state, reading.found)
         if drifted:
             state = backend.save(state)
+            record(path, state.workspace, state.version, [
+                Fact(drift.distinct_id, "drift", "changed outside reconciler (found by "
+                     "refresh)", before=recorded[drift.distinct_id],
+                     after=reading.found[drift.distinct_id]) for drift in drifted],
+                config_dir=_config_dir(paths[0]))
     report = drift_report(state, drifted, len(reading.found))
     color = use_color(ctx)
     click.echo(render_drift(report, fmt, color=color, show_values=show_values), nl=False,

@@ -18,10 +18,13 @@ from reconciler.pacing import RetryPolicy
 
 
 def require_api_key(env: Mapping[str, str]) -> None:
-    """Fail before anything is planned or shown when no key is set."""
+    """Fail before anything is planned or shown when no key is set, or when a setting the
+    API calls need is unusable."""
     if not env.get("FYNO_API_KEY"):
         raise ApiSetupError("FYNO_API_KEY is not set: export the API key of the workspace "
                             "(it is read from the environment only, never from a file)")
+    retry_policy(env)
+    request_timeout(env)
 
 
 def run_options(function: F) -> F:
@@ -37,10 +40,15 @@ def client(env: Mapping[str, str], workspace: str, version: str,
     # Imported here: httpx costs every start-up ~0.1 s, and most commands never call the API.
     from reconciler.api import FynoClient, Timeouts
 
-    total = seconds_from(env, "RECONCILER_TIMEOUT", 60.0, low=0.1, high=3600.0)
+    total = request_timeout(env)
     return FynoClient.from_env(env, workspace=workspace, version=version,
                                max_connections=parallelism,
                                timeouts=Timeouts(connect=min(10.0, total), total=total))
+
+
+def request_timeout(env: Mapping[str, str]) -> float:
+    """Seconds one whole answer may take (`RECONCILER_TIMEOUT`)."""
+    return seconds_from(env, "RECONCILER_TIMEOUT", 60.0, low=0.1, high=3600.0)
 
 
 def retry_policy(env: Mapping[str, str]) -> RetryPolicy:

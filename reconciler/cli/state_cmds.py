@@ -13,14 +13,28 @@ from typing import Any
 import click
 import orjson
 
+from reconciler.audit import Fact
 from reconciler.cli.group import cli
-from reconciler.cli.options import common_options, format_option, show_values_option, state_option
+from reconciler.cli.options import (
+    common_options,
+    format_option,
+    record,
+    show_values_option,
+    state_option,
+)
 from reconciler.core import open_state
 from reconciler.errors import StateLockedError, UsageError
 from reconciler.mask import display_value
 from reconciler.model import CHANNEL_ORDER
 from reconciler.render.common import printable, printable_json
-from reconciler.state import Forgotten, HolderStatus, LockInfo, apply_event, holder_status
+from reconciler.state import (
+    Forgotten,
+    HolderStatus,
+    LockInfo,
+    apply_event,
+    default_state_path,
+    holder_status,
+)
 
 
 @cli.group()
@@ -41,6 +55,17 @@ def _state_backend(state_path: Path | None) -> tuple[Any, str, str]:
         raise UsageError("give --state FILE, or set FYNO_WSID (and FYNO_VERSION) to find the "
                          "default state file")
     return open_state(state_path, workspace or "", version), workspace or "", version
+
+
+def _path(state_path: Path | None, workspace: str, version: str) -> Path:
+    return state_path or default_state_path(workspace, version)
+
+
+def _record_unlock(state_path: Path | None, workspace: str, version: str, removed: LockInfo,
+                   *, forced: bool) -> None:
+    how = "with --force" if forced else "its process was gone"
+    record(_path(state_path, workspace, version), workspace, version,
+           [Fact(None, "unlock", f"removed the state lock held by {removed} ({how})")])
 
 
 def _read_state(state_path: Path | None) -> Any:
@@ -116,6 +141,9 @@ def state_rm(distinct_ids: tuple[str, ...], state_path: Path | None) -> None:
     backend, workspace, version = _state_backend(state_path)
     with backend.lock("state rm"):
         recorded = backend.load(workspace or None, version if workspace else None)
+        forgotten = [Fact(name, "state_rm", "forgotten without a call: the server keeps its "
+                          "data", before=recorded.profiles.get(name)) for name in distinct_ids
+                     if name in recorded.profiles or name in recorded.missing]
         unknown = [name for name in distinct_ids
                    if name not in recorded.profiles and name not in recorded.missing]
         if unknown:
@@ -123,6 +151,7 @@ def state_rm(distinct_ids: tuple[str, ...], state_path: Path | None) -> None:
         for name in distinct_ids:
             apply_event(recorded, Forgotten(name))
         saved = backend.save(recorded)
+        record(_path(state_path, workspace, version), saved.workspace, saved.version, forgotten)
     click.echo(f"Removed {len(distinct_ids)} profile(s) from the state (serial {saved.serial}).")
 
 
@@ -142,7 +171,7 @@ def state_unlock(state_path: Path | None, force: bool) -> None:
     Example:
       reconciler state unlock --state state/FYXXXXXXXX-live.json
     """
-    backend, _, _ = _state_backend(state_path)
+    backend, workspace, version = _state_backend(state_path)
     retry = "reconciler state unlock" + (f" --state {state_path}" if state_path else "")
     holder = backend.lock_info()
     if holder is None:
@@ -151,6 +180,7 @@ def state_unlock(state_path: Path | None, force: bool) -> None:
     status = holder_status(holder)
     if force:
         removed = backend.unlock() or holder
+        _record_unlock(state_path, workspace, version, removed, forced=True)
         click.echo(f"Removed the lock held by {_holder(removed)} (--force).")
         if status is HolderStatus.RUNNING:
             click.echo(f"Warning: pid {removed.pid} still runs and may still change the state; "
@@ -160,6 +190,7 @@ def state_unlock(state_path: Path | None, force: bool) -> None:
     if status is HolderStatus.UNKNOWN:
         raise StateLockedError(_elsewhere(holder, retry))
     removed = _remove_stale(backend, holder, status, retry)
+    _record_unlock(state_path, workspace, version, removed, forced=False)
     click.echo(f"Removed the stale lock held by {_holder(removed)}: that process is gone.")
 
 

@@ -1,22 +1,24 @@
 """The JSON form of a `State` (`schemas/state.schema.json`), shared by every backend.
 
-Decoding validates against the schema every time: the file is ours, but people edit, merge
-and truncate files, and a state read wrong turns into wrong deletes on the server.
-With orjson and jsonschema_rs, a 100,000-profile state (45 MB) loads in about two seconds on a
-slow shared 2-CPU machine, most of it spent building the model objects (`bench/state_scale.py`).
+Decoding believes nothing before it is checked: the bytes are parsed strictly (a repeated key
+is refused, see `strictjson`), the whole document is validated against the schema (every
+field's type, every token's shape, the id rules, the serial's range), and only then is the
+`State` built. The file is ours, but people edit, merge and truncate files, and a state read
+wrong turns into wrong deletes on the server. A 100,000-profile state (45 MB) loads in about
+1.2 s of CPU on a slow shared 2-CPU machine, most of it spent building the model objects
+(`bench/state_scale.py`); the repeated-key check costs about 6% of it.
+
+`decode_channel` and `distinct_id_problem` apply the same rules to what other files read
+back carry (the journal's events).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from functools import cache
-from importlib import resources
 from typing import Any, Final
 
-import jsonschema_rs
 import orjson
 
+from reconciler import strictjson
 from reconciler.errors import StateCorruptError, StateError
 from reconciler.heap import collector_paused
 from reconciler.model import (
@@ -29,9 +31,18 @@ from reconciler.model import (
 from reconciler.state.base import State
 
 FORMAT_VERSION: Final = 1
-MAX_REPORTED_ERRORS: Final = 5
+MAX_SERIAL: Final = 2**53 - 1
+"""The schema's maximum: the largest integer that every JSON reader (JavaScript, jq) holds
+exactly."""
+MAX_LOADED_SERIAL: Final = 2**52
+"""The largest serial a state is loaded with. A run saves a few times (a journal folded in,
+the apply itself), so a loaded state must leave room below `MAX_SERIAL`: refused at load,
+such a state stops a run before its first call, not at its save, after the calls."""
 _TOKEN_CHANNELS: Final = frozenset(TOKEN_CHANNELS)
 _SINGLE_VALUE_CHANNELS: Final = frozenset(SINGLE_VALUE_CHANNELS)
+# The schema allows 0 and 1, which JSON Schema also matches as 0.0 and 1.0: keep ints.
+_STATUS: Final = {0: 0, 1: 1}
+_new_tuple: Final = tuple.__new__
 
 
 def encode(state: State) -> bytes:
@@ -58,42 +69,55 @@ def encode(state: State) -> bytes:
             document["unconfirmed"] = sorted(state.unconfirmed)
         if state.missing:
             document["missing"] = sorted(state.missing)
+        try:
+            data = orjson.dumps(document,
+                                option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+        except orjson.JSONEncodeError as err:  # an unmanaged value beyond 64-bit ints, an id
+            # with a lone surrogate (a command-line argument that was not UTF-8)...
+            raise StateError(f"refusing to save a state JSON cannot hold: {err}") from None
         # Never write what the next load would refuse: that would lock the user out.
         problems = _schema_problems(document)
         if problems:
             raise StateError(f"refusing to save an invalid state: {'; '.join(problems)}")
-        try:
-            return orjson.dumps(document,
-                                option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
-        except orjson.JSONEncodeError as err:  # e.g. an unmanaged value beyond 64-bit ints
-            raise StateError(f"refusing to save a state JSON cannot hold: {err}") from None
+        return data
 
 
 def decode(data: bytes, source: str) -> State:
-    """Parse and validate stored bytes; `StateCorruptError` names `source` and the problem."""
+    """Parse and validate stored bytes; `StateCorruptError` names `source` and the problem.
+
+    Nothing is built before the whole document passed: a repeated key, a field of the wrong
+    type, a token of the wrong shape, an id the backends cannot hold or a serial that the
+    next saves would push past what JSON holds exactly are all refused here, before any
+    command acts on the state.
+    """
     with collector_paused():
         try:
-            document = orjson.loads(data)
-        except orjson.JSONDecodeError as err:
-            raise StateCorruptError(
-                f"state {source} is not valid JSON: {err.msg} at line {err.lineno} "
-                f"column {err.colno}") from None
+            document = strictjson.loads(data, what=f"state {source}")
+        except strictjson.JSONError as err:
+            raise StateCorruptError(str(err)) from None
         if not isinstance(document, dict) or "format_version" not in document:
             raise StateCorruptError(
                 f"state {source} is not a reconciler state file (no format_version)")
         if document["format_version"] != FORMAT_VERSION:
             raise StateCorruptError(
                 f"state {source} has format_version "
-                f"{json.dumps(document['format_version'])}; this reconciler reads "
+                f"{strictjson.shown_json(document['format_version'])}; this reconciler reads "
                 f"format_version {FORMAT_VERSION} only (a newer reconciler may have written it)")
         problems = _schema_problems(document)
         if problems:
             raise StateCorruptError(
                 f"state {source} does not match schemas/state.schema.json: "
                 + "; ".join(problems))
+        # JSON Schema counts 7.0 as an integer: keep the model's ints ints.
+        serial = int(document["serial"])
+        if serial > MAX_LOADED_SERIAL:
+            raise StateCorruptError(
+                f"state {source} has serial {serial}, above {MAX_LOADED_SERIAL} (2^52): "
+                "every save adds 1, and past 2^53 no JSON reader holds a serial exactly. "
+                "No reconciler writes such a serial; the file was edited")
         return State(
             lineage=document["lineage"],
-            serial=document["serial"],
+            serial=serial,
             workspace=document["workspace"],
             version=document["version"],
             profiles={distinct_id: _channel_data(channel)
@@ -103,19 +127,38 @@ def decode(data: bytes, source: str) -> State:
         )
 
 
+def decode_channel(value: Any, source: str) -> ChannelData:
+    """A profile's channel object read back from outside the state file (a journal's event),
+    checked exactly as the state's profiles are; `StateCorruptError` names `source`."""
+    problems = strictjson.schema_problems(strictjson.validator("state.schema.json", "channel"),
+                                          value)
+    if problems:
+        raise StateCorruptError(f"{source}: not a profile's channel data: " + "; ".join(problems))
+    return _channel_data(value)
+
+
+def distinct_id_problem(value: Any) -> str | None:
+    """What makes `value` not a distinct_id the state can record (None: it is one)."""
+    problems = strictjson.schema_problems(
+        strictjson.validator("state.schema.json", "distinct_id"), value)
+    return "; ".join(problem.removeprefix("at the top level: ") for problem in problems) or None
+
+
 def _channel_data(channel: dict[str, Any]) -> ChannelData:
     """`ChannelData.from_json` for a channel object that passed the schema, a third faster.
 
     At 100,000 profiles this is most of the load time. The schema already guarantees what
-    `from_json` checks for (no empty channel, every token with a status), and positional
-    arguments make `Token` cheaper to build; tests check that both always agree.
+    `from_json` checks for (no empty channel, every token with a status), and building each
+    `Token` as the tuple it is skips the Python-level `__new__` of a named tuple (a tenth of
+    the load, which pays for the repeated-key check); tests check that both always agree.
     """
     channels: dict[str, ChannelValue] = {}
     unmanaged: dict[str, Any] = {}
     for name, value in channel.items():
         if name in _TOKEN_CHANNELS:
-            channels[name] = tuple([Token(token["token"], token.get("integration_id"),
-                                          token["status"]) for token in value])
+            channels[name] = tuple([_new_tuple(Token, (token["token"], token.get("integration_id"),
+                                                       _STATUS[token["status"]]))
+                                    for token in value])
         elif name in _SINGLE_VALUE_CHANNELS:
             channels[name] = value
         else:
@@ -124,26 +167,4 @@ def _channel_data(channel: dict[str, Any]) -> ChannelData:
 
 
 def _schema_problems(document: dict[str, Any]) -> list[str]:
-    validator = _validator()
-    if validator.is_valid(document):  # the common case, at a third of the cost of listing
-        return []
-    problems: list[str] = []
-    for error in validator.iter_errors(document):
-        if len(problems) == MAX_REPORTED_ERRORS:
-            problems.append("(further problems not shown)")
-            break
-        problems.append(f"at {_pointer(error.instance_path)}: {error.message}")
-    return problems
-
-
-def _pointer(path: Sequence[str | int]) -> str:
-    """An RFC 6901 JSON pointer, so that a distinct_id holding `/` stays unambiguous."""
-    if not path:
-        return "the top level"
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
-
-
-@cache
-def _validator() -> Any:
-    schema_file = resources.files("reconciler") / "schemas" / "state.schema.json"
-    return jsonschema_rs.validator_for(orjson.loads(schema_file.read_bytes()))
+    return strictjson.schema_problems(strictjson.validator("state.schema.json"), document)
