@@ -92,8 +92,12 @@ def validator(schema: str, definition: str | None = None) -> Any:
 def schema_problems(checker: Any, document: Any) -> list[str]:
     """What makes `document` fail `checker` (a `validator`), at most a few, each with its
     place; empty when it passes."""
-    if checker.is_valid(document):  # the common case, at a third of the cost of listing
-        return []
+    try:
+        if checker.is_valid(document):  # the common case, at a third of the cost of listing
+            return []
+    except UnicodeEncodeError:  # never from a file read back: JSON text holds no lone surrogate
+        return ["at the top level: holds text that is not Unicode (a lone surrogate, as a "
+                "command-line argument that is not UTF-8 gives)"]
     problems: list[str] = []
     for error in checker.iter_errors(document):
         if len(problems) == MAX_REPORTED_PROBLEMS:

@@ -99,6 +99,9 @@ def test_a_channel_read_back_with_a_wrong_field_is_refused(value: object, messag
     ("u-1001", None), ("ü-用户", None), ("e\u0301", None), ("tab\there", None),
     ("", "an empty string"), ("u\x00", "holds the control character U+0000"),
     (1001, "an integer where a string is expected"), (None, "null where a string is expected"),
+    # A command-line argument that was not UTF-8: refused, not a crash.
+    ("u-\udcff", "holds text that is not Unicode (a lone surrogate, as a command-line argument "
+                 "that is not UTF-8 gives)"),
 ])
 def test_distinct_id_rules(value: object, problem: str | None) -> None:
     assert distinct_id_problem(value) == problem

@@ -146,6 +146,7 @@ def test_a_journal_extends_only_a_saved_state(tmp_path: Path) -> None:
     b'{"settle": "a", "data": {"email": 5}}', b'{"settle": "a", "data": "x"}',
     b'{"settle": "a", "data": {"push": [{"status": 1}]}}', b'{"missing": null}',
     b'{"settle": "a\\u0000b"}', b'{"settle": "a", "extra": 1}', b'"text"', b'{"begin": ["a"]}',
+    b'{"settle": "a", "settle": "b"}', b'{"settle": "a", "data": {"email": "x", "email": "y"}}',
 ])
 def test_a_journal_line_of_the_wrong_shape_is_refused_naming_it(backend: LocalStateFile,
                                                                  line: bytes) -> None:

@@ -20,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from reconciler.errors import StateCorruptError
 from reconciler.model import ChannelData
+from reconciler.state import codec
 from reconciler.state.base import State
 
 
@@ -112,8 +114,9 @@ def from_json(line: Any) -> Event:
     if len(kinds) != 1 or extra or ("data" in line and kinds != ["settle"]):
         raise NotAnEvent("not one of begin, settle, missing")
     distinct_id = line[kinds[0]]
-    if not isinstance(distinct_id, str) or not distinct_id or "\0" in distinct_id:
-        raise NotAnEvent("its profile id is not a non-empty string")
+    problem = codec.distinct_id_problem(distinct_id)
+    if problem:
+        raise NotAnEvent(f"its profile id {problem}")
     if kinds == ["begin"]:
         return Begun(distinct_id)
     if kinds == ["missing"]:
@@ -123,18 +126,7 @@ def from_json(line: Any) -> Event:
     data = line["data"]
     if data is None:
         return Forgotten(distinct_id)
-    problem = _channel_problem(data)
-    if problem:
-        raise NotAnEvent(f"its channel data {problem}")
-    return Holds(distinct_id, ChannelData.from_json(data))
-
-
-def _channel_problem(data: Any) -> str:
-    """Why `data` is not a channel object as the state records it ("" when it is)."""
-    # Imported here: the response schema is only needed when a journal is read back.
-    from reconciler.responses import profile_problem
-
-    if not isinstance(data, dict):
-        return "is not an object"
-    problem = profile_problem({"channel": data})
-    return f"is malformed: {problem}" if problem else ""
+    try:  # checked exactly as the state's own profiles are
+        return Holds(distinct_id, codec.decode_channel(data, "its channel data"))
+    except StateCorruptError as error:
+        raise NotAnEvent(str(error)) from None

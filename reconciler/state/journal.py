@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import orjson
 
+from reconciler import strictjson
 from reconciler.atomic import FILE_MODE, GroupSync, fsync_directory
 from reconciler.errors import StateError
 from reconciler.state.base import State
@@ -115,8 +116,8 @@ def replay(path: Path, state: State) -> str:
 
 def _parse(line: bytes, path: Path, number: int) -> dict[str, Any]:
     try:
-        entry = orjson.loads(line)
-    except orjson.JSONDecodeError:
+        entry = strictjson.loads(line, what=f"state journal {path} line {number}")
+    except strictjson.JSONError:
         entry = None
     if not isinstance(entry, dict):
         raise StateError(f"state journal {path} line {number} is damaged; it cannot be "

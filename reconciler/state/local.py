@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler import atomic
-from reconciler.errors import StateCorruptError, StateError, StateMismatchError
+from reconciler.config.limits import shown, workspace_problem
+from reconciler.errors import StateCorruptError, StateError, StateMismatchError, UsageError
 from reconciler.state import codec, journal
 from reconciler.state.base import LockInfo, State, StateBackend
 from reconciler.state.journal import Journal
@@ -28,6 +29,13 @@ _Fingerprint = tuple[int, int, int, int, int]
 
 
 def default_state_path(workspace: str, version: str) -> Path:
+    """`state/<workspace>-<version>.json`; a name that could leave `state/` (from the YAML
+    or from FYNO_WSID / FYNO_VERSION) is refused before any path is built from it."""
+    problem = workspace_problem(workspace) if workspace else "no workspace names the state"
+    if problem is not None:
+        raise UsageError(problem)
+    if version not in ("live", "test"):
+        raise UsageError(f"the version must be live or test, not {shown(version)}")
     return Path("state") / f"{workspace}-{version}.json"
 
 
