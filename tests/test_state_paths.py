@@ -3,6 +3,7 @@ never places a file outside `state/`."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,14 @@ def test_fyno_wsid_cannot_place_the_state_outside_state(
 
 def test_a_fyno_workspace_id_gives_the_usual_path() -> None:
     assert default_state_path("FYXXXXXXXX", "test") == Path("state") / "FYXXXXXXXX-test.json"
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+def test_a_state_that_is_not_a_regular_file_is_refused_at_once(tmp_path: Path,
+                                                               special: str) -> None:
+    path = Path(special)
+    if special == "fifo":
+        path = tmp_path / "state.json"
+        os.mkfifo(path)
+    result = CliRunner().invoke(cli, ["state", "list", "--state", str(path)])
+    assert result.exit_code == 1 and "is not a regular file" in result.output

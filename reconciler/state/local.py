@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING
 
 from reconciler import atomic
@@ -125,8 +126,13 @@ class LocalStateFile:
     def _read(self) -> State | None:
         """The stored state, validated; None if there is no file."""
         try:
-            with self.path.open("rb") as file:
+            # O_NONBLOCK: opening a FIFO named as the state must not wait for a writer
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as file:
                 stat = os.fstat(file.fileno())
+                if not S_ISREG(stat.st_mode):
+                    raise StateError(f"state {self.path} is not a regular file; give --state "
+                                     "a JSON file (or a path where one may be created)")
                 data = file.read()
         except FileNotFoundError:
             return None
