@@ -13,7 +13,6 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +77,6 @@ def start(workdir: Path, *args: str, server: dict[str, Any] | None = None) -> Sa
     seed.write_text(json.dumps({"FYE2E00001": {"live": RECORDED if server is None
                                                else server}}))
     return SandboxProcess(*args, seed=seed)
-
-
-@pytest.fixture
-def sandboxes() -> Iterator[list[SandboxProcess]]:
-    started: list[SandboxProcess] = []
-    yield started
-    for sandbox in started:
-        sandbox.stop()
 
 
 def normal(channel: dict[str, Any]) -> dict[str, Any]:

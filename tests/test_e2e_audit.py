@@ -5,7 +5,6 @@ read-back says what it settled; drift is only what no call of ours explains."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +17,6 @@ RECORDED = {f"p-{i:02d}": {"sms": f"+1555000{i:04d}", "email": f"p{i}@old.exampl
             for i in range(12)}
 DESIRED = {f"p-{i:02d}": {"email": f"p{i}@new.example.com", "push": [f"t-{i}-a"]}
            for i in range(12)}
-
-
-@pytest.fixture
-def sandboxes() -> Iterator[list[SandboxProcess]]:
-    started: list[SandboxProcess] = []
-    yield started
-    for sandbox in started:
-        sandbox.stop()
 
 
 def ledger(workdir: Path) -> list[dict[str, Any]]:

@@ -13,7 +13,6 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,14 +26,6 @@ from reconciler.model import ChannelData
 
 STATE = Path("state") / "FYE2E00001-live.json"
 RESEND = ("update", "duplicate", "ignore", "merge")
-
-
-@pytest.fixture
-def sandboxes() -> Iterator[list[SandboxProcess]]:
-    started: list[SandboxProcess] = []
-    yield started
-    for sandbox in started:
-        sandbox.stop()
 
 
 def serve(sandboxes: list[SandboxProcess], tmp_path: Path, server: dict[str, Any],
