@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from reconciler.answers import ProfileApi
-from reconciler.audit import AuditContext, AuditLedger
+from reconciler.audit import AuditContext, AuditLedger, record_lost_requests
 from reconciler.drift import ProfileDrift, compare
 from reconciler.effects import target
 from reconciler.executor import Executor, Outcome, Report, Work
@@ -24,6 +24,7 @@ from reconciler.plan import Call, DeleteChannels, Plan
 from reconciler.preflight import preflight
 from reconciler.state import (
     Begun,
+    Doubt,
     Event,
     EventLog,
     Forgotten,
@@ -66,40 +67,52 @@ def plan_works(plan: Plan, state: State) -> list[Work]:
         works.append(Work(distinct_id, calls, recorded,
                           None if leaves else target(recorded, calls),
                           read_back_first=distinct_id in state.unconfirmed,
-                          read_only=distinct_id not in named))
+                          read_only=distinct_id not in named,
+                          doubts=state.doubts.get(distinct_id, ())))
     return works
 
 
 def run_apply(plan: Plan, state: State, backend: StateBackend, api: ProfileApi, *,
               ledger: AuditLedger, context: AuditContext, parallelism: int = 10,
               rate: float | None = None, retry: RetryPolicy = DEFAULT_RETRY,
-              progress: Callable[[int], None] = lambda calls: None) -> ApplyResult:
-    """Execute `plan` against `api`, journaling and auditing every event; save the state."""
+              progress: Callable[[int], None] = lambda calls: None,
+              on_report: Callable[[Report], None] = lambda report: None) -> ApplyResult:
+    """Execute `plan` against `api`, journaling and auditing every event; save the state.
+    `on_report` sees each record once it is in the ledger (from the executor's threads)."""
     started = time.monotonic()
     preflight(api, retry)  # a wrong URL, key or workspace stops us before anything is written
     ledger.check()  # a ledger that cannot take records must stop us before the first call
+    record_lost_requests(state, ledger, context)
     if state.lineage is None:
         state = backend.save(state)  # the journal extends a saved version
     works = plan_works(plan, state)
+    doubts = dict(state.doubts), set(state.unconfirmed)
     log = backend.open_journal(state)
-    recorder = _Recorder(state, log, ledger, context, progress)
+    recorder = _Recorder(state, log, ledger, context, progress, on_report)
     try:
         outcome = Executor(api, recorder, parallelism=parallelism, rate=rate,
                            retry=retry).run(works)
     finally:
         # Nothing changed (e.g. the first calls met a 401): the state stays byte for byte.
-        log.close(discard=not recorder.changed)
-    saved = backend.save(state) if recorder.changed else state
+        # A request left in doubt (its read-back never came) is a change: it must be kept.
+        changed = recorder.changed or doubts != (state.doubts, state.unconfirmed)
+        log.close(discard=not changed)
+    saved = backend.save(state) if changed else state
     drift = tuple(sorted(recorder.drift, key=lambda item: item.distinct_id))
     return ApplyResult(outcome, saved, len(plan.calls), time.monotonic() - started, drift)
 
 
 class _Recorder:
-    """The executor's `Observer`: journal first, then state, then audit ledger."""
+    """The executor's `Observer`. A request is journaled (`Begun`) before it is sent, and
+    its ledger record is written before the journal settles it: a crash at any instant
+    leaves the request either in the ledger or in the state's doubts, from which the next
+    command that settles the profile records it (`record_lost_requests`)."""
 
     def __init__(self, state: State, log: EventLog, ledger: AuditLedger,
-                 context: AuditContext, progress: Callable[[int], None]) -> None:
+                 context: AuditContext, progress: Callable[[int], None],
+                 on_report: Callable[[Report], None]) -> None:
         self._state = state
+        self._on_report = on_report
         self._log = log
         self._ledger = ledger
         self._context = context
@@ -108,42 +121,41 @@ class _Recorder:
         self.changed = False  # whether the state must be saved
         self.drift: list[ProfileDrift] = []  # read-backs that found changes made elsewhere
 
-    def begin(self, distinct_id: str) -> None:
-        self._note(Begun(distinct_id), changes=False)
+    def begin(self, doubt: Doubt) -> None:
+        self._note(Begun(doubt.call.distinct_id, doubt), changes=False)
 
     def abandoned(self, distinct_id: str) -> None:
         self._note(Unchanged(distinct_id), changes=False)
 
     def done(self, report: Report, before: ChannelData, after: ChannelData | None) -> None:
         distinct_id = report.distinct_id
-        self._note(Forgotten(distinct_id) if after is None else Holds(distinct_id, after))
         self._audit(report, before, after)
+        self._note(Forgotten(distinct_id) if after is None else Holds(distinct_id, after))
 
     def read_back(self, report: Report, before: ChannelData, truth: ChannelData,
                   explained: tuple[ChannelData, ...] | None) -> None:
-        self._note(Holds(report.distinct_id, truth))
         self._audit(report, before, truth)
-        if explained is None or any(
-                compare(report.distinct_id, state, truth) is None for state in explained):
-            return
-        drift = compare(report.distinct_id, before, truth)
+        drift = None if explained is None or any(
+            compare(report.distinct_id, state, truth) is None for state in explained
+        ) else compare(report.distinct_id, before, truth)
         if drift is not None:
             with self._mutex:
                 self.drift.append(drift)
             # Recorded as what it is: a change made outside reconciler, not by it.
             self._audit(Report(report.distinct_id, "drift", None, None,
                                "changed outside reconciler", 0), before, truth)
+        self._note(Holds(report.distinct_id, truth))
 
     def unsettled(self, report: Report, before: ChannelData) -> None:
         self._audit(report, before, None)  # the request is on record before it is settled
 
     def refused(self, report: Report, before: ChannelData, in_doubt: bool) -> None:
+        # Refused: the profile holds what it held. In doubt: what it holds is unknown.
+        self._audit(report, before, None if in_doubt else before)
         if in_doubt:
             self.changed = True  # the profile stays unconfirmed, which the state must say
         else:
             self._note(Unchanged(report.distinct_id), changes=False)
-        # Refused: the profile holds what it held. In doubt: what it holds is unknown.
-        self._audit(report, before, None if in_doubt else before)
 
     def progress(self, finished_calls: int) -> None:
         self._progress(finished_calls)
@@ -165,3 +177,4 @@ class _Recorder:
             outcome=None if report.outcome is None else report.outcome.value,
             request_id=report.request_id or None, settles=report.settles,
             found=None if report.found is None else report.found.value))
+        self._on_report(report)

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeAlias
 
 from reconciler.answers import Answer, ProfileApi, Verdict
 from reconciler.effects import after_call
@@ -33,6 +33,7 @@ from reconciler.pacing import RetryPolicy
 from reconciler.plan import Call, CreateProfile, DeleteChannels, PatchChannels, ReAddTokens
 from reconciler.planner import diff
 from reconciler.pool import Gate
+from reconciler.state import Doubt
 
 MAX_ROUNDS: Final = 4
 """Read-backs one profile may need, in one run, to settle answers that left doubt."""
@@ -60,6 +61,7 @@ class Work:
     target: ChannelData | None  # None: it leaves management once its channels are deleted
     read_back_first: bool = False  # unconfirmed: an earlier call's outcome is unknown
     read_only: bool = False  # not named by the plan: read back and recorded, never written
+    doubts: tuple[Doubt, ...] = ()  # the earlier run's requests of unknown outcome, if known
 
 
 class Outcome(Enum):
@@ -76,6 +78,13 @@ class Found(Enum):
     LANDED = "landed"
     NOT_LANDED = "not_landed"
     LANDED_PARTLY = "landed_partly"  # or something else changed the profile meanwhile
+
+    @classmethod
+    def judge(cls, truth: ChannelData, before: ChannelData, landed: ChannelData) -> Found:
+        """What the server holding `truth` says of writes that led from `before` to `landed`."""
+        if truth.channels == landed.channels:
+            return cls.LANDED
+        return cls.NOT_LANDED if truth.channels == before.channels else cls.LANDED_PARTLY
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +108,8 @@ class Report:
 class Observer(Protocol):
     """Receives every event; each method returns once the event is durably recorded."""
 
-    def begin(self, distinct_id: str) -> None: ...
+    def begin(self, doubt: Doubt) -> None:
+        """`doubt.call` is about to be sent as `doubt.request_id`: in doubt until settled."""
 
     def abandoned(self, distinct_id: str) -> None:
         """The call begun for `distinct_id` was never sent: the run is stopping."""
@@ -150,7 +160,12 @@ class _Sent:
     result: Result
     answer: Answer | None
     attempts: int
+    request_id: str  # as the journal's `Begun` named it
     why: str = ""
+
+
+_Settles: TypeAlias = tuple[tuple[str, ...], ChannelData]
+"""Writes of unknown outcome a read-back settles, and what the profile holds if all landed."""
 
 
 class Budget:
@@ -195,11 +210,7 @@ class Converger:
         profile = _Profile(work, work.recorded, list(work.calls))
         try:
             if work.read_only or work.read_back_first:
-                # An earlier run's call of unknown outcome: the server may hold the record, or
-                # what any prefix of the plan's calls leads to (the plan repeats the calls that
-                # run had yet to confirm). For a profile outside the plan nothing is judged.
-                explained = None if work.read_only else prefixes(profile.current, work.calls)
-                self._read_back(profile, explained)
+                self._read_back(profile, *_earlier_doubts(work))
                 if work.read_only:
                     return
                 self._replan(profile, len(work.calls))
@@ -257,7 +268,7 @@ class Converger:
         if _resends_a_token(call):
             # Only a plan saved by an older version re-sends a held token; what the server
             # did with it is an UNKNOWN of the API: look, within bounds.
-            self._read_back(profile, None, report)
+            self._read_back(profile, None, None, report)
             self._replan(profile, len(profile.pending))
         return False
 
@@ -267,17 +278,16 @@ class Converger:
         before = profile.current
         self._observer.unsettled(report, before)
         landed = after_call(before, call)
-        self._read_back(profile, (before, landed), report, settles=(report.request_id, landed))
+        self._read_back(profile, (before, landed), ((report.request_id,), landed), report)
         refused = sent.answer is not None and sent.answer.verdict is Verdict.REFUSED
         if refused and not profile.absent and profile.current.channels == before.channels:
             raise _GiveUp(report, in_doubt=False)  # Fyno said no, and nothing happened
         self._replan(profile, len(profile.pending) + 1)
 
     def _read_back(self, profile: _Profile, explained: tuple[ChannelData, ...] | None,
-                   report: Report | None = None,
-                   settles: tuple[str, ChannelData] | None = None) -> None:
-        """One more read-back round for `profile`, within `MAX_ROUNDS`; `settles`: the write
-        of unknown outcome it settles, and what the profile holds if that write landed."""
+                   settles: _Settles | None = None, report: Report | None = None) -> None:
+        """One more read-back round for `profile`, within `MAX_ROUNDS`; `settles`: the writes
+        of unknown outcome it settles, and what the profile holds if they all landed."""
         profile.rounds += 1
         if profile.rounds > MAX_ROUNDS and report is not None:
             raise _GiveUp(report, in_doubt=True,
@@ -329,7 +339,7 @@ class Converger:
 
     def _resync(self, distinct_id: str, current: ChannelData,
                 explained: tuple[ChannelData, ...] | None, budget: Budget,
-                settles: tuple[str, ChannelData] | None = None) -> tuple[ChannelData, bool]:
+                settles: _Settles | None = None) -> tuple[ChannelData, bool]:
         """Read the profile back and record the server's truth; (truth, whether absent).
 
         `explained`: what the server may hold because of our own calls (a doubtful one landed
@@ -340,11 +350,9 @@ class Converger:
         report = Report(distinct_id, "read_back", None, answer.status, answer.message, attempts,
                         method="GET")
         if settles is not None:
-            request_id, landed = settles
-            found = (Found.LANDED if truth.channels == landed.channels
-                     else Found.NOT_LANDED if truth.channels == current.channels
-                     else Found.LANDED_PARTLY)
-            report = replace(report, settles=(request_id,), found=found)
+            request_ids, landed = settles
+            report = replace(report, settles=request_ids,
+                             found=Found.judge(truth, current, landed))
         self._observer.read_back(report, current, truth, explained)
         return truth, held is None
 
@@ -362,7 +370,8 @@ class Converger:
 
     def _send(self, distinct_id: str, call: Call, budget: Budget) -> _Sent:
         """Send one call, retrying only what certainly did not reach the server."""
-        self._observer.begin(distinct_id)
+        request_id = uuid.uuid4().hex
+        self._observer.begin(Doubt(request_id, call))
         request = call.request()
         attempts = 0
         try:
@@ -375,17 +384,17 @@ class Converger:
                     self._unreachable_after(attempts, error)
                     continue
                 except NoAnswerError as error:
-                    return _Sent(Result.IN_DOUBT, None, attempts, str(error))
+                    return _Sent(Result.IN_DOUBT, None, attempts, request_id, str(error))
                 if answer.verdict is Verdict.OK:
-                    return _Sent(Result.DONE, answer, attempts)
+                    return _Sent(Result.DONE, answer, attempts, request_id)
                 if answer.verdict is Verdict.THROTTLED:
                     delay = self._retry.delay(attempts, answer.retry_after)
                     if delay is None or attempts >= self._retry.attempts:
-                        return _Sent(Result.REFUSED, answer, attempts,
+                        return _Sent(Result.REFUSED, answer, attempts, request_id,
                                      f"throttled{_waited(answer)} {attempts} time(s)")
                     self._gate.sleep(delay)
                     continue
-                return _Sent(Result.IN_DOUBT, answer, attempts, answer.problem)
+                return _Sent(Result.IN_DOUBT, answer, attempts, request_id, answer.problem)
         except BaseException:
             # Stopped, or over budget, before this attempt was sent (or answered with a
             # refusal): the profile holds what it held.
@@ -408,6 +417,25 @@ def _resends_a_token(call: Call) -> bool:
     """A PATCH that sends a token the profile holds (a re-add sends one it just deleted)."""
     return isinstance(call, PatchChannels) and not isinstance(call, ReAddTokens) and any(
         isinstance(change.before, Token) for change in call.changes)
+
+
+def _earlier_doubts(work: Work) -> tuple[tuple[ChannelData, ...] | None, _Settles | None]:
+    """What may explain a profile an earlier run left in doubt, and what that read-back
+    settles: the server may hold the record, what the doubtful writes led to, or (when the
+    plan repeats the calls that run had yet to confirm) what any prefix of the plan leads to.
+    A profile outside the plan whose doubts are not known is not judged."""
+    recorded = work.recorded
+    doubted = doubted_states(recorded, work.doubts)
+    settles = ((tuple(doubt.request_id for doubt in work.doubts), doubted[-1])
+               if work.doubts else None)
+    if work.read_only:
+        return (doubted if work.doubts else None), settles
+    return prefixes(recorded, work.calls) + doubted[1:], settles
+
+
+def doubted_states(recorded: ChannelData, doubts: tuple[Doubt, ...]) -> tuple[ChannelData, ...]:
+    """What the profile holds if none, the first, ..., or all of `doubts` landed."""
+    return prefixes(recorded, tuple(doubt.call for doubt in doubts))
 
 
 def prefixes(recorded: ChannelData, calls: tuple[Call, ...]) -> tuple[ChannelData, ...]:
@@ -437,7 +465,7 @@ def _report(distinct_id: str, call: Call, sent: _Sent) -> Report:
             message = f"{message} ({sent.why})" if message else sent.why
     return Report(distinct_id, call.operation, request.body, status, message, sent.attempts,
                   method=request.method, path=request.path, outcome=outcome,
-                  request_id=uuid.uuid4().hex)
+                  request_id=sent.request_id)
 
 
 def _waited(answer: Answer) -> str:

@@ -29,6 +29,7 @@ from reconciler.errors import ApiError
 from reconciler.model import ChannelData
 from reconciler.pacing import DEFAULT_RETRY, RetryPolicy
 from reconciler.pool import Gate, run_pool
+from reconciler.state import Doubt
 
 __all__ = ["MAX_REQUESTS_PER_PROFILE", "MAX_ROUNDS", "Executor", "Observer", "Outcome",
            "Report", "Result", "Work"]
@@ -104,8 +105,8 @@ class _Counting:
         self._mutex = threading.Lock()
         self.finished = 0
 
-    def begin(self, distinct_id: str) -> None:
-        self._observer.begin(distinct_id)
+    def begin(self, doubt: Doubt) -> None:
+        self._observer.begin(doubt)
 
     def abandoned(self, distinct_id: str) -> None:
         self._observer.abandoned(distinct_id)

@@ -239,9 +239,14 @@ CALL_TYPES: Final[dict[str, type[Call]]] = {
 """The calls a plan may hold, by operation; `CreateProfile` is never planned."""
 
 
-def call_from_json(data: Mapping[str, Any]) -> Call:
+def call_from_json(data: Mapping[str, Any], *, sent: bool = False) -> Call:
+    """The call a plan's JSON form (a validated one) describes; `sent`: it may also be a
+    `CreateProfile`, which no plan holds but a journal's or state's doubt may."""
     changes = tuple(Change.from_json(item) for item in data["changes"])
-    kind = CALL_TYPES[data["operation"]]
+    operation = data["operation"]
+    if sent and operation == CreateProfile.operation:
+        return CreateProfile(data["distinct_id"], changes)
+    kind = CALL_TYPES[operation]
     if kind is DeleteChannels:
         return DeleteChannels(data["distinct_id"], changes, forget=bool(data.get("forget")))
     return kind(data["distinct_id"], changes)

@@ -12,13 +12,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from reconciler.answers import ProfileApi
+from reconciler.audit import Fact
+from reconciler.converge import Found, doubted_states
 from reconciler.drift import DriftReport, ProfileDrift, compare
 from reconciler.executor import Executor, Report
 from reconciler.heap import collector_paused
-from reconciler.model import ChannelData
+from reconciler.model import EMPTY, ChannelData
 from reconciler.pacing import DEFAULT_RETRY, RetryPolicy
 from reconciler.preflight import preflight
-from reconciler.state import Holds, Missing, State, apply_event
+from reconciler.state import Doubt, Holds, Missing, State, apply_event
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class _ProgressOnly:
     def __init__(self, progress: Callable[[int], None]) -> None:
         self._progress = progress
 
-    def begin(self, distinct_id: str) -> None:
+    def begin(self, doubt: Doubt) -> None:
         pass
 
     def abandoned(self, distinct_id: str) -> None:
@@ -81,14 +83,36 @@ def managed_ids(state: State, targets: Iterable[str] = ()) -> set[str]:
     return ids & wanted if wanted else set(ids)
 
 
+def settled_by(state: State, found: Mapping[str, ChannelData | None]) -> list[Fact]:
+    """The ledger's read-back records for what `found` settles of the requests `state` holds
+    in doubt (call it before `record_reading`, which drops the doubts it settles)."""
+    facts = []
+    for distinct_id in sorted(found.keys() & state.doubts.keys()):
+        doubts = state.doubts[distinct_id]
+        before = state.profiles.get(distinct_id, EMPTY)
+        truth = found[distinct_id] or EMPTY
+        judged = Found.judge(truth, before, doubted_states(before, doubts)[-1])
+        facts.append(Fact(distinct_id, "read_back", f"read back: {judged.value.replace('_', ' ')}",
+                          before=before, after=found[distinct_id],
+                          settles=tuple(doubt.request_id for doubt in doubts),
+                          found=judged.value))
+    return facts
+
+
 def record_reading(state: State, found: Mapping[str, ChannelData | None]) -> list[ProfileDrift]:
-    """Make `state` say what the server answered; return how that differs from the record."""
+    """Make `state` say what the server answered; return how that differs from the record
+    in ways no request of ours explains (a request in doubt may have landed)."""
     drifted = []
     with collector_paused():
         for distinct_id in sorted(found):
             server = found[distinct_id]
-            drift = compare(distinct_id, state.profiles.get(distinct_id), server,
-                            recorded_missing=distinct_id in state.missing)
+            recorded = state.profiles.get(distinct_id)
+            doubts = state.doubts.get(distinct_id, ())
+            explained = server is not None and any(
+                compare(distinct_id, held, server) is None
+                for held in doubted_states(recorded or EMPTY, doubts)[1:])
+            drift = None if explained else compare(
+                distinct_id, recorded, server, recorded_missing=distinct_id in state.missing)
             if drift is not None:
                 drifted.append(drift)
             apply_event(state, Missing(distinct_id) if server is None

@@ -156,7 +156,7 @@ def test_a_file_that_cannot_be_opened_is_an_error_naming_it(tmp_path: Path) -> N
 
 
 def test_every_problem_of_every_file_is_reported_in_one_run(tmp_path: Path) -> None:
-    write(tmp_path, "a.yaml", "workspace: W\nprofiles:\n  u-1:\n    sms: +911\n    fax: x\n")
+    write(tmp_path, "a.yaml", "workspace: FYW\nprofiles:\n  u-1:\n    sms: +911\n    fax: x\n")
     write(tmp_path, "b.yaml", "profiles:\n  u-1: {}\n  u-2:\n    push: [\"\"]\n")
     write(tmp_path, "c.yml", "profiles:\n  u-3: {email: a@b\n")
     problems = problems_of(tmp_path)
@@ -173,7 +173,7 @@ def test_every_problem_of_every_file_is_reported_in_one_run(tmp_path: Path) -> N
 
 def test_directory_files_are_read_sorted_and_recursively(tmp_path: Path) -> None:
     write(tmp_path, "b.yml", "profiles:\n  u-2: {}\n")
-    write(tmp_path, "a.yaml", "workspace: W\nprofiles:\n  u-1: {}\n")
+    write(tmp_path, "a.yaml", "workspace: FYW\nprofiles:\n  u-1: {}\n")
     write(tmp_path, "notes.txt", "not yaml")
     (tmp_path / "b" / "deep").mkdir(parents=True)
     write(tmp_path / "b", "c.yaml", "profiles:\n  u-3: {}\n")
@@ -231,7 +231,8 @@ def test_fallbacks_supply_workspace_and_version(tmp_path: Path) -> None:
 
 
 def test_a_version_stated_in_a_file_overrides_fyno_version() -> None:
-    config = load_config([FIXTURES / "version_disagrees" / "b.yaml"], workspace="W", version="live")
+    config = load_config([FIXTURES / "version_disagrees" / "b.yaml"], workspace="FYW",
+                         version="live")
     assert config.version == "test"
 
 
@@ -243,7 +244,7 @@ def test_missing_workspace_without_fallback_is_an_error(tmp_path: Path) -> None:
 
 def test_invalid_fyno_version_is_an_error(tmp_path: Path) -> None:
     path = write(tmp_path, "p.yaml", "profiles: {}\n")
-    (problem,) = problems_of(path, workspace="W", version="prod")
+    (problem,) = problems_of(path, workspace="FYW", version="prod")
     assert problem == Problem("FYNO_VERSION", 0, 0, "must be live or test, not 'prod'")
 
 

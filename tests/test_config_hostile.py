@@ -47,7 +47,7 @@ def only_problem(path: Path, **fallbacks: str) -> Problem:
     [
         (HEAD + f"  u-1:\n    push:\n      - token: a\n        status: {NINES}\n", 6, 17,
          f"status must be 0 or 1, not {CUT_NINES}"),
-        (f"workspace: W\nversion: {NINES}\nprofiles: {{}}\n", 2, 10,
+        (f"workspace: FYW\nversion: {NINES}\nprofiles: {{}}\n", 2, 10,
          f"version must be live or test, not {CUT_NINES}"),
         (f"workspace: {NINES}\nprofiles: {{}}\n", 1, 12,
          f"workspace: {CUT_NINES} is read by YAML as a number, not text; quote it if it is "
@@ -173,12 +173,13 @@ def test_a_distinct_id_of_70000_characters_is_refused(tmp_path: Path) -> None:
 def test_texts_are_accepted_up_to_their_limit_and_refused_past_it(
     tmp_path: Path, template: str, limit: int, label: str, line: int, column: int
 ) -> None:
-    at_limit = write(tmp_path, "ok.yaml", template.format("x" * limit))
+    # A workspace id is FY and upper-case letters and digits; the other texts are free.
+    at_limit = write(tmp_path, "ok.yaml", template.format("FY" + "X" * (limit - 2)))
     load_config([at_limit])
-    past = write(tmp_path, "past.yaml", template.format("x" * (limit + 1)))
+    past = write(tmp_path, "past.yaml", template.format("FY" + "X" * (limit - 1)))
     problem = only_problem(past)
     assert (problem.file, problem.line, problem.column) == (str(past), line, column)
-    assert problem.message.startswith(f'{label} "xxx')
+    assert problem.message.startswith(f'{label} "FYXXX')
     assert problem.message.endswith(f"is {limit + 1:,} characters long; at most {limit:,} are "
                                     "allowed")
 
@@ -191,7 +192,7 @@ def _billion_laughs(levels: int, item: str, colon: str = ": ") -> str:
 
 
 def test_billion_laughs_is_one_problem(tmp_path: Path) -> None:
-    path = write(tmp_path, "p.yaml", "workspace: W\n" + _billion_laughs(10, "lol")
+    path = write(tmp_path, "p.yaml", "workspace: FYW\n" + _billion_laughs(10, "lol")
                  + "profiles: {u-1: {push: *a9}}\n")
     problem = only_problem(path)
     assert (problem.file, problem.line, problem.column) == (str(path), 8, 10)
@@ -230,7 +231,7 @@ def test_aliases_right_after_a_json_key_colon_are_bounded_too(tmp_path: Path) ->
     for level in range(1, 5):
         keys = ", ".join(f'"k{k}":*a{level - 1}' for k in range(9))
         parts.append(f'"a{level}":&a{level} {{{keys}}}')
-    text = '{"workspace": "W", ' + ", ".join(parts) + ', "profiles": {}}\n'
+    text = '{"workspace": "FYW", ' + ", ".join(parts) + ', "profiles": {}}\n'
     assert load_fast(text) is None
     path = write(tmp_path, "p.yaml", text)
     with pytest.raises(ConfigError) as caught:
@@ -252,7 +253,7 @@ def test_properties_right_after_a_json_key_colon_take_the_precise_path(text: str
     ("text", "line", "column"),
     [
         (HEAD + "  u-1: {push: " + "[" * 10_000 + "]" * 10_000 + "}\n", 3, 1012),
-        ("workspace: W\nx:\n" + "".join(" " * i + "- \n" for i in range(2000))
+        ("workspace: FYW\nx:\n" + "".join(" " * i + "- \n" for i in range(2000))
          + "profiles: {}\n", 1002, 1000),
     ],
 )
@@ -273,7 +274,7 @@ def test_nesting_within_libyaml_depth_is_reported_where_it_is(tmp_path: Path) ->
 
 
 def test_thousands_of_documents_are_one_problem(tmp_path: Path) -> None:
-    path = write(tmp_path, "p.yaml", "workspace: W\nprofiles: {}\n" + "---\na: 1\n" * 5000)
+    path = write(tmp_path, "p.yaml", "workspace: FYW\nprofiles: {}\n" + "---\na: 1\n" * 5000)
     problem = only_problem(path)
     assert (problem.file, problem.line, problem.column) == (str(path), 3, 1)
     assert problem.message.startswith("a second YAML document (after ---)")
@@ -296,14 +297,14 @@ def test_a_leading_byte_order_mark_is_ignored_and_a_later_one_is_a_problem(
 ) -> None:
     leading = write(tmp_path, "a.yaml", "\ufeff" + HEAD + "  u-1: {}\n")
     assert list(load_config([leading]).profiles) == ["u-1"]
-    later = write(tmp_path, "b.yaml", "workspace: W\n\ufeffprofiles: {}\n")
+    later = write(tmp_path, "b.yaml", "workspace: FYW\n\ufeffprofiles: {}\n")
     problem = only_problem(later)
     assert (problem.line, problem.column) == (2, 2)
     assert problem.message.startswith("invalid YAML:")
 
 
 def test_a_device_is_refused_unread() -> None:
-    assert only_problem(Path(os.devnull), workspace="W") == Problem(
+    assert only_problem(Path(os.devnull), workspace="FYW") == Problem(
         os.devnull, 0, 0, "cannot read file: it is a device"
     )
 
@@ -315,7 +316,7 @@ def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
 
     def load() -> None:
         try:
-            load_config([tmp_path], workspace="W")
+            load_config([tmp_path], workspace="FYW")
         except ConfigError as error:
             outcome.extend(error.problems)
 

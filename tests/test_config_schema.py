@@ -131,7 +131,7 @@ def test_a_hundred_thousand_problems_make_no_schema_error(
 
 def test_reported_problem_is_the_custom_message_alone(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
-    path.write_text("workspace: W\nprofiles:\n  u-1:\n    sms: +91\n")
+    path.write_text("workspace: FYW\nprofiles:\n  u-1:\n    sms: +91\n")
     with pytest.raises(ConfigError) as caught:
         load_config([path])
     assert [problem.message for problem in caught.value.problems] == [
@@ -142,7 +142,7 @@ def test_reported_problem_is_the_custom_message_alone(tmp_path: Path) -> None:
 def test_aliases_are_resolved_on_the_precise_path(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text(
-        "workspace: W\nprofiles:\n  u-1: &shared\n    push: [&t fcm:abc]\n"
+        "workspace: FYW\nprofiles:\n  u-1: &shared\n    push: [&t fcm:abc]\n"
         "  u-2: *shared\n  u-3:\n    inapp: [*t]\n"
     )
     profiles = load_config([path]).profiles

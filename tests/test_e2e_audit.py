@@ -33,6 +33,18 @@ def start(workdir: Path, sandboxes: list[SandboxProcess], server: dict[str, Any]
     return sandbox
 
 
+def write_state_in_doubt(workdir: Path, recorded: dict[str, Any],
+                         doubts: dict[str, list[dict[str, Any]]] | None = None) -> None:
+    """A state an earlier run left with p-1 unconfirmed: with the requests in doubt, when
+    given (as a killed run's journal leaves them), or without (an older state)."""
+    write_state(workdir / STATE, recorded)
+    document = json.loads((workdir / STATE).read_text())
+    document["unconfirmed"] = ["p-1"]
+    if doubts:
+        document["doubts"] = doubts
+    (workdir / STATE).write_text(json.dumps(document))
+
+
 def apply_until_converged(workdir: Path, sandbox: SandboxProcess) -> None:
     for _ in range(4):
         result = reconciler("apply", "profiles.yaml", "--auto-approve", "--max-delete-percent",
@@ -70,13 +82,12 @@ def test_every_write_the_server_saw_is_on_record(tmp_path: Path,
     unknown = [(index, record) for index, record in enumerate(records)
                if record.get("outcome") == "unknown"]
     assert unknown
-    settled = {request_id for record in records for request_id in record.get("settles", ())}
+    # Each is settled by a later read-back that names it: the one that followed it, or
+    # (when that read-back failed too) the next run's, which reads the profile back first.
     for index, record in unknown:
-        # settled by the read-back that followed it, or (when that read-back failed too) by
-        # the next run's read-back of the profile, which it left unconfirmed
-        assert record["request_id"] in settled or any(
-            later["operation"] == "read_back" and later["distinct_id"] == record["distinct_id"]
-            for later in records[index + 1:]), record
+        assert any(record["request_id"] in later.get("settles", ())
+                   and later["distinct_id"] == record["distinct_id"]
+                   for later in records[index + 1:]), record
     assert all(record.get("found") in ("landed", "not_landed", "landed_partly")
                for record in records if record.get("settles"))
     assert not [record for record in records if record["operation"] == "drift"]
@@ -90,10 +101,7 @@ def test_a_crash_between_two_calls_of_a_profile_is_not_drift(
     # still records the old email and the profile is unconfirmed.
     before = {"p-1": {"email": "old@example.com", "sms": "+15550001"}}
     landed = {"p-1": {"email": "new@example.com", "sms": "+15550001"}}
-    write_state(tmp_path / STATE, before)
-    document = json.loads((tmp_path / STATE).read_text())
-    document["unconfirmed"] = ["p-1"]
-    (tmp_path / STATE).write_text(json.dumps(document))
+    write_state_in_doubt(tmp_path, before)
     write_config(tmp_path / "profiles.yaml", {"p-1": {"email": "new@example.com"}})
     sandbox = start(tmp_path, sandboxes, landed)
     result = reconciler("apply", "profiles.yaml", "--auto-approve", cwd=tmp_path,
@@ -104,12 +112,61 @@ def test_a_crash_between_two_calls_of_a_profile_is_not_drift(
         "read_back", "delete_channels"]
 
 
+def test_a_request_the_killed_run_never_recorded_is_put_on_record_and_settled(
+        tmp_path: Path, sandboxes: list[SandboxProcess]) -> None:
+    # The run died after its PATCH reached the server and before its answer was recorded:
+    # the journal, folded into the state, holds the request; the ledger does not.
+    before = {"p-1": {"email": "old@example.com", "sms": "+15550001"}}
+    patch = {"request_id": "ab" * 16, "operation": "patch_channel", "changes": [
+        {"channel": "email", "before": "old@example.com", "after": "new@example.com"}]}
+    write_state_in_doubt(tmp_path, before, {"p-1": [patch]})
+    write_config(tmp_path / "profiles.yaml", {"p-1": {"email": "new@example.com"}})
+    sandbox = start(tmp_path, sandboxes, {"p-1": {"email": "new@example.com",
+                                                  "sms": "+15550001"}})
+    result = reconciler("apply", "profiles.yaml", "--auto-approve", cwd=tmp_path,
+                        sandbox=sandbox)
+    assert result.code == 0, result.output
+    records = ledger(tmp_path)
+    assert [record["operation"] for record in records] == [
+        "patch_channel", "read_back", "delete_channels"]
+    lost, read_back, _ = records
+    assert (lost["method"], lost["path"], lost["request"], lost["outcome"]) == (
+        "PATCH", "/profiles/p-1/channel", {"channel": {"email": "new@example.com"}}, "unknown")
+    assert lost["request_id"] == "ab" * 16
+    assert read_back["settles"] == ["ab" * 16] and read_back["found"] == "landed"
+    # Run again: the request is on record once, never twice.
+    again = reconciler("apply", "profiles.yaml", "--auto-approve", cwd=tmp_path,
+                       sandbox=sandbox)
+    assert again.code == 0, again.output
+    assert len(ledger(tmp_path)) == 3
+
+
+@pytest.mark.parametrize("command", [["refresh", "profiles.yaml"],
+                                     ["state", "rm", "p-1", "--state", str(STATE)]])
+def test_other_commands_that_settle_a_doubt_put_its_request_on_record_first(
+        tmp_path: Path, sandboxes: list[SandboxProcess], command: list[str]) -> None:
+    before = {"p-1": {"email": "old@example.com"}}
+    delete = {"request_id": "cd" * 16, "operation": "delete_channels", "changes": [
+        {"channel": "email", "before": "old@example.com", "after": None}]}
+    write_state_in_doubt(tmp_path, before, {"p-1": [delete]})
+    write_config(tmp_path / "profiles.yaml", {"p-1": {}})
+    sandbox = start(tmp_path, sandboxes, {"p-1": {}})  # the delete landed
+    result = reconciler(*command, cwd=tmp_path, sandbox=sandbox)
+    assert result.code == 0, result.output
+    records = ledger(tmp_path)
+    assert records[0]["operation"] == "delete_channels"
+    assert records[0]["request"] == {"channel": ["email"]}
+    assert records[0]["outcome"] == "unknown" and records[0]["request_id"] == "cd" * 16
+    assert "drift" not in [record["operation"] for record in records]
+    if command[0] == "refresh":
+        assert records[1]["settles"] == ["cd" * 16] and records[1]["found"] == "landed"
+    state = json.loads((tmp_path / STATE).read_text())
+    assert "doubts" not in state and "unconfirmed" not in state
+
+
 def test_a_change_behind_the_tools_back_is_drift(tmp_path: Path,
                                                  sandboxes: list[SandboxProcess]) -> None:
-    write_state(tmp_path / STATE, {"p-1": {"email": "a@example.com", "sms": "+15550001"}})
-    document = json.loads((tmp_path / STATE).read_text())
-    document["unconfirmed"] = ["p-1"]
-    (tmp_path / STATE).write_text(json.dumps(document))
+    write_state_in_doubt(tmp_path, {"p-1": {"email": "a@example.com", "sms": "+15550001"}})
     write_config(tmp_path / "profiles.yaml", {"p-1": {"email": "a@example.com"}})
     sandbox = start(tmp_path, sandboxes, {"p-1": {"email": "someone@else.example.com",
                                                   "sms": "+15550001"}})

@@ -8,8 +8,10 @@ import random
 import signal
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sandboxproc import (
@@ -51,6 +53,39 @@ def kill_after_writes(victim: subprocess.Popen[str], sandbox: SandboxProcess,
     time.sleep(rng.uniform(0.0, 0.03))
 
 
+def assert_the_ledger_holds_every_write_and_no_more(workdir: Path, sandbox: SandboxProcess,
+                                                    seed: int) -> None:
+    """Every write the sandbox received, across the killed run and the rerun, is on record;
+    a record says `ok` only of a write the sandbox performed; one it never received can only
+    be `unknown` and settled as not landed; and nothing of ours is called drift."""
+    def key(method: str, path: str, body: Any) -> tuple[str, str, str]:
+        return method, path, json.dumps(body, sort_keys=True)
+
+    writes = [entry for entry in sandbox.log() if entry["method"] != "GET"]
+    received = Counter(key(entry["method"], entry["path"].split("/live", 1)[1], entry["body"])
+                       for entry in writes)
+    performed = Counter(key(entry["method"], entry["path"].split("/live", 1)[1], entry["body"])
+                        for entry in writes if entry["performed"])
+    lines = (workdir / "state" / "audit.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    requests = [record for record in records if record.get("outcome")]
+    on_record = Counter(key(record["method"], record["path"], record["request"])
+                        for record in requests)
+    assert not received - on_record, (seed, received - on_record)
+    ok = Counter(key(record["method"], record["path"], record["request"])
+                 for record in requests if record["outcome"] == "ok")
+    assert not ok - performed, (seed, ok - performed)
+    found = {request_id: record["found"] for record in records
+             for request_id in record.get("settles", ())}
+    for extra, count in (on_record - received).items():
+        never_received = [record for record in requests
+                          if key(record["method"], record["path"], record["request"]) == extra
+                          and record["outcome"] == "unknown"
+                          and found.get(record["request_id"]) == "not_landed"]
+        assert len(never_received) >= count, (seed, extra)
+    assert "drift" not in [record["operation"] for record in records], seed
+
+
 def test_apply_killed_at_random_instants_loses_nothing_and_converges_on_rerun(
         tmp_path: Path, sandbox: SandboxProcess) -> None:
     writes_at_kill = []
@@ -83,6 +118,7 @@ def test_apply_killed_at_random_instants_loses_nothing_and_converges_on_rerun(
         assert rerun.code == 0, (seed, rerun.output)
         assert_converged(workdir, sandbox)
         assert writes_repeated_without_read_back(sandbox.log()) == [], seed
+        assert_the_ledger_holds_every_write_and_no_more(workdir, sandbox, seed)
     # The kills landed all along the run, most of them while calls were being made.
     assert len(set(writes_at_kill)) >= 6, writes_at_kill
     assert len([count for count in writes_at_kill if 0 < count < 30]) >= 10, writes_at_kill

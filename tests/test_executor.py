@@ -19,6 +19,7 @@ from reconciler.model import ChannelData
 from reconciler.pacing import RetryPolicy
 from reconciler.plan import HttpRequest
 from reconciler.planner import diff
+from reconciler.state import Doubt
 
 FAST = RetryPolicy(attempts=4, base=0.001, cap=0.01, max_wait=1.0)
 
@@ -34,8 +35,8 @@ class Events:
     read_backs: list[Report] = field(default_factory=list)
     finished: int = 0
 
-    def begin(self, distinct_id: str) -> None:
-        self.log.append(("begin", distinct_id))
+    def begin(self, doubt: Doubt) -> None:
+        self.log.append(("begin", doubt.call.distinct_id))
 
     def abandoned(self, distinct_id: str) -> None:
         self.log.append(("abandoned", distinct_id))

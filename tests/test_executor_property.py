@@ -24,7 +24,7 @@ from reconciler.model import ChannelData
 from reconciler.pacing import RetryPolicy
 from reconciler.plan import Plan
 from reconciler.planner import diff, forgotten_without_calls
-from reconciler.state import State
+from reconciler.state import Doubt, State
 
 FAST = RetryPolicy(attempts=4, base=0.0001, cap=0.001, max_wait=0.01)
 IDS = ("a", "b", "c", "d")
@@ -54,8 +54,8 @@ class Tracker:
     recorded: dict[str, ChannelData | None] = field(default_factory=dict)
     unsure: set[str] = field(default_factory=set)
 
-    def begin(self, distinct_id: str) -> None:
-        self.unsure.add(distinct_id)
+    def begin(self, doubt: Doubt) -> None:
+        self.unsure.add(doubt.call.distinct_id)
 
     def abandoned(self, distinct_id: str) -> None:
         self.unsure.discard(distinct_id)

@@ -23,6 +23,7 @@ from reconciler.executor import Executor
 from reconciler.model import ChannelData
 from reconciler.pacing import RetryPolicy
 from reconciler.plan import HttpRequest
+from reconciler.state import Doubt
 
 FAST = RetryPolicy(attempts=2, base=0.0001, cap=0.001, max_wait=0.001)
 
@@ -91,7 +92,7 @@ def test_every_answer_is_judged_or_a_documented_error(status: int, head: dict[st
 
 
 class _Quiet:
-    def begin(self, distinct_id: str) -> None: ...
+    def begin(self, doubt: Doubt) -> None: ...
     def abandoned(self, distinct_id: str) -> None: ...
     def done(self, *args: Any) -> None: ...
     def read_back(self, *args: Any) -> None: ...

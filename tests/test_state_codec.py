@@ -12,7 +12,16 @@ from hypothesis import strategies as st
 
 from reconciler.errors import StateCorruptError, StateError
 from reconciler.model import SINGLE_VALUE_CHANNELS, TOKEN_CHANNELS, ChannelData, Token
-from reconciler.state import State
+from reconciler.plan import (
+    Call,
+    Change,
+    CreateProfile,
+    DeleteChannels,
+    DeleteTokens,
+    PatchChannels,
+    ReAddTokens,
+)
+from reconciler.state import Doubt, State
 from reconciler.state.codec import decode, decode_channel, distinct_id_problem, encode
 
 LINEAGE = "0b7c2a4e-5d1f-4c3b-9a8e-6f2d1c0b9a87"
@@ -34,20 +43,34 @@ channel_data = st.builds(
                     st.none() | st.integers(-(2**63), 2**63 - 1)
                     | st.lists(st.text(max_size=4), max_size=2)),
 )
-states = st.builds(
-    State,
-    st.just(LINEAGE),
-    st.integers(min_value=1, max_value=2**52),
-    workspaces,
-    st.sampled_from(["live", "test"]),
-    st.dictionaries(ids, channel_data, max_size=5),
-    st.sets(ids, max_size=3),
-    st.sets(ids, max_size=3),
-)
+
+
+@st.composite
+def states(draw: st.DrawFn) -> State:
+    unconfirmed = draw(st.sets(ids, max_size=3))
+    doubted = draw(st.sets(st.sampled_from(sorted(unconfirmed)), max_size=len(unconfirmed))
+                   if unconfirmed else st.just(set()))
+    return State(
+        LINEAGE, draw(st.integers(min_value=1, max_value=2**52)), draw(workspaces),
+        draw(st.sampled_from(["live", "test"])), draw(st.dictionaries(ids, channel_data,
+                                                                      max_size=5)),
+        unconfirmed, draw(st.sets(ids, max_size=3)),
+        {name: tuple(Doubt(draw(st.uuids()).hex, call) for call in draw(
+            st.lists(st.sampled_from(sent_calls(name)), min_size=1, max_size=2)))
+         for name in sorted(doubted)})
+
+
+def sent_calls(distinct_id: str) -> list[Call]:
+    token = Token("t1", None, 0)
+    return [PatchChannels(distinct_id, (Change("email", "a@b.c", "x@y.io"),)),
+            CreateProfile(distinct_id, (Change("inapp", None, token),)),
+            DeleteTokens(distinct_id, (Change("push", token, None),)),
+            DeleteChannels(distinct_id, (Change("sms", "+1555", None),), forget=True),
+            ReAddTokens(distinct_id, (Change("push", token, token._replace(status=1)),))]
 
 
 @settings(max_examples=200)
-@given(states)
+@given(states())
 def test_any_state_survives_encode_and_decode(state: State) -> None:
     assert decode(encode(state), "memory") == state
 

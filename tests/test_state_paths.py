@@ -37,6 +37,20 @@ def test_fyno_wsid_cannot_place_the_state_outside_state(
     assert sorted(path.name for path in tmp_path.rglob("*evil*")) == []
 
 
+@pytest.mark.parametrize("workspace", ["fyabc", "prod-eu", "FY", "FY ABC", "FYé1", "XYABC"])
+def test_a_workspace_that_is_not_a_fyno_id_is_refused_wherever_it_comes_from(
+        tmp_path: Path, workspace: str) -> None:
+    with pytest.raises(UsageError, match="is not a Fyno workspace id"):
+        default_state_path(workspace, "live")
+    (tmp_path / "p.yaml").write_text(f"workspace: {workspace!r}\nprofiles: {{}}\n")
+    result = CliRunner().invoke(cli, ["validate", str(tmp_path / "p.yaml")], env={})
+    assert result.exit_code == 1
+    assert "p.yaml:1:" in result.output and "is not a Fyno workspace id" in result.output
+    result = CliRunner().invoke(cli, ["validate", str(tmp_path / "p.yaml")],
+                                env={"FYNO_WSID": workspace})
+    assert result.exit_code == 1 and "FYNO_WSID" in result.output
+
+
 def test_a_fyno_workspace_id_gives_the_usual_path() -> None:
     assert default_state_path("FYXXXXXXXX", "test") == Path("state") / "FYXXXXXXXX-test.json"
 

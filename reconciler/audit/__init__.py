@@ -16,7 +16,7 @@ from reconciler.audit.entry import (
     resolve_actor,
     utc_now,
 )
-from reconciler.audit.facts import Fact, record_facts
+from reconciler.audit.facts import Fact, record_facts, record_lost_requests
 from reconciler.audit.ledger import (
     LEDGER_NAME,
     AuditLedger,
@@ -44,6 +44,7 @@ __all__ = [
     "query",
     "read_records",
     "record_facts",
+    "record_lost_requests",
     "render_records",
     "resolve_actor",
     "utc_now",

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
 from reconciler import heap
 from reconciler.apply import ApplyResult, run_apply
-from reconciler.audit import AuditContext, AuditLedger, ledger_path
+from reconciler.audit import AuditContext, AuditLedger, ledger_path, utc_now
 from reconciler.cli.group import cli
 from reconciler.cli.options import (
     common_options,
+    format_option,
     load_desired,
     safety_options,
     show_values_option,
@@ -24,11 +28,13 @@ from reconciler.cli.options import (
 from reconciler.cli.refresh_cmds import refresh_in_memory
 from reconciler.cli.remote import client, progress, require_api_key, retry_policy, run_options
 from reconciler.config.sources import YAML_SUFFIXES
+from reconciler.converge import Report
 from reconciler.core import make_plan, open_state
 from reconciler.drift import DriftReport
 from reconciler.errors import (
     ApplyFailedError,
     Interrupted,
+    ReconcilerError,
     UsageError,
 )
 from reconciler.plan import Plan
@@ -36,6 +42,13 @@ from reconciler.planfile import check_fresh, read_plan
 from reconciler.render import render
 from reconciler.render.common import printable
 from reconciler.render.drift import render_drift
+from reconciler.render.events import (
+    event_line,
+    failed_event,
+    plan_event,
+    report_event,
+    summary_event,
+)
 from reconciler.state import State, StateBackend, default_state_path
 
 
@@ -48,11 +61,12 @@ from reconciler.state import State, StateBackend, default_state_path
 @click.option("--refresh", is_flag=True,
               help="Read the managed profiles from the server first, and plan against that.")
 @safety_options
+@format_option("text", "json")
 @show_values_option
 @click.pass_context
 def apply(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None,
           auto_approve: bool, parallelism: int, rate: float | None, refresh: bool,
-          targets: tuple[str, ...], max_delete_percent: float, force: bool,
+          targets: tuple[str, ...], max_delete_percent: float, force: bool, fmt: str,
           show_values: bool) -> None:
     """Make the calls of a plan and record what was done (PATHS, or one saved PLANFILE).
 
@@ -60,49 +74,82 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None,
     With a saved PLANFILE, exactly that plan is applied, if the state has not changed since.
 
     \b
+    With --format json, stdout is a stream of JSON objects, one per line (plan, each
+    request and read-back, failures, summary; see the README), and the prose goes to stderr.
+
+    \b
     Example:
       reconciler apply profiles/
       reconciler apply plan.json
+      reconciler apply plan.json --format json > apply-events.jsonl
     """
     env = os.environ
     require_api_key(env)
     planfile = _saved_plan(paths)
-    if planfile is not None:
-        if targets or force or refresh or max_delete_percent != 30.0:
-            raise UsageError("--target, --force, --refresh and --max-delete-percent shape a "
-                             "new plan; a saved plan is applied exactly as it was saved")
-        plan = read_plan(planfile)
-        path = state_path or default_state_path(plan.workspace, plan.version)
-        backend = open_state(path, plan.workspace, plan.version)
-        with backend.lock("apply"):
-            state = backend.load(plan.workspace, plan.version)
-            check_fresh(plan, planfile, state.lineage, state.serial, plan.workspace,
-                        plan.version)
-            click.echo(f"Applying the saved plan {planfile}: {len(plan.calls)} calls.", err=True)
-            result = _execute(plan, state, backend, path, planfile.parent, env,
-                              parallelism, rate)
-    else:
-        config = load_desired(paths)
-        path = state_path or default_state_path(config.workspace, config.version)
-        backend = open_state(path, config.workspace, config.version)
-        with backend.lock("apply"):
-            state = backend.load(config.workspace, config.version)
-            if refresh:
-                refresh_in_memory(state, env, parallelism, rate, targets)
-            heap.settle()
-            plan = make_plan(config, state, targets=targets,
-                             max_delete_percent=max_delete_percent, force=force)
+    out = _Output(fmt == "json", show_values)
+    with out.errors():
+        if out.json and planfile is None and not auto_approve:
+            raise UsageError("--format json cannot ask for `yes`: add --auto-approve, or "
+                             "apply a reviewed saved plan")
+        result: ApplyResult | None
+        if planfile is not None:
+            if targets or force or refresh or max_delete_percent != 30.0:
+                raise UsageError("--target, --force, --refresh and --max-delete-percent shape "
+                                 "a new plan; a saved plan is applied exactly as it was saved")
+            result = _apply_saved(planfile, state_path, env, parallelism, rate, out)
+        else:
+            result = _apply_config(ctx, paths, state_path, env, parallelism, rate, out,
+                                   auto_approve=auto_approve, refresh=refresh, targets=targets,
+                                   max_delete_percent=max_delete_percent, force=force)
+        if result is not None:
+            _report(result, out)
+
+
+def _apply_saved(planfile: Path, state_path: Path | None, env: Mapping[str, str],
+                 parallelism: int, rate: float | None, out: _Output) -> ApplyResult:
+    """Apply exactly a reviewed plan, if the state is still the one it was made against."""
+    plan = read_plan(planfile)
+    path = state_path or default_state_path(plan.workspace, plan.version)
+    backend = open_state(path, plan.workspace, plan.version)
+    with backend.lock("apply"):
+        state = backend.load(plan.workspace, plan.version)
+        check_fresh(plan, planfile, state.lineage, state.serial, plan.workspace, plan.version)
+        click.echo(f"Applying the saved plan {planfile}: {len(plan.calls)} calls.", err=True)
+        out.plan(plan)
+        return _execute(plan, state, backend, path, planfile.parent, env, parallelism, rate,
+                        out)
+
+
+def _apply_config(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None,
+                  env: Mapping[str, str], parallelism: int, rate: float | None, out: _Output,
+                  *, auto_approve: bool, refresh: bool, targets: tuple[str, ...],
+                  max_delete_percent: float, force: bool) -> ApplyResult | None:
+    """Plan from the configuration, show it, confirm, apply; None: nothing to apply."""
+    config = load_desired(paths)
+    config_dir = paths[0] if paths[0].is_dir() else paths[0].parent
+    path = state_path or default_state_path(config.workspace, config.version)
+    backend = open_state(path, config.workspace, config.version)
+    with backend.lock("apply"):
+        state = backend.load(config.workspace, config.version)
+        if refresh:
+            refresh_in_memory(state, env, parallelism, rate, targets, saved_at=path,
+                              config_dir=config_dir)
+        heap.settle()
+        plan = make_plan(config, state, targets=targets, max_delete_percent=max_delete_percent,
+                         force=force)
+        if out.json:
+            out.plan(plan)
+        else:
             color = use_color(ctx)
-            click.echo(render(plan, "text", color=color, show_values=show_values), nl=False,
-                       color=color)
-            if not plan.calls and not plan.forget and not state.unconfirmed:
-                if refresh:
-                    backend.save(state)  # what the refresh learned is kept all the same
-                click.echo("Nothing to apply.")
-                return
-            _confirm(auto_approve)
-            result = _execute(plan, state, backend, path, paths[0], env, parallelism, rate)
-    _report(result)
+            click.echo(render(plan, "text", color=color, show_values=out.show_values),
+                       nl=False, color=color)
+        if not plan.calls and not plan.forget and not state.unconfirmed:
+            if refresh:
+                state = backend.save(state)  # what the refresh learned is kept all the same
+            out.nothing_to_apply(state.serial)
+            return None
+        _confirm(auto_approve)
+        return _execute(plan, state, backend, path, paths[0], env, parallelism, rate, out)
 
 
 def _saved_plan(paths: tuple[Path, ...]) -> Path | None:
@@ -124,9 +171,52 @@ def _confirm(auto_approve: bool) -> None:
         raise UsageError("apply cancelled: nothing was changed")
 
 
+class _Output:
+    """Where apply's account of the run goes: prose for people, or (`--format json`) a
+    stream of JSON events on stdout (`render.events`), with the prose on stderr."""
+
+    def __init__(self, json: bool, show_values: bool) -> None:
+        self.json = json
+        self.show_values = show_values
+        self._mutex = threading.Lock()
+
+    def event(self, event: dict[str, Any]) -> None:
+        with self._mutex:  # reports come from the executor's threads: one line each
+            click.echo(event_line(event))
+
+    def plan(self, plan: Plan) -> None:
+        if self.json:
+            self.event(plan_event(plan))
+
+    def report(self, report: Report) -> None:
+        if self.json:
+            self.event(report_event(report, show_values=self.show_values))
+
+    def prose(self, text: str, *, err: bool = False) -> None:
+        click.echo(text, err=err or self.json)
+
+    @contextlib.contextmanager
+    def errors(self) -> Iterator[None]:
+        """In JSON, an error that stops apply is an event too, the stream's last line; it
+        goes on to stderr and sets the exit code as in every other command."""
+        try:
+            yield
+        except ReconcilerError as error:
+            if self.json:
+                self.event({"type": "error", "time": utc_now(), "message": str(error),
+                            "exit_code": error.exit_code})
+            raise
+
+    def nothing_to_apply(self, serial: int) -> None:
+        self.prose("Nothing to apply.")
+        if self.json:
+            self.event(summary_event(planned=0, made=0, failed=0, requests=0, seconds=0.0,
+                                     serial=serial, unconfirmed=0, stopped=None))
+
+
 def _execute(plan: Plan, state: State, backend: StateBackend, state_path: Path,
              config_path: Path, env: Mapping[str, str], parallelism: int,
-             rate: float | None) -> ApplyResult:
+             rate: float | None, out: _Output) -> ApplyResult:
     api = client(env, plan.workspace, plan.version, parallelism)
     context = AuditContext.current(
         config_dir=config_path if config_path.is_dir() else config_path.parent,
@@ -137,13 +227,13 @@ def _execute(plan: Plan, state: State, backend: StateBackend, state_path: Path,
         return run_apply(plan, state, backend, api,
                          ledger=AuditLedger(ledger_path(state_path.parent), durable=True),
                          context=context, parallelism=parallelism, rate=rate,
-                         retry=retry_policy(env), progress=bar.advance)
+                         retry=retry_policy(env), progress=bar.advance, on_report=out.report)
     finally:
         bar.close()
         api.close()
 
 
-def _report(result: ApplyResult) -> None:
+def _report(result: ApplyResult, out: _Output) -> None:
     if result.drift:
         drift = DriftReport(result.state.workspace, result.state.version, result.drift,
                             len(result.drift))
@@ -155,10 +245,19 @@ def _report(result: ApplyResult) -> None:
     made = min(outcome.finished, result.calls)
     rate = made / result.seconds if result.seconds else 0.0
     left = f", {result.calls - made} left" if stopped else ""
-    click.echo(f"Apply {'stopped' if stopped else 'complete'}: {made} of {result.calls} "
-               f"planned calls made{left}, {failed} failed, in {result.seconds:.1f} s "
-               f"({rate:.1f} calls/s; {outcome.requests} requests in all); "
-               f"state serial {result.state.serial}.")
+    out.prose(f"Apply {'stopped' if stopped else 'complete'}: {made} of {result.calls} "
+              f"planned calls made{left}, {failed} failed, in {result.seconds:.1f} s "
+              f"({rate:.1f} calls/s; {outcome.requests} requests in all); "
+              f"state serial {result.state.serial}.")
+    if out.json:
+        for report in outcome.failures:
+            out.event(failed_event(report))
+        why = ("interrupted" if outcome.interrupted
+               else None if outcome.fatal is None else str(outcome.fatal))
+        out.event(summary_event(planned=result.calls, made=made, failed=failed,
+                                requests=outcome.requests, seconds=result.seconds,
+                                serial=result.state.serial,
+                                unconfirmed=len(result.state.unconfirmed), stopped=why))
     for report in outcome.failures:
         status = "no answer" if report.status is None else str(report.status)
         click.echo(printable(f"  failed: {report.distinct_id}: {report.operation}: {status} "

@@ -10,8 +10,16 @@ from typing import Any, TypeVar
 
 import click
 
-from reconciler.audit import AuditContext, Fact, record_facts
+from reconciler.audit import (
+    AuditContext,
+    AuditLedger,
+    Fact,
+    ledger_path,
+    record_facts,
+    record_lost_requests,
+)
 from reconciler.config import Config, load_config
+from reconciler.state import State
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -100,3 +108,15 @@ def record(state_path: Path, workspace: str, version: str, facts: Sequence[Fact]
     context = AuditContext.current(config_dir=config_dir, plan_id=plan_id,
                                    workspace=workspace, version=version, forced=False)
     record_facts(state_path.parent, context, facts)
+
+
+def record_lost(state_path: Path, state: State, config_dir: Path | None = None) -> None:
+    """Before a command settles the requests `state` holds in doubt (a read, `state rm`),
+    put in the ledger those it lacks: their process died before recording them."""
+    if not state.doubts:
+        return
+    context = AuditContext.current(config_dir=config_dir, plan_id="",
+                                   workspace=state.workspace, version=state.version,
+                                   forced=False)
+    with AuditLedger(ledger_path(state_path.parent), durable=True) as ledger:
+        record_lost_requests(state, ledger, context)

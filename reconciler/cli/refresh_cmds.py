@@ -17,6 +17,7 @@ from reconciler.cli.options import (
     format_option,
     load_desired,
     record,
+    record_lost,
     show_values_option,
     state_option,
     use_color,
@@ -30,8 +31,16 @@ from reconciler.cli.remote import (
     target_workspace,
 )
 from reconciler.core import open_state
+from reconciler.drift import ProfileDrift
 from reconciler.errors import ApplyFailedError, Interrupted, UsageError
-from reconciler.refresh import Reading, drift_report, managed_ids, read_profiles, record_reading
+from reconciler.refresh import (
+    Reading,
+    drift_report,
+    managed_ids,
+    read_profiles,
+    record_reading,
+    settled_by,
+)
 from reconciler.render.common import printable
 from reconciler.render.drift import render_drift
 from reconciler.state import State, default_state_path
@@ -56,15 +65,35 @@ def read(state: State, ids: Sequence[str], env: Mapping[str, str], parallelism: 
 
 
 def refresh_in_memory(state: State, env: Mapping[str, str], parallelism: int,
-                      rate: float | None, targets: Sequence[str]) -> None:
-    """`--refresh` of plan and apply: make `state` the server's truth; report drift."""
+                      rate: float | None, targets: Sequence[str],
+                      saved_at: Path | None = None, config_dir: Path | None = None) -> None:
+    """`--refresh` of plan and apply: make `state` the server's truth; report drift.
+    `saved_at`: the state path, when what is learned will be saved (apply): the ledger then
+    records it, as `refresh` does."""
+    if saved_at is not None:
+        record_lost(saved_at, state, config_dir)
     ids = sorted(managed_ids(state, targets))
     reading = read(state, ids, env, parallelism, rate, "refresh")
     _check(reading)
-    report = drift_report(state, record_reading(state, reading.found), len(ids))
+    drifted, facts = learn(state, reading, "apply --refresh")
+    if saved_at is not None:
+        record(saved_at, state.workspace, state.version, facts, config_dir=config_dir)
+    report = drift_report(state, drifted, len(ids))
     if report.has_drift:
         click.echo(render_drift(report, "text", color=False, show_values=False), err=True,
                    nl=False)
+
+
+def learn(state: State, reading: Reading, command: str) -> tuple[list[ProfileDrift], list[Fact]]:
+    """Make `state` what the server answered: the drift found, and the ledger's records of
+    it (what settled requests in doubt, and the drift)."""
+    recorded = {name: state.profiles.get(name) for name in reading.found}
+    settled = settled_by(state, reading.found)
+    drifted = record_reading(state, reading.found)
+    return drifted, settled + [
+        Fact(drift.distinct_id, "drift", f"changed outside reconciler (found by {command})",
+             before=recorded[drift.distinct_id], after=reading.found[drift.distinct_id])
+        for drift in drifted]
 
 
 def _config_dir(path: Path) -> Path:
@@ -120,18 +149,20 @@ def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
             assert config is not None  # no --id: PATHS were given
             wanted = sorted(name for name in config.profiles
                             if replace or name not in state.profiles)
+        config_dir = _config_dir(paths[0]) if paths else None
+        record_lost(path, state, config_dir)
         reading = read(state, wanted, env, parallelism, rate, "import")
         if reading.interrupted:
             raise Interrupted("interrupted: nothing was imported")
-        adopted = [Fact(name, "import", "adopted as the server holds it" if data is not None
-                        else "not found on the server: recorded as missing",
-                        before=state.profiles.get(name), after=data)
-                   for name, data in sorted(reading.found.items())]
+        adopted = settled_by(state, reading.found) + [
+            Fact(name, "import", "adopted as the server holds it" if data is not None
+                 else "not found on the server: recorded as missing",
+                 before=state.profiles.get(name), after=data)
+            for name, data in sorted(reading.found.items())]
         record_reading(state, reading.found)
         if reading.found:
             state = backend.save(state)
-            record(path, workspace, version, adopted,
-                   config_dir=_config_dir(paths[0]) if paths else None)
+            record(path, workspace, version, adopted, config_dir=config_dir)
     missing = sorted(name for name, data in reading.found.items() if data is None)
     click.echo(f"Imported {len(reading.found) - len(missing)} profile(s) into {path} "
                f"(serial {state.serial}).")
@@ -174,18 +205,16 @@ def refresh(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None
     with backend.lock("refresh"):
         state = backend.load(config.workspace, config.version)
         ids = sorted(managed_ids(state, targets))
+        record_lost(path, state, _config_dir(paths[0]))
         reading = read(state, ids, env, parallelism, rate, "refresh")
         if reading.interrupted:
             raise Interrupted("interrupted: nothing was recorded")
-        recorded = {name: state.profiles.get(name) for name in reading.found}
-        drifted = record_reading(state, reading.found)
-        if drifted:
+        settles = state.unconfirmed & reading.found.keys()
+        drifted, facts = learn(state, reading, "refresh")
+        if facts or settles:
+            record(path, state.workspace, state.version, facts,
+                   config_dir=_config_dir(paths[0]))
             state = backend.save(state)
-            record(path, state.workspace, state.version, [
-                Fact(drift.distinct_id, "drift", "changed outside reconciler (found by "
-                     "refresh)", before=recorded[drift.distinct_id],
-                     after=reading.found[drift.distinct_id]) for drift in drifted],
-                config_dir=_config_dir(paths[0]))
     report = drift_report(state, drifted, len(reading.found))
     color = use_color(ctx)
     click.echo(render_drift(report, fmt, color=color, show_values=show_values), nl=False,

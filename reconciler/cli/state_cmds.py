@@ -19,6 +19,7 @@ from reconciler.cli.options import (
     common_options,
     format_option,
     record,
+    record_lost,
     show_values_option,
     state_option,
 )
@@ -148,6 +149,7 @@ def state_rm(distinct_ids: tuple[str, ...], state_path: Path | None) -> None:
                    if name not in recorded.profiles and name not in recorded.missing]
         if unknown:
             raise UsageError(f"the state does not manage: {', '.join(unknown)}; nothing removed")
+        record_lost(_path(state_path, workspace, version), recorded)
         for name in distinct_ids:
             apply_event(recorded, Forgotten(name))
         saved = backend.save(recorded)

@@ -52,8 +52,9 @@ SHOWN_LENGTH: Final = 60
 _FORBIDDEN: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 TEXT_PATTERN: Final = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"
 """`_FORBIDDEN` as a JSON Schema pattern (the schema file repeats it; a test compares)."""
-WORKSPACE_PATTERN: Final = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029/\\\\]*$"
-"""`TEXT_PATTERN`, less the path separators / and \\ (see `workspace_problem`)."""
+WORKSPACE_PATTERN: Final = "^FY[A-Z0-9]+$"
+"""The form of a Fyno workspace id (WSID), as Fyno shows them (FYXXXXXXXX); the schema file
+repeats it, and a test compares."""
 
 _SEPARATOR: Final = re.compile(r"[/\\]")
 _SEPARATORS: Final = {"\u2028": "the line separator", "\u2029": "the paragraph separator"}
@@ -118,9 +119,12 @@ def text_problem(label: str, text: str, max_length: int) -> str | None:
     return None
 
 
+WORKSPACE_ID: Final = re.compile(WORKSPACE_PATTERN)
+
+
 def workspace_problem(workspace: str) -> str | None:
-    """What is wrong with a workspace: `text_problem`'s rules, and no path separator, since
-    the workspace names the state file."""
+    """What is wrong with a workspace: `text_problem`'s rules, no path separator (the
+    workspace names the state file), and the form of Fyno's workspace ids, `WORKSPACE_ID`."""
     problem = text_problem("workspace", workspace, MAX_WORKSPACE_LENGTH)
     if problem is None:
         found = _SEPARATOR.search(workspace)
@@ -129,6 +133,12 @@ def workspace_problem(workspace: str) -> str | None:
                 f"workspace {shown(workspace)} holds {found.group()} at character "
                 f"{found.start() + 1}; a workspace names the state file, so it may not hold "
                 "/ or \\"
+            )
+        elif WORKSPACE_ID.match(workspace) is None:
+            problem = (
+                f"workspace {shown(workspace)} is not a Fyno workspace id: FY followed by "
+                "upper-case letters and digits (e.g. FYXXXXXXXX); copy it from the Fyno "
+                "dashboard"
             )
     return problem
 

@@ -9,7 +9,7 @@ default location. Nothing outside this package may assume that the state is a fi
 
 from __future__ import annotations
 
-from reconciler.state.base import EventLog, LockInfo, State, StateBackend
+from reconciler.state.base import Doubt, EventLog, LockInfo, State, StateBackend
 from reconciler.state.codec import FORMAT_VERSION
 from reconciler.state.events import (
     Begun,
@@ -26,6 +26,7 @@ from reconciler.state.lock import HolderStatus, holder_status
 __all__ = [
     "FORMAT_VERSION",
     "Begun",
+    "Doubt",
     "Event",
     "EventLog",
     "Forgotten",

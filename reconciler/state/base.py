@@ -15,9 +15,20 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from reconciler.model import ChannelData
+from reconciler.plan import Call
 
 if TYPE_CHECKING:
     from reconciler.state.events import Event
+
+
+@dataclass(frozen=True, slots=True)
+class Doubt:
+    """A write that was sent (or about to be) and never settled: it may or may not have
+    changed the server. `request_id` names it in the audit ledger; `call` says what it did if
+    it landed, so that a read-back can tell landed, not landed and landed partly apart."""
+
+    request_id: str
+    call: Call
 
 
 @dataclass
@@ -39,6 +50,9 @@ class State:
     # Declared profiles that import or refresh found missing on the server: nothing is
     # planned for them (a warning says why) until the server has them again.
     missing: set[str] = field(default_factory=set)
+    # The writes that left profiles unconfirmed, when known (a state written before they were
+    # recorded has none): the read-back that settles them names them in the ledger.
+    doubts: dict[str, tuple[Doubt, ...]] = field(default_factory=dict)
 
     @classmethod
     def new(cls, workspace: str, version: str) -> State:

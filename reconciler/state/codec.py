@@ -28,7 +28,8 @@ from reconciler.model import (
     ChannelValue,
     Token,
 )
-from reconciler.state.base import State
+from reconciler.plan import DeleteChannels, call_from_json
+from reconciler.state.base import Doubt, State
 
 FORMAT_VERSION: Final = 1
 MAX_SERIAL: Final = 2**53 - 1
@@ -67,6 +68,9 @@ def encode(state: State) -> bytes:
         }
         if state.unconfirmed:
             document["unconfirmed"] = sorted(state.unconfirmed)
+        if state.doubts:
+            document["doubts"] = {distinct_id: [doubt_to_json(doubt) for doubt in doubts]
+                                  for distinct_id, doubts in sorted(state.doubts.items())}
         if state.missing:
             document["missing"] = sorted(state.missing)
         try:
@@ -115,6 +119,12 @@ def decode(data: bytes, source: str) -> State:
                 f"state {source} has serial {serial}, above {MAX_LOADED_SERIAL} (2^52): "
                 "every save adds 1, and past 2^53 no JSON reader holds a serial exactly. "
                 "No reconciler writes such a serial; the file was edited")
+        unconfirmed = set(document.get("unconfirmed", ()))
+        strays = sorted(document.get("doubts", {}).keys() - unconfirmed)
+        if strays:
+            raise StateCorruptError(
+                f"state {source} records doubtful calls for profiles it does not mark "
+                f"unconfirmed: {strictjson.shown_json(strays[:5])}")
         return State(
             lineage=document["lineage"],
             serial=serial,
@@ -122,7 +132,9 @@ def decode(data: bytes, source: str) -> State:
             version=document["version"],
             profiles={distinct_id: _channel_data(channel)
                       for distinct_id, channel in document["profiles"].items()},
-            unconfirmed=set(document.get("unconfirmed", ())),
+            unconfirmed=unconfirmed,
+            doubts={distinct_id: tuple(_doubt(distinct_id, item) for item in doubts)
+                    for distinct_id, doubts in document.get("doubts", {}).items()},
             missing=set(document.get("missing", ())),
         )
 
@@ -135,6 +147,31 @@ def decode_channel(value: Any, source: str) -> ChannelData:
     if problems:
         raise StateCorruptError(f"{source}: not a profile's channel data: " + "; ".join(problems))
     return _channel_data(value)
+
+
+def doubt_to_json(doubt: Doubt) -> dict[str, Any]:
+    """A doubtful request as the state and the journal keep it: its call, without the body
+    (derived from the changes) or the profile id (the key it is kept under)."""
+    call = doubt.call
+    document: dict[str, Any] = {"request_id": doubt.request_id, "operation": call.operation,
+                                "changes": [change.to_json() for change in call.changes]}
+    if isinstance(call, DeleteChannels) and call.forget:
+        document["forget"] = True
+    return document
+
+
+def doubt_from_json(distinct_id: str, value: Any, source: str) -> Doubt:
+    """A doubtful request read back from a journal, checked as the state's own are."""
+    problems = strictjson.schema_problems(strictjson.validator("state.schema.json", "doubt"),
+                                          value)
+    if problems:
+        raise StateCorruptError(f"{source}: not a recorded request: " + "; ".join(problems))
+    return _doubt(distinct_id, value)
+
+
+def _doubt(distinct_id: str, value: dict[str, Any]) -> Doubt:
+    return Doubt(value["request_id"],
+                 call_from_json({**value, "distinct_id": distinct_id}, sent=True))
 
 
 def distinct_id_problem(value: Any) -> str | None:

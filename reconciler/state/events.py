@@ -8,7 +8,8 @@ journal agreeing, so there is exactly one.
 
 Their journal lines (one JSON object each; the encoding of journal format 1):
 
-    {"begin": ID}                   Begun: a call for ID is about to be sent
+    {"begin": ID, "doubt": {...}}   Begun: a call for ID is about to be sent (the doubt
+                                    names the request; older journals lack it)
     {"settle": ID}                  Unchanged: its outcome is known; the record stands
     {"settle": ID, "data": {...}}   Holds: the server holds this for ID
     {"settle": ID, "data": null}    Forgotten: ID left management
@@ -23,7 +24,7 @@ from typing import Any, TypeAlias
 from reconciler.errors import StateCorruptError
 from reconciler.model import ChannelData
 from reconciler.state import codec
-from reconciler.state.base import State
+from reconciler.state.base import Doubt, State
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class Begun:
     """A call for the profile is about to be sent: unconfirmed until an event settles it."""
 
     distinct_id: str
+    doubt: Doubt | None = None  # the request, so that whoever settles it can name it
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +71,10 @@ def apply_event(state: State, event: Event) -> None:
     """Change `state` in place as `event` says: the only place that does."""
     distinct_id = event.distinct_id
     match event:
-        case Begun():
+        case Begun(doubt=doubt):
             state.unconfirmed.add(distinct_id)
+            if doubt is not None:
+                state.doubts[distinct_id] = (*state.doubts.get(distinct_id, ()), doubt)
             return
         case Holds(data=data):
             state.profiles[distinct_id] = data
@@ -84,13 +88,16 @@ def apply_event(state: State, event: Event) -> None:
         case Unchanged():
             pass
     state.unconfirmed.discard(distinct_id)
+    state.doubts.pop(distinct_id, None)
 
 
 def to_json(event: Event) -> dict[str, Any]:
     """The journal line of `event`."""
     match event:
-        case Begun():
-            return {"begin": event.distinct_id}
+        case Begun(doubt=doubt):
+            if doubt is None:
+                return {"begin": event.distinct_id}
+            return {"begin": event.distinct_id, "doubt": codec.doubt_to_json(doubt)}
         case Unchanged():
             return {"settle": event.distinct_id}
         case Holds(data=data):
@@ -110,15 +117,22 @@ def from_json(line: Any) -> Event:
     if not isinstance(line, dict):
         raise NotAnEvent("not a JSON object")
     kinds = [key for key in ("begin", "settle", "missing") if key in line]
-    extra = sorted(set(line) - {"begin", "settle", "missing", "data"})
-    if len(kinds) != 1 or extra or ("data" in line and kinds != ["settle"]):
+    extra = sorted(set(line) - {"begin", "settle", "missing", "data", "doubt"})
+    if (len(kinds) != 1 or extra or ("data" in line and kinds != ["settle"])
+            or ("doubt" in line and kinds != ["begin"])):
         raise NotAnEvent("not one of begin, settle, missing")
     distinct_id = line[kinds[0]]
     problem = codec.distinct_id_problem(distinct_id)
     if problem:
         raise NotAnEvent(f"its profile id {problem}")
     if kinds == ["begin"]:
-        return Begun(distinct_id)
+        if "doubt" not in line:
+            return Begun(distinct_id)
+        try:
+            return Begun(distinct_id, codec.doubt_from_json(distinct_id, line["doubt"],
+                                                            "its request"))
+        except StateCorruptError as error:
+            raise NotAnEvent(str(error)) from None
     if kinds == ["missing"]:
         return Missing(distinct_id)
     if "data" not in line:

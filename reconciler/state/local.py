@@ -8,6 +8,7 @@ Next to `state/FYXXXXXXXX-live.json` live `...json.backup` (the previous version
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 import uuid
@@ -93,14 +94,14 @@ class LocalStateFile:
         # caller forgot to lock; inside the caller's `lock` block this is a no-op.
         with self._saving, self.lock("save"):
             self._check_unchanged_since_load(state)
-            saved = State(
+            saved = dataclasses.replace(
+                state,
                 lineage=state.lineage or str(uuid.uuid4()),
                 serial=state.serial + 1,
-                workspace=state.workspace,
-                version=state.version,
                 profiles=dict(state.profiles),
                 unconfirmed=set(state.unconfirmed),
                 missing=set(state.missing),
+                doubts=dict(state.doubts),
             )
             data = codec.encode(saved)
             self._remove_leftovers()

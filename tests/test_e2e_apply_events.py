@@ -1,0 +1,92 @@
+"""End to end: `apply --format json` is a stream of JSON objects, one per line: the plan,
+each request with its outcome, read-backs, failures and a summary, as Terraform's
+`apply -json` gives; stdout holds nothing else, and no personal value unless asked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sandboxproc import SandboxProcess, reconciler, write_config, write_state
+
+STATE = Path("state") / "FYE2E00001-live.json"
+RECORDED = {f"p-{i}": {"email": f"p{i}@old.example.com", "push": [{"token": f"tok-{i}-a"}]}
+            for i in range(6)}
+DESIRED = {f"p-{i}": {"email": f"p{i}@new.example.com"} for i in range(6)}
+
+
+def events(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def setup(workdir: Path, sandboxes: list[SandboxProcess], *faults: str) -> SandboxProcess:
+    write_state(workdir / STATE, RECORDED)
+    write_config(workdir / "profiles.yaml", DESIRED)
+    seed = workdir / "seed.json"
+    seed.write_text(json.dumps({"FYE2E00001": {"live": RECORDED}}))
+    sandbox = SandboxProcess(*faults, seed=seed)
+    sandboxes.append(sandbox)
+    return sandbox
+
+
+def test_the_stream_has_the_plan_every_request_and_a_summary(
+        tmp_path: Path, sandboxes: list[SandboxProcess]) -> None:
+    sandbox = setup(tmp_path, sandboxes, "--lose-rate", "0.5", "--fault-seed", "4")
+    result = reconciler("apply", "profiles.yaml", "--auto-approve", "--format", "json",
+                        "--max-delete-percent", "100", cwd=tmp_path, sandbox=sandbox)
+    assert result.code == 0, result.output
+    stream = events(result.stdout)
+    assert stream[0]["type"] == "plan" and stream[0]["calls"] == 12
+    assert stream[-1]["type"] == "summary"
+    assert stream[-1]["made"] == 12 and stream[-1]["failed"] == 0 and stream[-1]["stopped"] is None
+    assert all("time" in event for event in stream)
+    requests = [event for event in stream if event["type"] == "request"]
+    ledger = [json.loads(line) for line in (tmp_path / "state" / "audit.jsonl").read_text()
+              .splitlines()]
+    # One event per request the ledger records, with the same id and outcome.
+    assert sorted((event["request_id"], event["outcome"]) for event in requests) == sorted(
+        (record["request_id"], record["outcome"]) for record in ledger if record.get("outcome"))
+    assert {event["outcome"] for event in requests} >= {"ok", "unknown"}
+    settled = {request_id for event in stream if event["type"] == "read_back"
+               for request_id in event.get("settles", ())}
+    assert {event["request_id"] for event in requests if event["outcome"] == "unknown"} <= settled
+    # Masked: no e-mail address or token in the stream; the prose went to stderr.
+    assert "example.com" not in result.stdout.replace("•••@new.example.com", "").replace(
+        "•••@old.example.com", "")
+    assert "tok-1-a" not in result.stdout
+    assert "Apply complete" in result.stderr and "Apply complete" not in result.stdout
+
+
+def test_show_values_puts_the_request_bodies_in_the_stream(
+        tmp_path: Path, sandboxes: list[SandboxProcess]) -> None:
+    sandbox = setup(tmp_path, sandboxes)
+    result = reconciler("apply", "profiles.yaml", "--auto-approve", "--format", "json",
+                        "--show-values", "--max-delete-percent", "100", cwd=tmp_path,
+                        sandbox=sandbox)
+    assert result.code == 0, result.output
+    bodies = [event["request"] for event in events(result.stdout) if event["type"] == "request"]
+    assert {"channel": {"email": "p1@new.example.com"}} in bodies
+
+
+def test_a_run_that_stops_ends_the_stream_with_an_error_event(
+        tmp_path: Path, sandboxes: list[SandboxProcess]) -> None:
+    sandbox = setup(tmp_path, sandboxes, "--gateway", "404")
+    before = (tmp_path / STATE).read_bytes()
+    result = reconciler("apply", "profiles.yaml", "--auto-approve", "--format", "json",
+                        "--max-delete-percent", "100", cwd=tmp_path, sandbox=sandbox)
+    assert result.code == 1
+    stream = events(result.stdout)
+    assert [event["type"] for event in stream] == ["plan", "error"]
+    assert stream[-1]["exit_code"] == 1 and "404" in stream[-1]["message"]
+    assert (tmp_path / STATE).read_bytes() == before
+
+
+def test_json_cannot_ask_for_yes(tmp_path: Path, sandboxes: list[SandboxProcess]) -> None:
+    sandbox = setup(tmp_path, sandboxes)
+    result = reconciler("apply", "profiles.yaml", "--format", "json", cwd=tmp_path,
+                        sandbox=sandbox)
+    assert result.code == 1
+    assert events(result.stdout)[-1]["type"] == "error"
+    assert "--auto-approve" in result.stderr
+    assert sandbox.log() == []
