@@ -41,8 +41,8 @@ from reconciler.audit import AuditContext, AuditLedger
 from reconciler.audit.ledger import ledger_path, record_hash
 from reconciler.cli import cli
 from reconciler.model import ChannelData, Token
-from reconciler.plan import checksum
-from reconciler.state import LocalStateFile
+from reconciler.plan import Change, CreateProfile, DeleteTokens, PatchChannels, checksum
+from reconciler.state import Begun, Doubt, Holds, LocalStateFile, Missing, Unchanged
 
 WORKSPACE = "FYFUZZ0001"
 CONFIG = f"""workspace: {WORKSPACE}
@@ -146,6 +146,34 @@ def arena(tmp_path_factory: pytest.TempPathFactory) -> Arena:
                                       attempts=1, before={}, after={"email": email}))
     return Arena(root, config, state_path, state_path.with_name(state_path.name + ".backup"),
                  plan, ledger)
+
+
+@pytest.fixture(scope="module")
+def journaled(arena: Arena, tmp_path_factory: pytest.TempPathFactory) -> Arena:
+    """The arena, plus the journal of a run killed mid-way: requests in doubt (with and
+    without their call, as older journals have it), settled profiles, a missing one."""
+    root = tmp_path_factory.mktemp("journaled") / "arena"
+    shutil.copytree(arena.root, root)
+    copy = Arena(root, *(root / path.relative_to(arena.root) for path in (
+        arena.config, arena.state, arena.backup, arena.plan, arena.ledger)))
+    backend = LocalStateFile(copy.state)
+    token = Token("apns_token:def", None, 0)
+    with backend.lock("apply"):
+        state = backend.load(WORKSPACE, "live")
+        log = backend.open_journal(state)
+        for event in (
+                Begun("u-1001", Doubt("ab" * 16, PatchChannels("u-1001", (
+                    Change("email", "alice@old.example.com", "alice@example.com"),)))),
+                Holds("u-1001", ChannelData({"email": "alice@example.com"})),
+                Begun("u-1001", Doubt("cd" * 16, DeleteTokens("u-1001", (
+                    Change("push", token, None),)))),
+                Begun("u-1002", Doubt("ef" * 16, CreateProfile("u-1002", (
+                    Change("whatsapp", None, "+14155550100"),)))),
+                Unchanged("u-1002"), Begun("ü-用户"), Missing("u-1009")):
+            log.record(event)
+        log.close()
+    assert backend.journal_path.exists()
+    return copy
 
 
 def snapshot(directory: Path) -> dict[str, str]:
@@ -416,7 +444,7 @@ def believable_state(data: bytes) -> bool:
         return False
     required = {"format_version", "lineage", "serial", "workspace", "version", "profiles"}
     return (isinstance(document, dict) and required <= set(document)
-            and set(document) <= required | {"unconfirmed", "missing"}
+            and set(document) <= required | {"unconfirmed", "missing", "doubts"}
             and _integer(document["format_version"], 1, 1)
             and isinstance(document["lineage"], str)
             and re.fullmatch("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
@@ -429,7 +457,62 @@ def believable_state(data: bytes) -> bool:
             and isinstance(document["profiles"], dict)
             and all(map(_id, document["profiles"]))
             and all(map(_channel, document["profiles"].values()))
-            and _ids(document.get("unconfirmed", [])) and _ids(document.get("missing", [])))
+            and _ids(document.get("unconfirmed", [])) and _ids(document.get("missing", []))
+            and _doubts(document.get("doubts", {}), document.get("unconfirmed", [])))
+
+
+def _doubt(value: Any) -> bool:
+    changes = value.get("changes") if isinstance(value, dict) else None
+    return (isinstance(value, dict)
+            and set(value) <= {"request_id", "operation", "changes", "forget"}
+            and isinstance(value.get("request_id"), str)
+            and re.fullmatch("[0-9a-f]{32}", value["request_id"]) is not None
+            and value.get("operation") in ("create_profile", "patch_channel", "readd_tokens",
+                                           "delete_tokens", "delete_channels")
+            and isinstance(value.get("forget", False), bool)
+            and isinstance(changes, list) and bool(changes)
+            and all(isinstance(change, dict) and set(change) == {"channel", "before", "after"}
+                    and (change["before"], change["after"]) != (None, None)
+                    for change in changes))
+
+
+def _doubts(value: Any, unconfirmed: Any) -> bool:
+    return (isinstance(value, dict) and all(map(_id, value)) and set(value) <= set(unconfirmed)
+            and all(isinstance(items, list) and items and all(map(_doubt, items))
+                    for items in value.values()))
+
+
+def believable_journal(data: bytes, lineage: str, serial: int) -> bool:
+    """Whether a journal a command folded in (or rightly ignored) holds only what a journal
+    may: a header for the state's version, then whole events. Ignored are a torn last line
+    (no newline after it), empty lines, a journal with no whole event, and one for an older
+    serial of the same lineage (a save folded it already)."""
+    whole = [line for line in data.split(b"\n")[:-1] if line]
+    if len(whole) < 2:
+        return True  # nothing recorded, or not even the header: nothing to fold
+    try:
+        header, *events = [_strict(line) for line in whole]
+    except ValueError:
+        return False
+    if not (isinstance(header, dict) and set(header) == {"journal", "lineage", "serial"}):
+        return False
+    if header["lineage"] == lineage and _integer(header["serial"], 0, serial - 1):
+        return True
+    if (header["journal"], header["lineage"], header["serial"]) != (1, lineage, serial) or \
+            isinstance(header["journal"], bool) or isinstance(header["serial"], bool):
+        return False
+    for line in events:
+        if not isinstance(line, dict) or len(set(line) & {"begin", "settle", "missing"}) != 1:
+            return False
+        name = line.get("begin", line.get("settle", line.get("missing")))
+        if not _id(name) or set(line) - {"begin", "settle", "missing", "data", "doubt"}:
+            return False
+        if "doubt" in line and not ("begin" in line and _doubt(line["doubt"])):
+            return False
+        if "data" in line and not ("settle" in line and (
+                line["data"] is None or _channel(line["data"]))):
+            return False
+    return True
 
 
 def believable_plan(data: bytes) -> bool:
@@ -525,6 +608,26 @@ def test_damaged_ledger_is_verified_or_refused_naming_it(arena: Arena, damage: D
         assert str(path) in _error(output), output
     else:  # an intact chain holds no line that a reader could read two ways
         assert not any(_repeats_a_key(line) for line in data.split(b"\n")), output
+
+
+JOURNAL_COMMANDS = {
+    "plan": lambda a: ["plan", str(a.config), "--state", str(a.state)],
+    "state list": lambda a: ["state", "list", "--state", str(a.state)],
+    "state rm": lambda a: ["state", "rm", "u-1002", "--state", str(a.state)],
+}
+
+
+@FUZZ
+@given(damage=line_damage(), command=st.sampled_from(sorted(JOURNAL_COMMANDS)))
+def test_damaged_journal_is_folded_or_refused_naming_it(journaled: Arena, damage: Damage,
+                                                       command: str) -> None:
+    code, output, path, data = _run(journaled, lambda a: LocalStateFile(a.state).journal_path,
+                                    damage, JOURNAL_COMMANDS[command], {})
+    if code == 1:
+        assert str(path) in _error(output), output
+    else:
+        state = json.loads(journaled.state.read_bytes())
+        assert believable_journal(data, state["lineage"], state["serial"]), output
 
 
 def _repeats_a_key(line: bytes) -> bool:
