@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from reconciler.answers import ProfileApi
@@ -19,6 +19,7 @@ from reconciler.drift import ProfileDrift, compare
 from reconciler.effects import target
 from reconciler.executor import Executor, Outcome, Report, Work
 from reconciler.model import EMPTY, ChannelData
+from reconciler.ownership import EXCLUSIVE, NO_ENTRIES, Policy, declared_part
 from reconciler.pacing import DEFAULT_RETRY, RetryPolicy
 from reconciler.plan import Call, DeleteChannels, Plan
 from reconciler.preflight import preflight
@@ -64,11 +65,22 @@ def plan_works(plan: Plan, state: State) -> list[Work]:
         recorded = state.profiles.get(distinct_id, EMPTY)
         leaves = distinct_id in plan.forget or any(
             isinstance(call, DeleteChannels) and call.forget for call in calls)
-        works.append(Work(distinct_id, calls, recorded,
-                          None if leaves else target(recorded, calls),
-                          read_back_first=distinct_id in state.unconfirmed,
+        policy = plan.policies.get(distinct_id, EXCLUSIVE)
+        managed = state.managed.get(distinct_id, NO_ENTRIES)
+        goal: ChannelData | None = target(recorded, calls)
+        if policy.is_exclusive:
+            goal = None if leaves else goal
+        else:
+            assert goal is not None
+            goal = declared_part(goal, recorded, policy, managed)
+        # A whole-channel delete where others write too: the value may be theirs by now.
+        look_first = not policy.is_exclusive and any(
+            isinstance(call, DeleteChannels) for call in calls)
+        works.append(Work(distinct_id, calls, recorded, goal,
+                          read_back_first=distinct_id in state.unconfirmed or look_first,
                           read_only=distinct_id not in named,
-                          doubts=state.doubts.get(distinct_id, ())))
+                          doubts=state.doubts.get(distinct_id, ()),
+                          policy=policy, managed=managed, leaves=leaves))
     return works
 
 
@@ -88,7 +100,7 @@ def run_apply(plan: Plan, state: State, backend: StateBackend, api: ProfileApi, 
     works = plan_works(plan, state)
     doubts = dict(state.doubts), set(state.unconfirmed)
     log = backend.open_journal(state)
-    recorder = _Recorder(state, log, ledger, context, progress, on_report)
+    recorder = _Recorder(state, log, ledger, context, progress, on_report, plan.policies)
     try:
         outcome = Executor(api, recorder, parallelism=parallelism, rate=rate,
                            retry=retry).run(works)
@@ -110,9 +122,10 @@ class _Recorder:
 
     def __init__(self, state: State, log: EventLog, ledger: AuditLedger,
                  context: AuditContext, progress: Callable[[int], None],
-                 on_report: Callable[[Report], None]) -> None:
+                 on_report: Callable[[Report], None], policies: Mapping[str, Policy]) -> None:
         self._state = state
         self._on_report = on_report
+        self._policies = policies
         self._log = log
         self._ledger = ledger
         self._context = context
@@ -135,10 +148,13 @@ class _Recorder:
     def read_back(self, report: Report, before: ChannelData, truth: ChannelData,
                   explained: tuple[ChannelData, ...] | None) -> None:
         self._audit(report, before, truth)
+        distinct_id = report.distinct_id
         drift = None if explained is None or any(
-            compare(report.distinct_id, state, truth) is None for state in explained
-        ) else compare(report.distinct_id, before, truth)
-        if drift is not None:
+            compare(distinct_id, state, truth) is None for state in explained
+        ) else compare(distinct_id, before, truth,
+                       policy=self._policies.get(distinct_id, EXCLUSIVE),
+                       managed=self._state.managed.get(distinct_id, NO_ENTRIES))
+        if drift is not None and drift.is_drift:
             with self._mutex:
                 self.drift.append(drift)
             # Recorded as what it is: a change made outside reconciler, not by it.

@@ -29,11 +29,13 @@ from reconciler.answers import Answer, ProfileApi, Verdict
 from reconciler.effects import after_call
 from reconciler.errors import NoAnswerError, NotSentError, TransportError, UnreachableError
 from reconciler.model import EMPTY, ChannelData, Token
+from reconciler.ownership import EXCLUSIVE, NO_ENTRIES, Entry, Ownership, Policy
 from reconciler.pacing import RetryPolicy
 from reconciler.plan import Call, CreateProfile, DeleteChannels, PatchChannels, ReAddTokens
 from reconciler.planner import diff
 from reconciler.pool import Gate
 from reconciler.state import Doubt
+from reconciler.values import same_channels
 
 MAX_ROUNDS: Final = 4
 """Read-backs one profile may need, in one run, to settle answers that left doubt."""
@@ -62,6 +64,11 @@ class Work:
     read_back_first: bool = False  # unconfirmed: an earlier call's outcome is unknown
     read_only: bool = False  # not named by the plan: read back and recorded, never written
     doubts: tuple[Doubt, ...] = ()  # the earlier run's requests of unknown outcome, if known
+    # Not exclusive (`reconciler.ownership`): `target` is what the plan declares, and what
+    # others hold at any moment is kept; `leaves`: then the profile leaves management.
+    policy: Policy = EXCLUSIVE
+    managed: frozenset[Entry] = NO_ENTRIES
+    leaves: bool = False
 
 
 class Outcome(Enum):
@@ -82,9 +89,10 @@ class Found(Enum):
     @classmethod
     def judge(cls, truth: ChannelData, before: ChannelData, landed: ChannelData) -> Found:
         """What the server holding `truth` says of writes that led from `before` to `landed`."""
-        if truth.channels == landed.channels:
+        if same_channels(truth.channels, landed.channels):
             return cls.LANDED
-        return cls.NOT_LANDED if truth.channels == before.channels else cls.LANDED_PARTLY
+        return (cls.NOT_LANDED if same_channels(truth.channels, before.channels)
+                else cls.LANDED_PARTLY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +232,7 @@ class Converger:
                     raise _GiveUp(report, in_doubt=False)
                 else:
                     self._settle_doubt(profile, call, sent, report)
-            if work.target is None:  # leaving management with nothing (left) to delete
+            if work.target is None or work.leaves:  # leaving, with nothing (left) to delete
                 self._observer.done(Report(work.distinct_id, "forget", None, None,
                                            "no managed channel left", 0), profile.current, None)
         except _GiveUp as stop:
@@ -280,7 +288,8 @@ class Converger:
         landed = after_call(before, call)
         self._read_back(profile, (before, landed), ((report.request_id,), landed), report)
         refused = sent.answer is not None and sent.answer.verdict is Verdict.REFUSED
-        if refused and not profile.absent and profile.current.channels == before.channels:
+        if refused and not profile.absent and same_channels(profile.current.channels,
+                                                            before.channels):
             raise _GiveUp(report, in_doubt=False)  # Fyno said no, and nothing happened
         self._replan(profile, len(profile.pending) + 1)
 
@@ -360,7 +369,9 @@ class Converger:
         """The calls that lead from `current` to the work's target; progress counts the
         `planned` calls they replace as finished."""
         desired = {} if work.target is None else {work.distinct_id: work.target}
-        remaining = list(diff(desired, {work.distinct_id: current}))
+        remaining = list(diff(desired, {work.distinct_id: current},
+                              ownership=Ownership(profiles={work.distinct_id: work.policy}),
+                              managed={work.distinct_id: work.managed}))
         finished = planned - len(remaining)
         if finished > 0:
             self._observer.progress(finished)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.config import Config
+from reconciler.ownership import NO_ENTRIES, unmanaged
 from reconciler.plan import Plan
 from reconciler.planner import diff, forgotten_without_calls
 from reconciler.state import LocalStateFile, State, StateBackend, default_state_path
@@ -47,6 +48,20 @@ def make_plan(
         "if this plan names it)"
         for distinct_id in sorted(state.unconfirmed)
     )
+    calls = diff(config.profiles, state.profiles, targets, state.missing, config.ownership,
+                 state.managed)
+    policies = {} if config.ownership.is_exclusive else {
+        distinct_id: policy for distinct_id in sorted(
+            {call.distinct_id for call in calls} | set(state.profiles.keys() - config.profiles))
+        if not (policy := config.ownership.policy(distinct_id)).is_exclusive}
+    kept = 0 if config.ownership.is_exclusive else sum(
+        len(unmanaged(state.profiles[distinct_id], config.ownership.policy(distinct_id),
+                      state.managed.get(distinct_id, NO_ENTRIES)))
+        for distinct_id in scope if distinct_id in state.profiles)
+    if kept:
+        warnings += (f"{kept} recorded entries written by others (the app, the dashboard) are "
+                     "kept in owned or ignored channels; `reconciler state show ID` marks "
+                     "them",)
     plan = Plan(
         plan_id=str(uuid.uuid4()),
         created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -56,9 +71,10 @@ def make_plan(
         serial=state.serial,
         config_digest=config.digest,
         recorded_entries=state.entry_count(),
-        calls=diff(config.profiles, state.profiles, targets, state.missing),
-        forget=forgotten_without_calls(config.profiles, state.profiles, targets),
+        calls=calls,
+        forget=forgotten_without_calls(config.profiles, state.profiles, calls, targets),
         targets=tuple(targets),
         warnings=warnings,
+        policies=policies,
     )
     return plan.check_deletions(max_delete_percent, force)

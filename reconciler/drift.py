@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.model import CHANNELS, EMPTY, ChannelData, ChannelValue, Token
+from reconciler.ownership import EXCLUSIVE, NO_ENTRIES, Entry, Mode, Policy
 from reconciler.plan import Change
+from reconciler.values import canonical, same_value
 
 Unmanaged = tuple[str, Any, Any]
 """(key, recorded raw JSON, server raw JSON); None stands for absent."""
@@ -31,6 +33,14 @@ class ProfileDrift:
     unmanaged: tuple[Unmanaged, ...] = ()
     missing: bool = False  # the server has no such profile any more
     appeared: bool = False  # recorded as missing, and the server has it again
+    # Changes others made where they may write (`owned` or `ignored` channels) to entries
+    # that are not ours: not drift, only shown, once (the state then records them).
+    foreign: tuple[Change, ...] = ()
+
+    @property
+    def is_drift(self) -> bool:
+        """Whether anything changed that the configuration speaks for."""
+        return bool(self.changes or self.unmanaged or self.missing or self.appeared)
 
     @property
     def action(self) -> str:
@@ -54,6 +64,7 @@ class ProfileDrift:
             "changes": [change.to_json() for change in self.changes],
             "unmanaged": [{"key": key, "before": before, "after": after}
                           for key, before, after in self.unmanaged],
+            "foreign": [change.to_json() for change in self.foreign],
         }
 
     @classmethod
@@ -65,6 +76,7 @@ class ProfileDrift:
                             for item in data["unmanaged"]),
             missing=bool(data["missing"]),
             appeared=bool(data["appeared"]),
+            foreign=tuple(Change.from_json(item) for item in data.get("foreign", ())),
         )
 
 
@@ -79,25 +91,27 @@ class DriftSummary:
     unmanaged: int  # unmanaged keys that differ
     missing: int  # profiles deleted on the server
     appeared: int  # profiles back on the server
+    foreign: int = 0  # entries others changed where they may write: shown, not drift
 
     def to_json(self) -> dict[str, int]:
         return {"profiles": self.profiles, "added": self.added, "changed": self.changed,
                 "removed": self.removed, "unmanaged": self.unmanaged,
-                "missing": self.missing, "appeared": self.appeared}
+                "missing": self.missing, "appeared": self.appeared, "foreign": self.foreign}
 
 
 def summarize(profiles: Iterable[ProfileDrift]) -> DriftSummary:
     counts = {"+": 0, "~": 0, "-": 0}
-    drifted = unmanaged = missing = appeared = 0
+    drifted = unmanaged = missing = appeared = foreign = 0
     for profile in profiles:
-        drifted += 1
+        drifted += profile.is_drift
+        foreign += len(profile.foreign)
         unmanaged += len(profile.unmanaged)
         missing += profile.missing
         appeared += profile.appeared
         for change in profile.changes:
             counts[change.action] += 1
     return DriftSummary(drifted, counts["+"], counts["~"], counts["-"], unmanaged, missing,
-                        appeared)
+                        appeared, foreign)
 
 
 @dataclass(frozen=True)
@@ -117,7 +131,7 @@ class DriftReport:
 
     @property
     def has_drift(self) -> bool:
-        return bool(self.profiles)
+        return any(profile.is_drift for profile in self.profiles)
 
     def to_json(self) -> dict[str, Any]:
         """The whole report with full values: JSON output is for machines."""
@@ -142,8 +156,13 @@ def _by_distinct_id(profile: ProfileDrift) -> str:
 
 
 def compare(distinct_id: str, recorded: ChannelData | None, server: ChannelData | None, *,
-            recorded_missing: bool = False) -> ProfileDrift | None:
+            recorded_missing: bool = False, policy: Policy = EXCLUSIVE,
+            managed: frozenset[Entry] = NO_ENTRIES) -> ProfileDrift | None:
     """The drift of one profile, or None when there is none to report.
+
+    Under a `policy` that shares channels with other writers, a change to an entry that is
+    not ours (`managed`) in an `owned` channel, or to anything in an `ignored` one, is not
+    drift: it is reported as `foreign`.
 
     `recorded` None: the state has no record of the profile yet (e.g. during import), so
     nothing can have drifted. `server` None: the server has no such profile.
@@ -165,9 +184,28 @@ def compare(distinct_id: str, recorded: ChannelData | None, server: ChannelData 
         return None
     changes = _changes(recorded, server) if recorded.channels != server.channels else ()
     unmanaged = _unmanaged(recorded, server) if recorded.unmanaged != server.unmanaged else ()
-    if not changes and not unmanaged:  # tokens in another order only
+    foreign: tuple[Change, ...] = ()
+    if changes and not policy.is_exclusive:
+        foreign = tuple(change for change in changes if _others(change, policy, managed))
+        changes = tuple(change for change in changes if change not in foreign)
+    if not changes and not unmanaged and not foreign:  # tokens in another order only
         return None
-    return ProfileDrift(distinct_id, changes, unmanaged)
+    return ProfileDrift(distinct_id, changes, unmanaged, foreign=foreign)
+
+
+def _others(change: Change, policy: Policy, managed: frozenset[Entry]) -> bool:
+    """Whether a change was others' to make: anything in an ignored channel; in an owned
+    one, a change to an entry that was not ours (a new one included)."""
+    mode = policy.mode(change.channel)
+    if mode is Mode.IGNORED:
+        return True
+    if mode is Mode.EXCLUSIVE:
+        return False
+    before = change.before
+    if before is None:
+        return True
+    key = before.token if isinstance(before, Token) else canonical(change.channel, before)
+    return (change.channel, key) not in managed
 
 
 def _changes(recorded: ChannelData, server: ChannelData) -> tuple[Change, ...]:
@@ -177,7 +215,8 @@ def _changes(recorded: ChannelData, server: ChannelData) -> tuple[Change, ...]:
     for channel in CHANNELS:
         old = old_channels.get(channel)
         new = new_channels.get(channel)
-        if old == new:
+        if old == new or (isinstance(old, str) and isinstance(new, str)
+                          and same_value(channel, old, new)):
             continue
         if isinstance(old, tuple) or isinstance(new, tuple):
             changes.extend(_token_changes(channel, _tokens(old), _tokens(new)))

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from reconciler.model import ChannelData, ChannelValue, Token
+from reconciler.ownership import NO_ENTRIES, Entry
 from reconciler.plan import Call, CreateProfile, DeleteChannels, DeleteTokens, PatchChannels
+from reconciler.values import canonical
 
 
 def after_call(data: ChannelData, call: Call) -> ChannelData:
@@ -44,6 +46,16 @@ def after_call(data: ChannelData, call: Call) -> ChannelData:
         for channel in call.channels():
             channels.pop(channel, None)
     return ChannelData(channels, data.unmanaged)
+
+
+def written_by(call: Call) -> frozenset[Entry]:
+    """The entries a call writes if it lands: they become managed (`reconciler.ownership`)."""
+    if not isinstance(call, PatchChannels | CreateProfile):
+        return NO_ENTRIES
+    return frozenset(
+        (change.channel, change.after.token) if isinstance(change.after, Token)
+        else (change.channel, canonical(change.channel, change.after))
+        for change in call.changes if change.after is not None)
 
 
 def target(recorded: ChannelData, calls: Iterable[Call]) -> ChannelData:

@@ -18,6 +18,7 @@ import orjson
 
 from reconciler.errors import TooMuchChangeError
 from reconciler.model import CHANNEL_ORDER, Token
+from reconciler.ownership import Policy
 
 PLAN_FORMAT_VERSION: Final = 1
 
@@ -323,6 +324,9 @@ class Plan:
     # Recorded profiles no longer declared that hold no managed channel: they leave the
     # state without any call (the others leave through a DeleteChannels with `forget`).
     forget: tuple[str, ...] = ()
+    # The ownership policies of the profiles it names that are not exclusive: apply keeps to
+    # them when a read-back finds the profile changed (`reconciler.ownership`).
+    policies: Mapping[str, Policy] = field(default_factory=dict)
     summary: Summary = field(init=False)
 
     def __post_init__(self) -> None:
@@ -354,7 +358,7 @@ class Plan:
         return {name: getattr(self, name) for name in (
             "plan_id", "created_at", "workspace", "version", "lineage", "serial",
             "config_digest", "recorded_entries", "calls", "targets", "warnings", "forced",
-            "forget")}
+            "forget", "policies")}
 
     def to_json(self) -> dict[str, Any]:
         """The saved-plan document, checksum included."""
@@ -374,6 +378,9 @@ class Plan:
             "calls": [call.to_json() for call in self.calls],
             "summary": self.summary.to_json(),
         }
+        if self.policies:
+            document["ownership"] = {distinct_id: self.policies[distinct_id].to_json()
+                                     for distinct_id in sorted(self.policies)}
         document["checksum"] = checksum(document)
         return document
 
@@ -395,6 +402,8 @@ class Plan:
             warnings=tuple(document["warnings"]),
             forced=document["forced"],
             forget=tuple(document.get("forget", ())),
+            policies={distinct_id: Policy.from_json(policy)
+                      for distinct_id, policy in document.get("ownership", {}).items()},
         )
 
 

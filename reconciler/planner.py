@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from reconciler.model import EMPTY, SINGLE_VALUE_CHANNELS, TOKEN_CHANNELS, ChannelData, Token
+from reconciler.ownership import EVERYTHING_EXCLUSIVE, NO_ENTRIES, Entry, Ownership, effective
 from reconciler.plan import (
     Call,
     Change,
@@ -29,6 +30,7 @@ from reconciler.plan import (
     PatchChannels,
     ReAddTokens,
 )
+from reconciler.values import same_value
 
 
 def diff(
@@ -36,10 +38,15 @@ def diff(
     recorded: Mapping[str, ChannelData],
     targets: Collection[str] = (),
     missing: Collection[str] = (),
+    ownership: Ownership = EVERYTHING_EXCLUSIVE,
+    managed: Mapping[str, frozenset[Entry]] | None = None,
 ) -> tuple[Call, ...]:
     """Every call needed, in their fixed order; only `targets` when any are given.
 
     Profiles known to be `missing` on the server get no call: the caller warns about them.
+    A profile whose `ownership` policy is not exclusive is diffed against what its
+    declaration means under that policy (`ownership.effective`), given the entries of it
+    that calls of ours wrote (`managed`).
     """
     if targets:
         wanted = set(targets)
@@ -52,7 +59,12 @@ def diff(
     for distinct_id in ids:
         want = desired.get(distinct_id)
         have = recorded.get(distinct_id, EMPTY)
-        if want is None:
+        policy = ownership.policy(distinct_id)
+        if not policy.is_exclusive:
+            goal = effective(want or EMPTY, have, policy,
+                             (managed or {}).get(distinct_id, NO_ENTRIES))
+            calls.extend(diff_profile(distinct_id, goal, have, policy.shared_token_channels))
+        elif want is None:
             calls.extend(_forget(distinct_id, have))
         elif want.channels != have.channels:
             calls.extend(diff_profile(distinct_id, want, have))
@@ -62,20 +74,27 @@ def diff(
 def forgotten_without_calls(
     desired: Mapping[str, ChannelData],
     recorded: Mapping[str, ChannelData],
+    calls: Collection[Call],
     targets: Collection[str] = (),
 ) -> tuple[str, ...]:
-    """Recorded profiles no longer declared that hold no managed channel: nothing to delete,
-    they only leave the state."""
+    """Recorded profiles no longer declared that no call of `calls` forgets: those holding no
+    channel, and those whose policy keeps entries others wrote (their calls, if any, delete
+    only what is ours). They leave the state once their calls are done."""
     wanted = set(targets)
+    forgotten_by_a_call = {call.distinct_id for call in calls
+                           if isinstance(call, DeleteChannels) and call.forget}
     return tuple(sorted(
-        distinct_id for distinct_id, have in recorded.items()
-        if distinct_id not in desired and not have.channels
+        distinct_id for distinct_id in recorded
+        if distinct_id not in desired and distinct_id not in forgotten_by_a_call
         and (not wanted or distinct_id in wanted)
     ))
 
 
-def diff_profile(distinct_id: str, want: ChannelData, have: ChannelData) -> list[Call]:
-    """The calls for one managed profile, in their fixed order."""
+def diff_profile(distinct_id: str, want: ChannelData, have: ChannelData,
+                 by_name: Collection[str] = ()) -> list[Call]:
+    """The calls for one managed profile, in their fixed order. Token channels in `by_name`
+    are shared with other writers: their tokens are deleted by name (Option 2) even when none
+    is left, since a whole-channel delete would take tokens written since the last read."""
     patch: list[Change] = []
     drop_tokens: list[Change] = []
     drop_channels: list[Change] = []
@@ -85,14 +104,14 @@ def diff_profile(distinct_id: str, want: ChannelData, have: ChannelData) -> list
         old = have.channels.get(channel)
         assert new is None or isinstance(new, str)
         assert old is None or isinstance(old, str)
-        if new is not None and new != old:
+        if new is not None and (old is None or not same_value(channel, new, old)):
             patch.append(Change(channel, old, new))
         elif new is None and old is not None:
             drop_channels.append(Change(channel, old, None))
     for channel in TOKEN_CHANNELS:
         wanted = _tokens(want, channel)
         held = _tokens(have, channel)
-        if not wanted:
+        if not wanted and channel not in by_name:
             drop_channels.extend(Change(channel, token, None) for token in held)
             continue
         held_by_name = {token.token: token for token in held}

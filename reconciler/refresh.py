@@ -18,6 +18,7 @@ from reconciler.drift import DriftReport, ProfileDrift, compare
 from reconciler.executor import Executor, Report
 from reconciler.heap import collector_paused
 from reconciler.model import EMPTY, ChannelData
+from reconciler.ownership import EVERYTHING_EXCLUSIVE, NO_ENTRIES, Ownership
 from reconciler.pacing import DEFAULT_RETRY, RetryPolicy
 from reconciler.preflight import preflight
 from reconciler.state import Doubt, Holds, Missing, State, apply_event
@@ -99,9 +100,11 @@ def settled_by(state: State, found: Mapping[str, ChannelData | None]) -> list[Fa
     return facts
 
 
-def record_reading(state: State, found: Mapping[str, ChannelData | None]) -> list[ProfileDrift]:
+def record_reading(state: State, found: Mapping[str, ChannelData | None],
+                   ownership: Ownership = EVERYTHING_EXCLUSIVE) -> list[ProfileDrift]:
     """Make `state` say what the server answered; return how that differs from the record
-    in ways no request of ours explains (a request in doubt may have landed)."""
+    in ways no request of ours explains (a request in doubt may have landed). Under a
+    policy that shares channels, what others wrote there is `foreign`, not drift."""
     drifted = []
     with collector_paused():
         for distinct_id in sorted(found):
@@ -112,7 +115,9 @@ def record_reading(state: State, found: Mapping[str, ChannelData | None]) -> lis
                 compare(distinct_id, held, server) is None
                 for held in doubted_states(recorded or EMPTY, doubts)[1:])
             drift = None if explained else compare(
-                distinct_id, recorded, server, recorded_missing=distinct_id in state.missing)
+                distinct_id, recorded, server, recorded_missing=distinct_id in state.missing,
+                policy=ownership.policy(distinct_id),
+                managed=state.managed.get(distinct_id, NO_ENTRIES))
             if drift is not None:
                 drifted.append(drift)
             apply_event(state, Missing(distinct_id) if server is None

@@ -142,14 +142,15 @@ def test_a_distinct_id_declared_twice_is_shown_escaped_in_both_places(tmp_path: 
 
 def test_printable_unicode_is_accepted(tmp_path: Path) -> None:
     # A no-break space is not printable for Python, but it is no control character.
-    text = HEAD + '  "u\u00a01": {email: "a\u00a0b", push: ["t\u200b", {token: "ü", ' \
+    text = HEAD + '  "u\u00a01": {slack: "a\u00a0b", push: ["t\u200b", {token: "ü", ' \
         'integration_id: "I\u00a0"}]}\n'
     config = load_config([write(tmp_path, "p.yaml", text)])
     assert list(config.profiles) == ["u\u00a01"]
 
 
 def test_a_distinct_id_of_70000_characters_is_refused(tmp_path: Path) -> None:
-    path = write(tmp_path, "p.yaml", HEAD + "  ? " + "u" * 70_000 + "\n  : {email: a@b}\n")
+    path = write(tmp_path, "p.yaml",
+                 HEAD + "  ? " + "u" * 70_000 + "\n  : {email: a@example.com}\n")
     problem = only_problem(path)
     assert (problem.file, problem.line, problem.column) == (str(path), 3, 5)
     assert problem.message == (
@@ -163,7 +164,7 @@ def test_a_distinct_id_of_70000_characters_is_refused(tmp_path: Path) -> None:
     [
         ("workspace: {}\nprofiles: {{}}\n", MAX_WORKSPACE_LENGTH, "workspace", 1, 12),
         (HEAD + "  ? {}\n  : {{}}\n", MAX_DISTINCT_ID_LENGTH, "distinct_id", 3, 5),
-        (HEAD + "  u-1: {{sms: {}}}\n", MAX_VALUE_LENGTH, "sms", 3, 14),
+        (HEAD + "  u-1: {{slack: {}}}\n", MAX_VALUE_LENGTH, "slack", 3, 16),
         (HEAD + "  u-1: {{push: [{}]}}\n", MAX_VALUE_LENGTH, "token", 3, 16),
         (HEAD + "  u-1: {{push: [{{token: {}}}]}}\n", MAX_VALUE_LENGTH, "token", 3, 24),
         (HEAD + "  u-1: {{push: [{{token: a, integration_id: {}}}]}}\n", MAX_VALUE_LENGTH,

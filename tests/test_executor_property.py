@@ -111,10 +111,10 @@ def test_the_executor_is_bounded_stays_in_the_plan_and_records_only_the_truth(
     server.update({name: landed.get(name, {}) for name in unconfirmed if name in landed})
     faults = random_faults(seed, rate, FAULTS if fatal else FAULTS[2:])
     api = FakeApi(server, switches=server_switches, random_faults=faults)
+    calls = diff(want, have, targets)
     plan = Plan(plan_id="p", created_at="", workspace="W", version="live", lineage="l",
-                serial=1, config_digest="", recorded_entries=0,
-                calls=diff(want, have, targets), targets=tuple(targets),
-                forget=forgotten_without_calls(want, have, targets))
+                serial=1, config_digest="", recorded_entries=0, calls=calls,
+                targets=tuple(targets), forget=forgotten_without_calls(want, have, calls, targets))
     state = State("l", 1, "W", "live", profiles=dict(have), unconfirmed=set(unconfirmed))
     named = {call.distinct_id for call in plan.calls} | set(plan.forget)
     tracker = Tracker()

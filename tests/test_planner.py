@@ -398,7 +398,9 @@ def test_a_token_the_server_holds_twice_is_deleted_then_added_back_once() -> Non
 
 def test_recorded_profile_with_no_channel_data_leaves_without_a_call() -> None:
     recorded = {"empty": data(), "full": data(sms="+1555"), "kept": data()}
-    assert forgotten_without_calls({"kept": data()}, recorded) == ("empty",)
-    assert forgotten_without_calls({}, recorded, targets=["full"]) == ()
-    (call,) = diff({"kept": data()}, recorded)
+    calls = diff({"kept": data()}, recorded)
+    assert forgotten_without_calls({"kept": data()}, recorded, calls) == ("empty",)
+    assert forgotten_without_calls({}, recorded, diff({}, recorded, ["full"]),
+                                   targets=["full"]) == ()
+    (call,) = calls
     assert call.distinct_id == "full" and isinstance(call, DeleteChannels) and call.forget

@@ -40,12 +40,13 @@ def test_every_new_option_reaches_its_faults_field(served: list[SandboxConfig]) 
                  "--gateway-paths", "reads", "--malformed", "channel-list",
                  "--malformed-paths", "all", "--malformed-rate", "0.25",
                  "--trickle-seconds", "0.5", "--reset-rate", "0.125", "--retry-after", "172800",
-                 "--fault-seed", "9")
+                 "--phone-format", "international", "--fault-seed", "9")
     assert result.exit_code == 0, result.output
     assert served[0].faults == Faults(
         resend_token="ignore", success_message="other", gateway="403", gateway_paths="reads",
         malformed="channel-list", malformed_paths="all", malformed_rate=0.25,
-        trickle_seconds=0.5, reset_rate=0.125, retry_after=172800, seed=9)
+        trickle_seconds=0.5, reset_rate=0.125, retry_after=172800, phone_format="international",
+        seed=9)
 
 
 @pytest.mark.parametrize(
@@ -54,7 +55,8 @@ def test_every_new_option_reaches_its_faults_field(served: list[SandboxConfig]) 
      (["--reset-rate", "2"], "not in the range 0<=x<=1"),
      (["--malformed", "token-number", "--malformed-paths", "writes"],
       "GET profile bodies only"),
-     (["--retry-after", "inf"], "retry_after")],
+     (["--retry-after", "inf"], "retry_after"),
+     (["--phone-format", "e164"], "'e164' is not one of")],
 )
 def test_bad_fault_options_are_usage_errors(
     served: list[SandboxConfig], args: list[str], message: str
@@ -70,7 +72,8 @@ def test_help_lists_every_value_of_every_new_switch() -> None:
     for values in ("update|duplicate|ignore|merge", "documented|sdk|other",
                    "none|403|404|html|redirect", "all|reads|writes", "reads|writes|all",
                    "no-channel|channel-string|channel-null|channel-list|token-number|"
-                   "token-missing|email-number|html|text|undecodable|trickle"):
+                   "token-missing|email-number|html|text|undecodable|trickle",
+                   "as-sent|international"):
         assert values in text
     for option in ("--reset-rate", "--malformed-rate", "--trickle-seconds"):
         assert option in text

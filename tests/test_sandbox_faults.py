@@ -245,7 +245,7 @@ def test_empty_channels_empty_shows_every_channel_with_an_empty_value() -> None:
      {"gateway": "500"}, {"gateway_paths": "GET"}, {"malformed": "json"},
      {"malformed_paths": "none"}, {"malformed_rate": 1.1}, {"reset_rate": -0.5},
      {"reset_rate": True}, {"trickle_seconds": -1}, {"trickle_seconds": float("inf")},
-     {"malformed": "no-channel", "malformed_paths": "writes"}],
+     {"malformed": "no-channel", "malformed_paths": "writes"}, {"phone_format": "e164"}],
 )
 def test_faults_refuse_values_outside_their_range(fields: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
@@ -256,6 +256,7 @@ NEW_SWITCHES: dict[str, Any] = {
     "resend_token": "merge", "success_message": "sdk", "gateway": "404",
     "gateway_paths": "writes", "malformed": "trickle", "malformed_paths": "all",
     "malformed_rate": 0.5, "trickle_seconds": 0.2, "reset_rate": 0.1, "retry_after": 172800,
+    "phone_format": "international",
 }
 
 
@@ -263,8 +264,9 @@ def test_the_new_switches_default_to_todays_behaviour() -> None:
     defaults = Faults()
     assert (defaults.resend_token, defaults.success_message, defaults.gateway,
             defaults.gateway_paths, defaults.malformed, defaults.malformed_paths,
-            defaults.malformed_rate, defaults.trickle_seconds, defaults.reset_rate) == (
-        "update", "documented", "none", "all", "none", "reads", 1, 1, 0)
+            defaults.malformed_rate, defaults.trickle_seconds, defaults.reset_rate,
+            defaults.phone_format) == (
+        "update", "documented", "none", "all", "none", "reads", 1, 1, 0, "as-sent")
 
 
 def test_every_new_switch_is_set_and_read_back_over_put_faults() -> None:

@@ -223,3 +223,36 @@ def test_deleting_only_profiles_that_do_not_exist_is_the_documented_400() -> Non
     assert not outcome.changed
     outcome = target.delete_profiles(WSID, "live", {"distinct_id": ["u", "x", "u"]}, Faults())
     assert (outcome.status, outcome.body["_message"]) == (200, "1 User(s) deleted successfully")
+
+
+# -- how phone numbers are stored: phone_format ------------------------------------------------
+
+
+def test_as_sent_stores_phone_numbers_exactly_as_sent() -> None:
+    target = store()
+    patch(target, {"sms": "+919879000001", "voice": "+1 201 555 0123"})
+    assert (held(target)["sms"], held(target)["voice"]) == ("+919879000001", "+1 201 555 0123")
+
+
+def test_international_stores_phone_numbers_as_libphonenumber_formats_them() -> None:
+    target = store()
+    patch(target, {"sms": "+919879000001", "whatsapp": "+1 (201) 555-0123",
+                   "voice": "+44 20 7946 0000", "email": "b@example.com", "slack": "+919879000001"},
+          phone_format="international")
+    assert held(target) == {**PROFILE, "sms": "+91 98790 00001", "whatsapp": "+1 201-555-0123",
+                            "voice": "+44 20 7946 0000", "email": "b@example.com",
+                            "slack": "+919879000001"}
+    assert target.get(WSID, "live", "u", Faults()).body["country_code"] == "IN"
+
+
+def test_international_keeps_what_it_cannot_read_as_sent() -> None:
+    target = store()
+    patch(target, {"sms": "not a number"}, phone_format="international")
+    assert held(target)["sms"] == "not a number"
+
+
+def test_international_formats_the_numbers_a_profile_is_created_with() -> None:
+    target = Store()
+    body = {"distinct_id": "c", "channel": {"sms": "+919879000000"}}
+    assert target.create(WSID, "live", body, Faults(phone_format="international")).status == 201
+    assert target.dump()[WSID]["live"]["c"] == {"sms": "+91 98790 00000"}

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from reconciler.errors import StateCorruptError, StateError
 from reconciler.model import SINGLE_VALUE_CHANNELS, TOKEN_CHANNELS, ChannelData, Token
+from reconciler.ownership import entries
 from reconciler.plan import (
     Call,
     Change,
@@ -50,14 +51,16 @@ def states(draw: st.DrawFn) -> State:
     unconfirmed = draw(st.sets(ids, max_size=3))
     doubted = draw(st.sets(st.sampled_from(sorted(unconfirmed)), max_size=len(unconfirmed))
                    if unconfirmed else st.just(set()))
+    profiles = draw(st.dictionaries(ids, channel_data, max_size=5))
     return State(
         LINEAGE, draw(st.integers(min_value=1, max_value=2**52)), draw(workspaces),
-        draw(st.sampled_from(["live", "test"])), draw(st.dictionaries(ids, channel_data,
-                                                                      max_size=5)),
+        draw(st.sampled_from(["live", "test"])), profiles,
         unconfirmed, draw(st.sets(ids, max_size=3)),
         {name: tuple(Doubt(draw(st.uuids()).hex, call) for call in draw(
             st.lists(st.sampled_from(sent_calls(name)), min_size=1, max_size=2)))
-         for name in sorted(doubted)})
+         for name in sorted(doubted)},
+        {name: entries(data) for name, data in sorted(profiles.items())
+         if entries(data) and draw(st.booleans())})
 
 
 def sent_calls(distinct_id: str) -> list[Call]:

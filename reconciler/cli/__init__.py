@@ -6,6 +6,7 @@
     state_cmds  state list | show | rm | unlock
     apply_cmd   apply (with progress: a bar on a terminal, periodic lines otherwise)
     refresh_cmds import, refresh (and --refresh for plan and apply)
+    export_cmd  export: configuration YAML from what the server holds
     audit_cmds  audit, audit verify
     doctor_cmd  doctor: a read-only check of the set-up
     sandbox_cmd sandbox: the local stand-in for the API
@@ -17,6 +18,7 @@ from reconciler.cli import (
     apply_cmd,
     audit_cmds,
     doctor_cmd,
+    export_cmd,
     planning,
     refresh_cmds,
     sandbox_cmd,
@@ -24,5 +26,5 @@ from reconciler.cli import (
 )
 from reconciler.cli.group import cli, main
 
-__all__ = ["apply_cmd", "audit_cmds", "cli", "doctor_cmd", "main", "planning", "refresh_cmds",
-           "sandbox_cmd", "state_cmds"]
+__all__ = ["apply_cmd", "audit_cmds", "cli", "doctor_cmd", "export_cmd", "main", "planning",
+           "refresh_cmds", "sandbox_cmd", "state_cmds"]

@@ -132,8 +132,8 @@ def _apply_config(ctx: click.Context, paths: tuple[Path, ...], state_path: Path 
     with backend.lock("apply"):
         state = backend.load(config.workspace, config.version)
         if refresh:
-            refresh_in_memory(state, env, parallelism, rate, targets, saved_at=path,
-                              config_dir=config_dir)
+            refresh_in_memory(state, env, parallelism, rate, targets, config.ownership,
+                              saved_at=path, config_dir=config_dir)
         heap.settle()
         plan = make_plan(config, state, targets=targets, max_delete_percent=max_delete_percent,
                          force=force)

@@ -75,7 +75,7 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None, o
         config.workspace, config.version)
     if refresh:
         require_api_key(os.environ)
-        refresh_in_memory(state, os.environ, parallelism, rate, targets)
+        refresh_in_memory(state, os.environ, parallelism, rate, targets, config.ownership)
     heap.settle()
     result = make_plan(config, state, targets=targets, max_delete_percent=max_delete_percent,
                        force=force)

@@ -33,6 +33,7 @@ from reconciler.cli.remote import (
 from reconciler.core import open_state
 from reconciler.drift import ProfileDrift
 from reconciler.errors import ApplyFailedError, Interrupted, UsageError
+from reconciler.ownership import EVERYTHING_EXCLUSIVE, Ownership
 from reconciler.refresh import (
     Reading,
     drift_report,
@@ -66,6 +67,7 @@ def read(state: State, ids: Sequence[str], env: Mapping[str, str], parallelism: 
 
 def refresh_in_memory(state: State, env: Mapping[str, str], parallelism: int,
                       rate: float | None, targets: Sequence[str],
+                      ownership: Ownership = EVERYTHING_EXCLUSIVE,
                       saved_at: Path | None = None, config_dir: Path | None = None) -> None:
     """`--refresh` of plan and apply: make `state` the server's truth; report drift.
     `saved_at`: the state path, when what is learned will be saved (apply): the ledger then
@@ -74,8 +76,8 @@ def refresh_in_memory(state: State, env: Mapping[str, str], parallelism: int,
         record_lost(saved_at, state, config_dir)
     ids = sorted(managed_ids(state, targets))
     reading = read(state, ids, env, parallelism, rate, "refresh")
-    _check(reading)
-    drifted, facts = learn(state, reading, "apply --refresh")
+    check_reading(reading)
+    drifted, facts = learn(state, reading, "apply --refresh", ownership)
     if saved_at is not None:
         record(saved_at, state.workspace, state.version, facts, config_dir=config_dir)
     report = drift_report(state, drifted, len(ids))
@@ -84,23 +86,26 @@ def refresh_in_memory(state: State, env: Mapping[str, str], parallelism: int,
                    nl=False)
 
 
-def learn(state: State, reading: Reading, command: str) -> tuple[list[ProfileDrift], list[Fact]]:
-    """Make `state` what the server answered: the drift found, and the ledger's records of
-    it (what settled requests in doubt, and the drift)."""
+def learn(state: State, reading: Reading, command: str,
+          ownership: Ownership = EVERYTHING_EXCLUSIVE
+          ) -> tuple[list[ProfileDrift], list[Fact]]:
+    """Make `state` what the server answered: the drift found (and what others wrote where
+    they may), and the ledger's records of it (what settled requests in doubt, the drift)."""
     recorded = {name: state.profiles.get(name) for name in reading.found}
     settled = settled_by(state, reading.found)
-    drifted = record_reading(state, reading.found)
+    drifted = record_reading(state, reading.found, ownership)
     return drifted, settled + [
         Fact(drift.distinct_id, "drift", f"changed outside reconciler (found by {command})",
              before=recorded[drift.distinct_id], after=reading.found[drift.distinct_id])
-        for drift in drifted]
+        for drift in drifted if drift.is_drift]
 
 
 def _config_dir(path: Path) -> Path:
     return path if path.is_dir() else path.parent
 
 
-def _check(reading: Reading, outcome: str = "nothing was planned") -> None:
+def check_reading(reading: Reading, outcome: str = "nothing was planned") -> None:
+    """Stop a command whose reads were interrupted or failed, saying what was not done."""
     if reading.interrupted:
         raise Interrupted("interrupted while reading profiles; nothing was recorded")
     if reading.failures:
@@ -171,7 +176,7 @@ def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
                    f"planned for them): {printable(', '.join(missing[:20]))}"
                    + (" ..." if len(missing) > 20 else ""))
     if reading.failures:
-        _check(reading, "the others were imported: run the same import again for them")
+        check_reading(reading, "the others were imported: run the same import again for them")
 
 
 @cli.command()
@@ -210,8 +215,11 @@ def refresh(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None
         if reading.interrupted:
             raise Interrupted("interrupted: nothing was recorded")
         settles = state.unconfirmed & reading.found.keys()
-        drifted, facts = learn(state, reading, "refresh")
-        if facts or settles:
+        held = dict(state.profiles)
+        drifted, facts = learn(state, reading, "refresh", config.ownership)
+        # A value the server holds in another form (a phone number it reformatted) is no
+        # drift, but the state records what the server holds.
+        if facts or settles or state.profiles != held:
             record(path, state.workspace, state.version, facts,
                    config_dir=_config_dir(paths[0]))
             state = backend.save(state)
@@ -220,6 +228,6 @@ def refresh(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None
     click.echo(render_drift(report, fmt, color=color, show_values=show_values), nl=False,
                color=color)
     if reading.failures:
-        _check(reading, "the others were refreshed: run refresh again for them")
+        check_reading(reading, "the others were refreshed: run refresh again for them")
     if detailed_exitcode and report.has_drift:
         ctx.exit(EXIT_CHANGES)

@@ -22,6 +22,7 @@ from reconciler.sandbox.settings import (
     GATEWAY_PATHS,
     MALFORMED,
     MALFORMED_PATHS,
+    PHONE_FORMAT,
     RESEND_TOKEN,
     SUCCESS_MESSAGE,
 )
@@ -66,6 +67,9 @@ def _choice(name: str, choices: tuple[str, ...], help: str) -> Callable[[F], F]:
 @_choice("success_message", SUCCESS_MESSAGE,
          "Success text of writes: the doc's, the Node SDK test's (PATCH: \"1 Record(s) updated "
          "successfully\"), or \"OK\" with status 202.")
+@_choice("phone_format", PHONE_FORMAT,
+         "How phone numbers (sms, whatsapp, voice) are stored and read back: as sent, or "
+         "reformatted for people (\"+91 98790 00000\").")
 @_choice("gateway", GATEWAY,
          "A gateway answering instead of the API, before the key check: 403 JSON, Express "
          "HTML 404, a 200 sign-in page, or a 302 elsewhere.")

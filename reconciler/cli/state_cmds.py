@@ -27,6 +27,7 @@ from reconciler.core import open_state
 from reconciler.errors import StateLockedError, UsageError
 from reconciler.mask import display_value
 from reconciler.model import CHANNEL_ORDER
+from reconciler.ownership import entry_of
 from reconciler.render.common import printable, printable_json
 from reconciler.state import (
     Forgotten,
@@ -118,11 +119,18 @@ def state_show(distinct_id: str, state_path: Path | None, fmt: str, show_values:
         click.echo(printable_json(document))
         return
     click.echo(printable(distinct_id))
+    # Who wrote each entry, once the reconciler has written any (`reconciler.ownership`):
+    # under `owned`, only what it wrote is deleted without being listed under `remove`.
+    managed = recorded.managed.get(distinct_id, frozenset())
     for name in sorted(profile.channels, key=CHANNEL_ORDER.__getitem__):
         value = profile.channels[name]
         for item in (value,) if isinstance(value, str) else value:
             shown = display_value(name, item, show_values=show_values)
-            click.echo(f"  {name}: {printable(shown)}")
+            mark = ""
+            if managed:
+                mark = (" (written by reconciler)" if entry_of(name, item) in managed
+                        else " (not written by reconciler)")
+            click.echo(f"  {name}: {printable(shown)}{mark}")
     for name, raw in sorted(profile.unmanaged.items()):
         shown = orjson.dumps(raw).decode() if show_values else "(masked)"
         click.echo(f"  {printable(name)}: {printable(shown)} (not managed by reconciler)")

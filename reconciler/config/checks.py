@@ -3,7 +3,9 @@
 `check_document` walks plain data (dicts, lists, scalars) and returns what it means (the
 workspace, the version, each profile's `ChannelData`) with every problem as a `Finding` at
 a path. It never needs positions; on the fast path any finding only sends the file to the
-precise path, whose findings are then positioned and reported.
+precise path, whose findings are then positioned and reported. Phone numbers and e-mail
+addresses are checked by `reconciler.values`; a phone number means its E.164 form, which
+is what a PATCH sends.
 
 `sources` maps the paths of plain scalars that YAML did not read as text to their source
 text, so that a message can show exactly what was written and its quoted form.
@@ -29,13 +31,19 @@ from reconciler.config.limits import (
 )
 from reconciler.config.scalars import kind_of, not_text_message, number_text
 from reconciler.model import CHANNELS, SINGLE_VALUE_CHANNELS, TOKEN_CHANNELS, ChannelData, Token
+from reconciler.ownership import MODES, Entry, Mode
+from reconciler.values import EMAIL_CHANNEL, PHONE_CHANNELS, canonical, desired_value, same_value
 
-ROOT_KEYS: Final = ("workspace", "version", "profiles")
+ROOT_KEYS: Final = ("workspace", "version", "ownership", "profiles")
+PROFILE_KEYS: Final = (*CHANNELS, "ownership", "remove")
+"""A profile's keys: its channels, its own ownership modes, and the entries to remove."""
 VERSIONS: Final = ("live", "test")
 TOKEN_KEYS: Final = ("token", "integration_id", "status")
 _SINGLE: Final = frozenset(SINGLE_VALUE_CHANNELS)
 _TOKENS: Final = frozenset(TOKEN_CHANNELS)
 _TOKEN_KEY_SET: Final = frozenset(TOKEN_KEYS)
+_READ: Final = PHONE_CHANNELS | {EMAIL_CHANNEL}
+"""Channels whose values are phone numbers or e-mail addresses, checked by `values`."""
 
 
 @dataclass(slots=True)
@@ -46,6 +54,9 @@ class CheckedDocument:
     version: str | None = None
     profiles: dict[str, ChannelData] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    ownership: dict[str, Mode] | None = None  # the workspace's default modes, when stated
+    # Profiles that state their own modes or list removals: (modes, removals).
+    policies: dict[str, tuple[dict[str, Mode], frozenset[Entry]]] = field(default_factory=dict)
 
 
 def _unknown_key(what: str, key: object, known: tuple[str, ...]) -> str:
@@ -130,6 +141,8 @@ class _Checker:
                 else:
                     shown_version = self._written(("version",), version)
                 self.add(("version",), f"version must be live or test, not {shown_version}")
+        if "ownership" in data:
+            result.ownership = self.modes(("ownership",), data["ownership"])
         if "profiles" not in data:
             self.add((), "missing profiles: (a mapping of distinct_id to channel data)")
             return
@@ -140,7 +153,88 @@ class _Checker:
             self.add(("profiles",), f"profiles must be a mapping, not {kind_of(profiles)}")
         else:
             for distinct_id, profile in profiles.items():
-                result.profiles[distinct_id] = self.profile(distinct_id, profile)
+                result.profiles[distinct_id] = declared = self.profile(distinct_id, profile)
+                if isinstance(profile, dict) and ("ownership" in profile or "remove" in profile):
+                    path: YamlPath = ("profiles", distinct_id)
+                    modes = (self.modes((*path, "ownership"), profile["ownership"]) or {}
+                             if "ownership" in profile else {})
+                    removals = (self.removals((*path, "remove"), profile["remove"], declared)
+                                if "remove" in profile else frozenset())
+                    result.policies[distinct_id] = (modes, removals)
+
+    def modes(self, path: YamlPath, value: object) -> dict[str, Mode] | None:
+        """`ownership:` at the top or in a profile: one mode for every channel, or a
+        mapping of channel to mode."""
+        expected = f"one of {', '.join(MODES)}, or a mapping of channel to one of them"
+        if isinstance(value, str) and value in MODES:
+            return {channel: Mode(value) for channel in CHANNELS}
+        if not isinstance(value, dict):
+            written = shown(value) if isinstance(value, str) else self._written(path, value)
+            self.add(path, f"ownership must be {expected}, not {written}")
+            return None
+        modes: dict[str, Mode] = {}
+        for channel, mode in value.items():
+            if channel not in CHANNELS:
+                self.add((*path, channel), _unknown_key("channel", channel, CHANNELS),
+                         at_key=True)
+            elif isinstance(mode, str) and mode in MODES:
+                modes[channel] = Mode(mode)
+            else:
+                written = shown(mode) if isinstance(mode, str) else self._written(
+                    (*path, channel), mode)
+                self.add((*path, channel), f"ownership of {channel} must be one of "
+                         f"{', '.join(MODES)}, not {written}")
+        return modes
+
+    def removals(self, path: YamlPath, value: object, declared: ChannelData
+                 ) -> frozenset[Entry]:
+        """`remove:` of a profile: per channel, the value (single-value channels) or the
+        token strings to delete wherever the server holds them, whatever the ownership."""
+        if not isinstance(value, dict):
+            self.add(path, "remove must be a mapping of channel to the value, or the list of "
+                     f"tokens, to delete; not {kind_of(value)}")
+            return frozenset()
+        found: list[Entry] = []
+        for channel, item in value.items():
+            where = (*path, channel)
+            if channel not in CHANNELS:
+                self.add(where, _unknown_key("channel", channel, CHANNELS), at_key=True)
+            elif channel in _SINGLE:
+                text = self.text(where, channel, item, f"name the {channel} value to remove")
+                if text == "":
+                    self.add(where, f"remove: {channel} names no value; name the one to "
+                             "remove, or leave the channel out")
+                elif text:
+                    meant, problem = desired_value(channel, text)
+                    held = declared.channels.get(channel)
+                    if problem is not None:
+                        self.add(where, f"{channel} {shown(text)} {problem}")
+                    elif isinstance(held, str) and same_value(channel, held, meant):
+                        self.add(where, f"{channel} {shown(text)} is both declared and listed "
+                                 "for removal; keep one")
+                    else:
+                        found.append((channel, canonical(channel, meant)))
+            else:
+                items = item if isinstance(item, list) else None
+                if not items:
+                    self.add(where, f"remove: {channel} must be a non-empty list of token "
+                             "strings")
+                    continue
+                declared_tokens = declared.channels.get(channel, ())
+                names = {token.token for token in declared_tokens
+                         if isinstance(token, Token)}
+                for index, token in enumerate(items):
+                    name = self.text((*where, index), "token", token, "name the token")
+                    if name == "":
+                        self.add((*where, index), "an empty token cannot be removed")
+                    elif name is None:
+                        continue
+                    elif name in names:
+                        self.add((*where, index), f"token {shown(name)} is both declared in "
+                                 f"{channel} and listed for removal; keep one")
+                    else:
+                        found.append((channel, name))
+        return frozenset(found)
 
     def profile(self, distinct_id: str, profile: object) -> ChannelData:
         path: YamlPath = ("profiles", distinct_id)
@@ -163,6 +257,8 @@ class _Checker:
             return ChannelData()
         channels: dict[str, str | tuple[Token, ...]] = {}
         for channel, value in profile.items():
+            if channel in ("ownership", "remove"):
+                continue  # read by `root`, once the channels are known
             if channel in _SINGLE:
                 if type(value) is not str:
                     empty = f'write {channel}: "" to declare it empty'
@@ -172,13 +268,20 @@ class _Checker:
                     (len(value) <= MAX_VALUE_LENGTH and value.isprintable())
                     or self.limited((*path, channel), channel, value, MAX_VALUE_LENGTH)
                 ):
+                    if channel in _READ:  # phones are sent in E.164
+                        meant, problem = desired_value(channel, value)
+                        if problem is not None:
+                            self.add((*path, channel), f"{channel} {shown(value)} {problem}")
+                            continue
+                        value = meant
                     channels[channel] = value
             elif channel in _TOKENS:
                 tokens = self.tokens((*path, channel), channel, value)
                 if tokens:
                     channels[channel] = tokens
             else:
-                self.add((*path, channel), _unknown_key("channel", channel, CHANNELS), at_key=True)
+                self.add((*path, channel), _unknown_key("channel", channel, PROFILE_KEYS),
+                         at_key=True)
         return ChannelData(channels)
 
     def tokens(self, path: YamlPath, channel: str, value: object) -> tuple[Token, ...]:

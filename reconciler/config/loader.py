@@ -35,6 +35,7 @@ from reconciler.config.sources import expand_paths, read_text
 from reconciler.errors import ConfigError, Problem
 from reconciler.heap import collector_paused
 from reconciler.model import ChannelData
+from reconciler.ownership import EVERYTHING_EXCLUSIVE, Mode, Ownership, Policy, merged_modes
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Config:
     profiles: dict[str, ChannelData]  # distinct_id -> desired channel data
     files: tuple[str, ...]  # the YAML files read, in order
     digest: str  # "sha256:<hex>" of the meaning, not the text: see `config_digest`
+    ownership: Ownership = EVERYTHING_EXCLUSIVE  # who owns what (`reconciler.ownership`)
 
 
 @dataclass(slots=True)
@@ -115,6 +117,23 @@ def _agree(
     return value, elsewhere
 
 
+def _ownership_disagreements(files: list[_File]) -> list[_Elsewhere]:
+    """The workspace's `ownership:` may be stated in several files, always the same."""
+    first: tuple[_File, dict[str, Mode]] | None = None
+    found = []
+    for file in files:
+        if file.checked is None or file.checked.ownership is None:
+            continue
+        if first is None:
+            first = file, file.checked.ownership
+        elif file.checked.ownership != first[1]:
+            message = "ownership disagrees with the one stated in another file"
+            found.append(_Elsewhere(file, Finding(("ownership",), message), first[0],
+                                    ("ownership",)))
+            first[0].referenced.add(("ownership",))
+    return found
+
+
 def _duplicate_ids(files: list[_File]) -> list[_Elsewhere]:
     first: dict[str, _File] = {}
     found = []
@@ -139,13 +158,19 @@ def _marks(file: _File, elsewhere: list[_Elsewhere]) -> Marks:
     return file.marks
 
 
-def config_digest(workspace: str, version: str, profiles: dict[str, ChannelData]) -> str:
+def config_digest(workspace: str, version: str, profiles: dict[str, ChannelData],
+                  ownership: Ownership = EVERYTHING_EXCLUSIVE) -> str:
     """A digest of what the configuration means: the same for any comments, layout or split."""
-    body = {
+    body: dict[str, object] = {
         "workspace": workspace,
         "version": version,
         "profiles": {distinct_id: data.channels for distinct_id, data in profiles.items()},
     }
+    if not ownership.is_exclusive:  # today's files keep today's digest
+        body["ownership"] = {
+            "default": ownership.default.to_json(),
+            "profiles": {distinct_id: policy.to_json()
+                         for distinct_id, policy in ownership.profiles.items()}}
     # Tokens (named tuples) serialize as [token, integration_id, status] through `tuple`,
     # in C: building each profile's API form first would triple the cost.
     canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=tuple)
@@ -184,7 +209,7 @@ def load_config(
         chosen_workspace, elsewhere = _agree(files, "workspace", workspace or None, "FYNO_WSID")
         # Unlike FYNO_WSID, FYNO_VERSION is only a default: a file may state another version.
         chosen_version, more = _agree(files, "version", None, "FYNO_VERSION")
-        elsewhere += more + _duplicate_ids(files)
+        elsewhere += more + _duplicate_ids(files) + _ownership_disagreements(files)
         # A file that could not be read as a mapping may well state the workspace: say it
         # is missing only when every file was read, and none stated a wrong one.
         all_read = all(
@@ -222,10 +247,27 @@ def load_config(
             profiles.update(file.checked.profiles)
         assert chosen_workspace is not None
         final_version = chosen_version or version or "live"
+        ownership = _ownership(files)
         return Config(
             workspace=chosen_workspace,
             version=final_version,
             profiles=profiles,
             files=tuple(file.name for file in files),
-            digest=config_digest(chosen_workspace, final_version, profiles),
+            digest=config_digest(chosen_workspace, final_version, profiles, ownership),
+            ownership=ownership,
         )
+
+
+def _ownership(files: list[_File]) -> Ownership:
+    """The workspace's modes (the files that state them agree: checked before) and the
+    policies of profiles that set their own modes or list removals."""
+    default: dict[str, Mode] = {}
+    policies: dict[str, Policy] = {}
+    for file in files:
+        assert file.checked is not None
+        default = file.checked.ownership or default
+    for file in files:
+        assert file.checked is not None
+        for distinct_id, (modes, remove) in file.checked.policies.items():
+            policies[distinct_id] = Policy(merged_modes(default, modes), remove)
+    return Ownership(Policy(default), policies)

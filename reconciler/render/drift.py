@@ -84,7 +84,7 @@ def render_drift_text(report: DriftReport, *, color: bool, show_values: bool) ->
     """The report for a terminal or a CI log, in the manner of a plan."""
     paint = Paint(color)
     if not report.has_drift:
-        return drift_summary_line(report) + "\n"
+        return drift_summary_line(report) + "\n" + _foreign_lines(report, show_values)
     title = (f"Drift in workspace {printable(report.workspace)} ({printable(report.version)}): "
              f"{drift_title(report)}")
     lines = [paint(title, BOLD),
@@ -92,11 +92,24 @@ def render_drift_text(report: DriftReport, *, color: bool, show_values: bool) ->
              f"there, {paint('-', RED)} removed there."
              + ("" if show_values else " Values are masked (--show-values shows them).")]
     for profile in report.profiles:
-        lines.append("")
-        lines.extend(_profile_lines(profile, paint, show_values=show_values))
+        if profile.is_drift:
+            lines.append("")
+            lines.extend(_profile_lines(profile, paint, show_values=show_values))
     lines.append("")
     lines.append(paint(drift_summary_line(report), BOLD))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + _foreign_lines(report, show_values)
+
+
+def _foreign_lines(report: DriftReport, show_values: bool) -> str:
+    """What others wrote where they may (owned and ignored channels): kept, recorded, not
+    drift; shown once, since the state records it from now on."""
+    lines = [f"{PROFILE_INDENT}{printable(profile.distinct_id)}: "
+             f"{change.action} {describe_change(change, show_values=show_values)}"
+             for profile in report.profiles for change in profile.foreign]
+    if not lines:
+        return ""
+    return ("Unmanaged: written by others where they may write (kept; not drift):\n"
+            + "\n".join(lines) + "\n")
 
 
 def _profile_lines(profile: ProfileDrift, paint: Paint, *, show_values: bool) -> list[str]:

@@ -96,10 +96,15 @@ def _section(profile: ProfileDrift, *, show_values: bool) -> str:
         action = unmanaged_action(before, after)
         body.append(f"{DIFF_MARKERS[action]} "
                     f"{describe_unmanaged(key, before, after, show_values=show_values)}")
+    body.extend(f"# unmanaged, written by others (kept, not drift): {change.action} "
+                f"{describe_change(change, show_values=show_values)}"
+                for change in profile.foreign)
     parts = [f"{counts[action]} {verb}" for action, verb in
              (("+", "added"), ("~", "changed"), ("-", "removed")) if counts[action]]
     if profile.unmanaged:
         parts.append(f"{plural(len(profile.unmanaged), 'unmanaged key')} changed")
+    if profile.foreign:
+        parts.append(f"{len(profile.foreign)} written by others")
     detail = ", ".join(parts) or "no channel data"
     return (f"<details><summary>{label}: {detail}</summary>\n\n```diff\n"
             + "\n".join(body) + "\n```\n\n</details>\n\n")

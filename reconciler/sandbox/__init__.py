@@ -22,9 +22,11 @@ without a key, and meet no fault.
     log       the record of API requests
 
 Built on the standard library's `http.server.ThreadingHTTPServer` on purpose: it adds no
-dependency to the package, and a thread per connection suits a server whose main job under
-load is to sleep (injected latency) while others are served. HTTP/1.1 keep-alive and a
-Content-Length on every answer let clients reuse connections as they would with Fyno.
+dependency to the package (`phone_format=international` formats numbers with phonenumbers,
+which the package depends on already), and a thread per connection suits a server whose
+main job under load is to sleep (injected latency) while others are served. HTTP/1.1
+keep-alive and a Content-Length on every answer let clients reuse connections as they would
+with Fyno.
 
 It imports nothing from the rest of `reconciler`: an independent reading of the API is what
 makes end-to-end tests of the reconciler mean something.

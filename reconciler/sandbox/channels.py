@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 SINGLE_CHANNELS = ("sms", "whatsapp", "voice", "email", "slack", "discord", "teams")
+PHONE_CHANNELS = ("sms", "whatsapp", "voice")
 TOKEN_CHANNELS = ("push", "inapp")
 CHANNELS = SINGLE_CHANNELS + TOKEN_CHANNELS
 VERSIONS = ("live", "test")
@@ -197,3 +198,17 @@ def country_code(phone: object) -> str:
         if (found := CALLING_CODES.get(digits[:length])) is not None:
             return found
     return ""
+
+
+def stored_phone(value: str, phone_format: str) -> str:
+    """A phone number as the server stores it: as sent, or (`international`) as
+    libphonenumber formats it for people, "+91 98790 00000", when it can read it."""
+    if phone_format == "as-sent":
+        return value
+    import phonenumbers  # only a sandbox told to reformat needs it
+
+    try:
+        number = phonenumbers.parse(value)
+    except phonenumbers.NumberParseException:
+        return value
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

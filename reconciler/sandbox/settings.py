@@ -3,7 +3,8 @@
 Defaults are the strictest documented behaviour of the real API (see fyno-api.md): no faults,
 a multi-channel delete naming an empty channel fails whole, an absent token fails the delete,
 a re-sent token is updated in place, empty channels are left out of a profile, success texts
-are the documented ones, and nothing stands between the client and the API.
+are the documented ones, phone numbers are stored as sent, and nothing stands between the
+client and the API.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ ABSENT_TOKEN = ("fail", "succeed")
 RESEND_TOKEN = ("update", "duplicate", "ignore", "merge")
 EMPTY_CHANNELS = ("omit", "empty")
 SUCCESS_MESSAGE = ("documented", "sdk", "other")
+PHONE_FORMAT = ("as-sent", "international")
 GATEWAY = ("none", "403", "404", "html", "redirect")
 GATEWAY_PATHS = ("all", "reads", "writes")
 SHAPE_MALFORMED = (
@@ -84,6 +86,11 @@ class Faults:
     """Text of a successful write: documented ("Channel has been modified successfully") |
     sdk (PATCH answers "1 Record(s) updated successfully", as the Node SDK's test expects) |
     other (every successful write answers 202 "OK")."""
+    phone_format: str = "as-sent"
+    """How a written phone number (sms, whatsapp, voice) is stored and read back: as-sent |
+    international (libphonenumber's international format, "+91 98790 00000", for a number it
+    can read; whether Fyno reformats what it stores is UNKNOWN, and `channel_raw` hints that
+    it may)."""
     gateway: str = "none"
     """Something in front of the API answering instead of it, before the key is checked:
     none | 403 (JSON `{"message": "Forbidden"}`) | 404 (Express's HTML "Cannot GET /path") |
@@ -116,6 +123,7 @@ class Faults:
         _check_choice("resend_token", self.resend_token, RESEND_TOKEN)
         _check_choice("empty_channels", self.empty_channels, EMPTY_CHANNELS)
         _check_choice("success_message", self.success_message, SUCCESS_MESSAGE)
+        _check_choice("phone_format", self.phone_format, PHONE_FORMAT)
         _check_choice("gateway", self.gateway, GATEWAY)
         _check_choice("gateway_paths", self.gateway_paths, GATEWAY_PATHS)
         _check_choice("malformed", self.malformed, MALFORMED)

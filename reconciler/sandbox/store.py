@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .channels import (
+    PHONE_CHANNELS,
     SINGLE_CHANNELS,
     TOKEN_CHANNELS,
     BadRequest,
@@ -22,6 +23,7 @@ from .channels import (
     country_code,
     parse_channel_update,
     parse_data,
+    stored_phone,
     with_default_status,
 )
 from .settings import Faults
@@ -223,12 +225,16 @@ class Store:
 
 
 def _merge(channel: Channel, update: Channel, faults: Faults) -> None:
-    """PATCH semantics (DOC): single values replaced, push/inapp tokens added to the list.
+    """PATCH semantics (DOC): single values replaced, push/inapp tokens added to the list;
+    phone numbers stored as `Faults.phone_format` says.
 
     A token already held meets `Faults.resend_token`, the API's UNKNOWN: update (replaced by
     the one sent) | duplicate | ignore (left as it was) | merge (the fields sent overwrite).
     """
     for name, data in update.items():
+        if name in PHONE_CHANNELS:
+            channel[name] = stored_phone(data, faults.phone_format)
+            continue
         if name not in TOKEN_CHANNELS:
             channel[name] = data
             continue

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from reconciler.model import ChannelData
+from reconciler.ownership import Entry
 from reconciler.plan import Call
 
 if TYPE_CHECKING:
@@ -53,6 +54,9 @@ class State:
     # The writes that left profiles unconfirmed, when known (a state written before they were
     # recorded has none): the read-back that settles them names them in the ledger.
     doubts: dict[str, tuple[Doubt, ...]] = field(default_factory=dict)
+    # The entries of each profile that a call of ours wrote (`reconciler.ownership`): under
+    # `owned`, the only ones a plan may delete without being told to.
+    managed: dict[str, frozenset[Entry]] = field(default_factory=dict)
 
     @classmethod
     def new(cls, workspace: str, version: str) -> State:

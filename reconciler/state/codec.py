@@ -28,6 +28,7 @@ from reconciler.model import (
     ChannelValue,
     Token,
 )
+from reconciler.ownership import Entry
 from reconciler.plan import DeleteChannels, call_from_json
 from reconciler.state.base import Doubt, State
 
@@ -68,6 +69,9 @@ def encode(state: State) -> bytes:
         }
         if state.unconfirmed:
             document["unconfirmed"] = sorted(state.unconfirmed)
+        if state.managed:
+            document["managed"] = {distinct_id: _managed_json(state.managed[distinct_id])
+                                   for distinct_id in sorted(state.managed)}
         if state.doubts:
             document["doubts"] = {distinct_id: [doubt_to_json(doubt) for doubt in doubts]
                                   for distinct_id, doubts in sorted(state.doubts.items())}
@@ -135,6 +139,8 @@ def decode(data: bytes, source: str) -> State:
             unconfirmed=unconfirmed,
             doubts={distinct_id: tuple(_doubt(distinct_id, item) for item in doubts)
                     for distinct_id, doubts in document.get("doubts", {}).items()},
+            managed={distinct_id: frozenset(_managed_entries(channel))
+                     for distinct_id, channel in document.get("managed", {}).items()},
             missing=set(document.get("missing", ())),
         )
 
@@ -147,6 +153,28 @@ def decode_channel(value: Any, source: str) -> ChannelData:
     if problems:
         raise StateCorruptError(f"{source}: not a profile's channel data: " + "; ".join(problems))
     return _channel_data(value)
+
+
+def _managed_json(managed: frozenset[Entry]) -> dict[str, Any]:
+    """The entries a profile's calls wrote, as a `channel`-like object: a single value's
+    normal form, or the list of token strings."""
+    document: dict[str, Any] = {}
+    for channel, value in sorted(managed):
+        if channel in _TOKEN_CHANNELS:
+            document.setdefault(channel, []).append(value)
+        else:
+            document[channel] = value
+    return document
+
+
+def _managed_entries(document: dict[str, Any]) -> list[Entry]:
+    found: list[Entry] = []
+    for channel, value in document.items():
+        if isinstance(value, list):
+            found.extend((channel, token) for token in value)
+        else:
+            found.append((channel, value))
+    return found
 
 
 def doubt_to_json(doubt: Doubt) -> dict[str, Any]:

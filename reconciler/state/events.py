@@ -21,8 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from reconciler.effects import written_by
 from reconciler.errors import StateCorruptError
 from reconciler.model import ChannelData
+from reconciler.ownership import NO_ENTRIES, still_managed
 from reconciler.state import codec
 from reconciler.state.base import Doubt, State
 
@@ -79,16 +81,34 @@ def apply_event(state: State, event: Event) -> None:
         case Holds(data=data):
             state.profiles[distinct_id] = data
             state.missing.discard(distinct_id)
+            _keep_managed(state, distinct_id, data)
         case Forgotten():
             state.profiles.pop(distinct_id, None)
             state.missing.discard(distinct_id)
+            state.managed.pop(distinct_id, None)
         case Missing():
             state.profiles.pop(distinct_id, None)
             state.missing.add(distinct_id)
+            state.managed.pop(distinct_id, None)
         case Unchanged():
             pass
     state.unconfirmed.discard(distinct_id)
     state.doubts.pop(distinct_id, None)
+
+
+def _keep_managed(state: State, distinct_id: str, data: ChannelData) -> None:
+    """The profile holds `data`: what the requests it settles wrote is ours if it is there,
+    and what left the profile is no longer ours (`reconciler.ownership`)."""
+    managed = state.managed.get(distinct_id, NO_ENTRIES)
+    wrote = [entry for doubt in state.doubts.get(distinct_id, ())
+             for entry in written_by(doubt.call)]
+    if not managed and not wrote:
+        return
+    kept = still_managed(managed, wrote, data)
+    if kept:
+        state.managed[distinct_id] = kept
+    else:
+        state.managed.pop(distinct_id, None)
 
 
 def to_json(event: Event) -> dict[str, Any]:

@@ -91,7 +91,9 @@ def replay(path: Path, state: State) -> str:
         return "stale"
     header = entries[0]
     serial = header.get("serial")
-    if header.get("journal") != JOURNAL_VERSION or not isinstance(header.get("lineage"), str) \
+    version = header.get("journal")
+    if version != JOURNAL_VERSION or isinstance(version, bool) \
+            or not isinstance(header.get("lineage"), str) \
             or not isinstance(serial, int) or isinstance(serial, bool):
         raise StateError(f"state journal {path} has no valid journal header; move it away "
                          "to go on")

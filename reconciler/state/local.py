@@ -102,6 +102,7 @@ class LocalStateFile:
                 unconfirmed=set(state.unconfirmed),
                 missing=set(state.missing),
                 doubts=dict(state.doubts),
+                managed=dict(state.managed),
             )
             data = codec.encode(saved)
             self._remove_leftovers()
