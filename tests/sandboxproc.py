@@ -36,6 +36,14 @@ class SandboxProcess:
         self.url = line.rsplit(" ", 1)[1].strip()  # http://127.0.0.1:PORT/v1
         self.admin = self.url.rsplit("/v1", 1)[0] + "/_sandbox"
 
+    @classmethod
+    def seeded(cls, folder: Path, profiles: dict[str, Any], *args: str) -> SandboxProcess:
+        """A sandbox whose live version of `WORKSPACE` starts with `profiles` (the seed file
+        is written in `folder`)."""
+        seed = folder / "seed.json"
+        seed.write_text(json.dumps({WORKSPACE: {"live": profiles}}))
+        return cls(*args, seed=seed)
+
     def data(self, version: str = "live") -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/data")
         return dict(result.get(WORKSPACE, {}).get(version, {}))

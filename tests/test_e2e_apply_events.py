@@ -23,9 +23,7 @@ def events(stdout: str) -> list[dict[str, Any]]:
 def setup(workdir: Path, sandboxes: list[SandboxProcess], *faults: str) -> SandboxProcess:
     write_state(workdir / STATE, RECORDED)
     write_config(workdir / "profiles.yaml", DESIRED)
-    seed = workdir / "seed.json"
-    seed.write_text(json.dumps({"FYE2E00001": {"live": RECORDED}}))
-    sandbox = SandboxProcess(*faults, seed=seed)
+    sandbox = SandboxProcess.seeded(workdir, RECORDED, *faults)
     sandboxes.append(sandbox)
     return sandbox
 

@@ -26,9 +26,7 @@ def ledger(workdir: Path) -> list[dict[str, Any]]:
 
 def start(workdir: Path, sandboxes: list[SandboxProcess], server: dict[str, Any],
           *faults: str) -> SandboxProcess:
-    seed = workdir / "seed.json"
-    seed.write_text(json.dumps({"FYE2E00001": {"live": server}}))
-    sandbox = SandboxProcess(*faults, seed=seed)
+    sandbox = SandboxProcess.seeded(workdir, server, *faults)
     sandboxes.append(sandbox)
     return sandbox
 

@@ -3,7 +3,6 @@ then imported and planned: no change; the same export twice is byte-identical.""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,9 +51,7 @@ GHOSTS = ["u-ghost-1", "u-ghost-2"]
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[SandboxProcess]:
-    seed = tmp_path / "seed.json"
-    seed.write_text(json.dumps({WORKSPACE: {"live": SERVER}}))
-    started = SandboxProcess(seed=seed)
+    started = SandboxProcess.seeded(tmp_path, SERVER)
     yield started
     started.stop()
 

@@ -32,9 +32,7 @@ DECLARED: dict[str, Any] = {
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[SandboxProcess]:
-    seed = tmp_path / "seed.json"
-    seed.write_text(json.dumps({"FYE2E00001": {"live": SERVER}}))
-    started = SandboxProcess(seed=seed)
+    started = SandboxProcess.seeded(tmp_path, SERVER)
     yield started
     started.stop()
 

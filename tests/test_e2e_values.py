@@ -88,9 +88,7 @@ def test_another_number_set_behind_our_back_is_still_drift(
 
 def test_a_number_the_server_holds_in_another_form_is_adopted_without_a_change(
         tmp_path: Path, sandboxes: list[SandboxProcess]) -> None:
-    seed = tmp_path / "seed.json"
-    seed.write_text(json.dumps({"FYE2E00001": {"live": STORED["international"]}}))
-    sandbox = SandboxProcess(seed=seed)
+    sandbox = SandboxProcess.seeded(tmp_path, STORED["international"])
     sandboxes.append(sandbox)
     write_config(tmp_path / "profiles.yaml", DESIRED)
     imported = reconciler("import", "profiles.yaml", cwd=tmp_path, sandbox=sandbox)
