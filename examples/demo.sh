@@ -116,6 +116,39 @@ reconciler plan "$dir" --state "$state" --no-color || fail "adopt-existing: plan
 reconciler audit verify --state-dir "$state_dir" || fail "adopt-existing: audit verify"
 stop_sandbox
 
+# A workspace shared with the app: the app's tokens survive; a token it registers later is
+# unmanaged, not drift.
+dir=examples/app-tokens
+printf '\n=================== app-tokens ===================\n'
+sed -n '1p' "$dir/README.md"
+state_dir="$work/app-tokens/state"
+mkdir -p "$state_dir"
+state="$state_dir/FYDEMO0001-live.json"
+start_sandbox "$dir/server.json"
+step "import"
+reconciler import "$dir" --state "$state" || fail "app-tokens: import"
+step "plan (adds the support device, deletes the leaked token, keeps the app's tokens)"
+reconciler plan "$dir" --state "$state" --no-color || fail "app-tokens: plan"
+step "apply"
+reconciler apply "$dir" --state "$state" --auto-approve || fail "app-tokens: apply"
+step "the app registers a new device, then refresh --detailed-exitcode (0: unmanaged, no drift)"
+python - <<'PY'
+import os, urllib.request  # what the mobile SDK does, through the same data
+request = urllib.request.Request(
+    os.environ["FYNO_BASE_URL"] + "/FYDEMO0001/live/profiles/u-7002/channel", method="PATCH",
+    data=b'{"channel": {"push": [{"token": "fcm_token:bob-new-phone"}]}}',
+    headers={"Authorization": "Bearer " + os.environ["FYNO_API_KEY"],
+             "Content-Type": "application/json"})
+urllib.request.urlopen(request).read()
+PY
+reconciler refresh "$dir" --state "$state" --detailed-exitcode --no-color \
+    || fail "app-tokens: refresh called the app's token drift"
+step "state show u-7002 (who wrote what)"
+reconciler state show u-7002 --state "$state" || fail "app-tokens: state show"
+reconciler plan "$dir" --state "$state" --detailed-exitcode --no-color \
+    || fail "app-tokens: the plan after the app's token is not empty"
+stop_sandbox
+
 echo
 [ "$status" -eq 0 ] && echo "Demo complete: every example planned, applied and verified." \
     || echo "Demo finished with failures."
