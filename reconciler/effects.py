@@ -8,10 +8,11 @@ server's truth toward the same target.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from reconciler.model import ChannelData, ChannelValue, Token
-from reconciler.ownership import NO_ENTRIES, Entry
+from reconciler.ownership import NO_ENTRIES, WEBPUSH, Entry, webpush_key
 from reconciler.plan import Call, CreateProfile, DeleteChannels, DeleteTokens, PatchChannels
 from reconciler.values import canonical
 
@@ -35,6 +36,8 @@ def after_call(data: ChannelData, call: Call) -> ChannelData:
             elif change.after is not None:
                 channels[change.channel] = change.after
     elif isinstance(call, DeleteTokens):
+        if any(change.channel == WEBPUSH for change in call.changes):
+            return ChannelData(channels, _without_webpush(data.unmanaged, call))
         for channel, names in call.body().items():
             held = _tokens(channels.get(channel))
             kept = tuple(token for token in held if token.token not in names)
@@ -56,6 +59,19 @@ def written_by(call: Call) -> frozenset[Entry]:
         (change.channel, change.after.token) if isinstance(change.after, Token)
         else (change.channel, canonical(change.channel, change.after))
         for change in call.changes if change.after is not None)
+
+
+def _without_webpush(unmanaged: Mapping[str, Any], call: DeleteTokens) -> dict[str, Any]:
+    """The undocumented channels once `call` deleted the web push tokens it names."""
+    gone = {change.before for change in call.changes}
+    held = unmanaged.get(WEBPUSH)
+    kept = [item for item in held if webpush_key(
+        item.get("token") if isinstance(item, dict) else item) not in gone] if isinstance(
+        held, list) else held
+    result = {key: value for key, value in unmanaged.items() if key != WEBPUSH}
+    if kept:
+        result[WEBPUSH] = kept
+    return result
 
 
 def target(recorded: ChannelData, calls: Iterable[Call]) -> ChannelData:

@@ -30,8 +30,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final, TypeAlias
 
+import orjson
+
 from reconciler.model import CHANNELS, TOKEN_CHANNELS, ChannelData, ChannelValue, Token
 from reconciler.values import canonical
+
+WEBPUSH: Final = "webpush"
+"""A channel no profile API schema documents; the web SDK writes it, with tokens that are
+objects. It is never planned, except for the tokens a profile's `remove:` lists."""
 
 Entry: TypeAlias = tuple[str, str]
 """(channel, value) for a single-value channel, the value in its normal form (the same phone
@@ -76,7 +82,7 @@ class Policy:
         object (a single value, or a list of token strings)."""
         remove: dict[str, Any] = {}
         for channel, value in sorted(self.remove):
-            if channel in TOKEN_CHANNELS:
+            if channel in TOKEN_CHANNELS or channel == WEBPUSH:
                 remove.setdefault(channel, []).append(value)
             else:
                 remove[channel] = value
@@ -129,6 +135,24 @@ def entry_of(channel: str, value: str | Token) -> Entry:
     if isinstance(value, Token):
         return channel, value.token
     return channel, canonical(channel, value)
+
+
+def webpush_key(token: Any) -> str:
+    """A web push token (a PushSubscription object, or a string) as one canonical text."""
+    return orjson.dumps(token, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def webpush_removals(data: ChannelData, policy: Policy) -> tuple[str, ...]:
+    """The web push tokens `data` holds that `policy` lists for removal, as `webpush_key`s."""
+    if not policy.remove:
+        return ()
+    held = data.unmanaged.get(WEBPUSH)
+    found: list[str] = []
+    for item in held if isinstance(held, list) else ():
+        key = webpush_key(item.get("token") if isinstance(item, dict) else item)
+        if (WEBPUSH, key) in policy.remove and key not in found:
+            found.append(key)
+    return tuple(found)
 
 
 def entries(data: ChannelData) -> frozenset[Entry]:

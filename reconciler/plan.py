@@ -147,7 +147,8 @@ class PatchChannels(Call):
 
 @dataclass(frozen=True, slots=True)
 class DeleteTokens(Call):
-    """`POST .../channel/delete` Option 2: remove named push/inapp tokens.
+    """`POST .../channel/delete` Option 2: remove named push/inapp tokens (or, in a call of
+    their own, web push tokens a profile's `remove:` lists: `before` is their JSON text).
 
     A removed token's change has no `after`; a token whose fields change (`~`) is deleted
     here and sent again, with its new fields, by the profile's `ReAddTokens`.
@@ -159,10 +160,13 @@ class DeleteTokens(Call):
     rank: ClassVar[int] = 1
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, list[str]] = {}
+        body: dict[str, list[Any]] = {}
         for change in self.changes:
-            assert isinstance(change.before, Token)
             names = body.setdefault(change.channel, [])
+            if isinstance(change.before, str):  # web push: the token's canonical JSON text
+                names.append(orjson.loads(change.before))
+                continue
+            assert isinstance(change.before, Token)
             if change.before.token not in names:  # a token held twice is deleted by one name
                 names.append(change.before.token)
         return body

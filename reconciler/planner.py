@@ -21,7 +21,15 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from reconciler.model import EMPTY, SINGLE_VALUE_CHANNELS, TOKEN_CHANNELS, ChannelData, Token
-from reconciler.ownership import EVERYTHING_EXCLUSIVE, NO_ENTRIES, Entry, Ownership, effective
+from reconciler.ownership import (
+    EVERYTHING_EXCLUSIVE,
+    NO_ENTRIES,
+    WEBPUSH,
+    Entry,
+    Ownership,
+    effective,
+    webpush_removals,
+)
 from reconciler.plan import (
     Call,
     Change,
@@ -63,7 +71,15 @@ def diff(
         if not policy.is_exclusive:
             goal = effective(want or EMPTY, have, policy,
                              (managed or {}).get(distinct_id, NO_ENTRIES))
-            calls.extend(diff_profile(distinct_id, goal, have, policy.shared_token_channels))
+            profile_calls = diff_profile(distinct_id, goal, have,
+                                         policy.shared_token_channels)
+            if webpush := webpush_removals(have, policy):
+                # In a call of its own: the web SDK sends {"webpush": [...]} alone, and
+                # whether the API takes it beside push or inapp is not documented.
+                profile_calls.append(DeleteTokens(distinct_id, tuple(
+                    Change(WEBPUSH, key, None) for key in webpush)))
+                profile_calls.sort(key=Call.sort_key)
+            calls.extend(profile_calls)
         elif want is None:
             calls.extend(_forget(distinct_id, have))
         elif want.channels != have.channels:

@@ -138,3 +138,24 @@ def test_under_owned_a_value_the_dashboard_changed_is_never_deleted_blindly(
     assert sandbox.data()["u-1"]["email"] == "dashboard@example.com"
     # Someone else changed a value of ours: that is drift, and on record as such.
     assert [record["operation"] for record in ledger(tmp_path)][-2:] == ["read_back", "drift"]
+
+
+def test_a_web_push_subscription_is_deleted_only_when_listed(
+        tmp_path: Path, sandboxes: list[SandboxProcess]) -> None:
+    leaked = {"endpoint": "https://push.example.com/leaked", "keys": {"auth": "x"}}
+    kept = {"endpoint": "https://push.example.com/laptop", "keys": {"auth": "y"}}
+    sandbox = SandboxProcess.seeded(tmp_path, {"u-1": {"email": "a@example.com", "webpush": [
+        {"token": leaked, "status": 1}, {"token": kept, "status": 1}]}})
+    sandboxes.append(sandbox)
+    write(tmp_path, {"u-1": {"email": "a@example.com"}})
+    assert reconciler("import", "profiles.yaml", cwd=tmp_path, sandbox=sandbox).code == 0
+    assert "Nothing to apply" in apply(tmp_path, sandbox)  # never planned unless listed
+    write(tmp_path, {"u-1": {"email": "a@example.com", "remove": {"webpush": [leaked]}}})
+    sandbox.clear_log()
+    apply(tmp_path, sandbox)
+    writes = [entry["body"] for entry in sandbox.log() if entry["method"] != "GET"]
+    assert writes == [{"webpush": [leaked]}]
+    assert [item["token"] for item in sandbox.data()["u-1"]["webpush"]] == [kept]
+    done = reconciler("plan", "profiles.yaml", "--detailed-exitcode", cwd=tmp_path,
+                      sandbox=sandbox)
+    assert done.code == 0, done.output

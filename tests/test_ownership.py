@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.drift import compare
+from reconciler.effects import target
 from reconciler.model import ChannelData, Token
 from reconciler.ownership import (
     EXCLUSIVE,
@@ -16,6 +17,7 @@ from reconciler.ownership import (
     declared_part,
     effective,
     unmanaged,
+    webpush_key,
 )
 from reconciler.plan import (
     Change,
@@ -173,3 +175,33 @@ def test_a_saved_plan_carries_its_policies(tmp_path: Path) -> None:
                 recorded_entries=0, calls=(), policies={"u": policy})
     write_plan(plan, tmp_path / "plan.json")
     assert read_plan(tmp_path / "plan.json").policies == {"u": policy}
+
+
+def test_a_web_push_token_listed_for_removal_is_deleted_in_a_call_of_its_own() -> None:
+    subscription = {"endpoint": "https://push.example.com/x", "keys": {"auth": "a"}}
+    held = ChannelData.from_json({"push": [{"token": "t1"}, {"token": "t2"}], "webpush": [
+        {"token": subscription, "status": 1}, {"token": {"endpoint": "https://other"}}]})
+    policy = Policy({}, frozenset({("webpush", webpush_key(subscription)),
+                                   ("push", "t1")}))
+    want = {"u": data(push=push("t2"))}
+    calls = diff(want, {"u": held}, ownership=Ownership(profiles={"u": policy}))
+    assert [call.body() for call in calls] == [{"push": ["t1"]}, {"webpush": [subscription]}]
+    after = target(held, calls)
+    assert after.unmanaged == {"webpush": [{"token": {"endpoint": "https://other"}}]}
+    # Done: nothing more to plan; and never planned without being listed.
+    assert diff(want, {"u": after}, ownership=Ownership(profiles={"u": policy})) == ()
+    assert [call.body() for call in diff(want, {"u": held})] == [{"push": ["t1"]}]
+
+
+def test_a_web_push_removal_survives_a_saved_plan(tmp_path: Path) -> None:
+    policy = Policy({}, frozenset({("webpush", webpush_key({"endpoint": "e"})),
+                                   ("webpush", webpush_key("plain"))}))
+    held = ChannelData.from_json({"webpush": [{"token": {"endpoint": "e"}}, {"token": "plain"}]})
+    calls = diff({"u": data()}, {"u": held}, ownership=Ownership(profiles={"u": policy}))
+    plan = Plan(plan_id="p", created_at="2026-11-30T00:00:00Z", workspace="FYW",
+                version="live", lineage=None, serial=0, config_digest="sha256:" + "0" * 64,
+                recorded_entries=0, calls=calls, policies={"u": policy})
+    write_plan(plan, tmp_path / "plan.json")
+    again = read_plan(tmp_path / "plan.json")
+    assert again.policies == {"u": policy}
+    assert [call.body() for call in again.calls] == [{"webpush": [{"endpoint": "e"}, "plain"]}]

@@ -31,7 +31,7 @@ from reconciler.config.limits import (
 )
 from reconciler.config.scalars import kind_of, not_text_message, number_text
 from reconciler.model import CHANNELS, SINGLE_VALUE_CHANNELS, TOKEN_CHANNELS, ChannelData, Token
-from reconciler.ownership import MODES, Entry, Mode
+from reconciler.ownership import MODES, WEBPUSH, Entry, Mode, webpush_key
 from reconciler.values import EMAIL_CHANNEL, PHONE_CHANNELS, canonical, desired_value, same_value
 
 ROOT_KEYS: Final = ("workspace", "version", "ownership", "profiles")
@@ -197,8 +197,11 @@ class _Checker:
         found: list[Entry] = []
         for channel, item in value.items():
             where = (*path, channel)
-            if channel not in CHANNELS:
-                self.add(where, _unknown_key("channel", channel, CHANNELS), at_key=True)
+            if channel == WEBPUSH:
+                found.extend(self.webpush_removals(where, item))
+            elif channel not in CHANNELS:
+                self.add(where, _unknown_key("channel", channel, (*CHANNELS, WEBPUSH)),
+                         at_key=True)
             elif channel in _SINGLE:
                 text = self.text(where, channel, item, f"name the {channel} value to remove")
                 if text == "":
@@ -235,6 +238,22 @@ class _Checker:
                     else:
                         found.append((channel, name))
         return frozenset(found)
+
+    def webpush_removals(self, path: YamlPath, value: object) -> list[Entry]:
+        """`remove: webpush:`: tokens as the server holds them (`state show --show-values`
+        shows them): a PushSubscription mapping, or a string."""
+        if not isinstance(value, list) or not value:
+            self.add(path, "remove: webpush must be a non-empty list of tokens, each as the "
+                     "server holds it (`reconciler state show ID --show-values` shows them)")
+            return []
+        found: list[Entry] = []
+        for index, token in enumerate(value):
+            if (isinstance(token, str) and token) or (isinstance(token, dict) and token):
+                found.append((WEBPUSH, webpush_key(token)))
+            else:
+                self.add((*path, index), "a web push token to remove is a mapping (its "
+                         f"subscription) or a string, not {kind_of(token)}")
+        return found
 
     def profile(self, distinct_id: str, profile: object) -> ChannelData:
         path: YamlPath = ("profiles", distinct_id)

@@ -136,7 +136,8 @@ def _token_counts(call: Call) -> str:
     counts: dict[str, int] = {}
     for change in call.changes:
         counts[change.channel] = counts.get(change.channel, 0) + 1
-    names = sorted(counts, key=CHANNEL_ORDER.__getitem__)
+    # web push (a removal `remove:` lists) after the documented channels
+    names = sorted(counts, key=lambda name: CHANNEL_ORDER.get(name, len(CHANNEL_ORDER)))
     return ", ".join(f"{name}{TIMES}{counts[name]}" if counts[name] > 1 else name
                      for name in names)
 

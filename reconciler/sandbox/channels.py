@@ -14,6 +14,7 @@ SINGLE_CHANNELS = ("sms", "whatsapp", "voice", "email", "slack", "discord", "tea
 PHONE_CHANNELS = ("sms", "whatsapp", "voice")
 TOKEN_CHANNELS = ("push", "inapp")
 CHANNELS = SINGLE_CHANNELS + TOKEN_CHANNELS
+WEBPUSH = "webpush"  # in no profile API schema; the web SDK writes and deletes it (SDK)
 VERSIONS = ("live", "test")
 
 Channel = dict[str, Any]
@@ -33,9 +34,11 @@ class DeleteChannels:
 
 @dataclass(frozen=True)
 class DeleteTokens:
-    """Option 2 of channel/delete: remove these token strings from push and inapp."""
+    """Option 2 of channel/delete: remove these token strings from push and inapp, and these
+    tokens (a PushSubscription object, or a string) from webpush, as the web SDK does (SDK)."""
 
     tokens: dict[str, tuple[str, ...]]
+    webpush: tuple[Any, ...] = ()
 
 
 def parse_token(value: object, where: str, *, default_status: bool = True) -> dict[str, Any]:
@@ -105,9 +108,10 @@ def parse_delete(body: object) -> DeleteChannels | DeleteTokens:
         raise BadRequest("request body must be a JSON object")
     has_channel = "channel" in body
     token_keys = [key for key in TOKEN_CHANNELS if key in body]
-    if has_channel and token_keys:
+    if has_channel and (token_keys or WEBPUSH in body):
         raise BadRequest("Use either channel (option 1) or push/inapp (option 2), not both")
-    unknown = sorted(str(key) for key in body if key != "channel" and key not in TOKEN_CHANNELS)
+    unknown = sorted(str(key) for key in body
+                     if key not in ("channel", WEBPUSH) and key not in TOKEN_CHANNELS)
     if unknown:
         raise BadRequest(f"unknown fields: {', '.join(unknown)}")
     if has_channel:
@@ -124,11 +128,14 @@ def parse_delete(body: object) -> DeleteChannels | DeleteTokens:
         if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
             raise BadRequest(f"{key} must be a list of token strings")
         tokens[key] = tuple(dict.fromkeys(items))
+    webpush = body.get(WEBPUSH, [])
+    if not isinstance(webpush, list):
+        raise BadRequest("webpush must be a list of tokens")
     # the OpenAPI file requires both keys, so `{"push": [..], "inapp": []}` is valid;
     # a body that names no token at all is not a delete of anything
-    if not any(tokens.values()):
+    if not any(tokens.values()) and not webpush:
         raise BadRequest("channel, push or inapp must name something to delete")
-    return DeleteTokens(tokens)
+    return DeleteTokens(tokens, tuple(webpush))
 
 
 def parse_stored_channel(value: object, where: str) -> Channel:

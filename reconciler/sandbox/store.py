@@ -16,6 +16,7 @@ from .channels import (
     PHONE_CHANNELS,
     SINGLE_CHANNELS,
     TOKEN_CHANNELS,
+    WEBPUSH,
     BadRequest,
     Channel,
     DeleteChannels,
@@ -207,7 +208,7 @@ class Store:
             if isinstance(request, DeleteChannels):
                 outcome = _delete_channels(profile.channel, request.names, faults)
             else:
-                outcome = _delete_tokens(profile.channel, request.tokens, faults)
+                outcome = _delete_tokens(profile.channel, request, faults)
             if outcome.changed:
                 profile.touch()
             return outcome
@@ -269,14 +270,25 @@ def _delete_channels(channel: Channel, names: tuple[str, ...], faults: Faults) -
     return success(faults, MODIFIED)
 
 
-def _delete_tokens(
-    channel: Channel, tokens: dict[str, tuple[str, ...]], faults: Faults
-) -> Outcome:
+def _delete_tokens(channel: Channel, request: DeleteTokens, faults: Faults) -> Outcome:
+    tokens = request.tokens
     held = {name: {t["token"] for t in channel.get(name, [])} for name in tokens}
     absent = any(token not in held[name] for name, wanted in tokens.items() for token in wanted)
+    stored = channel.get(WEBPUSH)
+    entries = stored if isinstance(stored, list) else []  # kept verbatim, whatever it is
+    webpush = [entry.get("token") if isinstance(entry, dict) else entry for entry in entries]
+    absent = absent or any(token not in webpush for token in request.webpush)
     if absent and faults.absent_token == "fail":
         return error(NO_CHANNEL)
     changed = False
+    if request.webpush and entries:
+        kept_webpush = [entry for entry, token in zip(entries, webpush, strict=True)
+                        if token not in request.webpush]
+        changed = len(kept_webpush) != len(entries)
+        if kept_webpush:
+            channel[WEBPUSH] = kept_webpush
+        else:
+            del channel[WEBPUSH]
     for name, wanted in tokens.items():
         if not wanted or name not in channel:
             continue
