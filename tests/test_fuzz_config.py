@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from reconciler.config import Config, load_config, loader
@@ -260,6 +260,8 @@ def check_loads_or_names_the_file(data: bytes, workspace: str | None) -> None:
 
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(text=hostile_texts(), workspace=st.sampled_from([None, WORKSPACE]))
+# A flow mapping continued on another line inside a nested one: yaml_rs read "u -1" as a key.
+@example(text="{profiles: {u-1: {}, u\r\n-1: {}}}\n", workspace=None)
 def test_hostile_documents_load_or_name_the_file(text: str, workspace: str | None) -> None:
     check_loads_or_names_the_file(text.encode("utf-8"), workspace)
 

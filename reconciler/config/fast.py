@@ -58,13 +58,20 @@ _TOKEN_START_INDICATORS: Final = {
     "?": re.compile(r"(?:^|[\s\[\]{},])\?(?:\s|$)", re.MULTILINE),  # an explicit key
 }
 # A flow collection continued on another line: there yaml_rs takes an implicit key that spans
-# lines (`{u\n-1: x}` is the id "u -1"), which YAML forbids and libyaml rejects.
-_MULTILINE_FLOW: Final = re.compile(r"[{\[][^}\]\n]*\n")
+# lines (`{u\n-1: x}` is the id "u -1"), which YAML forbids and libyaml rejects. Found as a
+# line that opens more brackets than it closes (nested ones included); a bracket in a quoted
+# string or a comment only sends the file to the precise path.
+_FLOW_LINE: Final = re.compile(r"^[^\n]*[{\[][^\n]*$", re.MULTILINE)
 _DISAGREEING_CHARACTERS: Final = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]"
 )
 _DISAGREEING_ASCII: Final = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 """The ASCII characters of `_DISAGREEING_CHARACTERS`."""
+
+
+def _multiline_flow(text: str) -> bool:
+    return any(line.count("{") + line.count("[") > line.count("}") + line.count("]")
+               for line in _FLOW_LINE.findall(text))
 
 
 def _suspicious(text: str) -> bool:
@@ -76,7 +83,7 @@ def _suspicious(text: str) -> bool:
             return True
     if "\r" in text and re.search(r"\r(?!\n)", text):
         return True
-    if ("{" in text or "[" in text) and _MULTILINE_FLOW.search(text):
+    if ("{" in text or "[" in text) and _multiline_flow(text):
         return True
     if text.isascii():  # known without a scan: the common case, tested three times faster
         data = text.encode("ascii")
