@@ -101,6 +101,9 @@ def _keep_backup(path: Path) -> None:
     """
     backup = backup_path(path)
     link = path.with_name(f".{path.name}.backup-{secrets.token_hex(6)}.tmp")
+    # The backup is the old file itself: private whatever mode that file had (a state
+    # checked out by git, or copied in by hand, may be world-readable).
+    os.chmod(path, FILE_MODE)
     try:
         os.link(path, link)
     except OSError as err:

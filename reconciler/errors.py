@@ -28,7 +28,7 @@ Errors become output in exactly one place, `reconciler.cli.main`; nothing else p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -39,6 +39,9 @@ class Problem:
     line: int
     column: int
     message: str
+    # Values in `message` that identify a person beyond what `mask.mask_text` finds by their
+    # form (tokens): masked wherever the problem is shown, unless --show-values.
+    secrets: tuple[str, ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
         if self.line == 0:

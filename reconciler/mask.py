@@ -10,6 +10,7 @@ JSON output never goes through here: `apply` needs the full values.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from reconciler.model import CHANNELS, Token
@@ -154,3 +155,34 @@ def _mask_entry(channel: str, value: Any) -> Any:
                 if isinstance(item, dict) and isinstance(item.get("token"), str) else MASKED
                 for item in value]
     return MASKED if value not in (None, "", []) else value
+
+
+def mask_change_json(change: Mapping[str, Any]) -> dict[str, Any]:
+    """A plan's or a drift report's change (`{channel, before, after}`) with its values
+    masked: single values by their channel, tokens by `mask_token`."""
+    channel = change.get("channel")
+    masked = dict(change)
+    for side in ("before", "after"):
+        value = change.get(side)
+        if isinstance(value, str):
+            masked[side] = mask(channel, value) if channel in CHANNELS else MASKED
+        elif isinstance(value, dict) and isinstance(value.get("token"), str):
+            masked[side] = {**value, "token": mask_token(value["token"])}
+    return masked
+
+
+_EMAIL_IN_TEXT: Final = re.compile(r"[^\s\"'<>(),;:]+@[^\s\"'<>(),;:]+")
+_PHONE_IN_TEXT: Final = re.compile(r"\+\d[\d \-.()/]{4,}\d|(?<![\w.:])\d{7,}(?![\w.])")
+"""A number with its + (however grouped), or a run of 7 digits and more (what YAML made of
+an unquoted phone number)."""
+
+
+def mask_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """A message for people (a validation problem) with the values in it masked: e-mail
+    addresses and phone numbers found by their form, and `secrets` (tokens) wherever they
+    appear, as `shown` quotes them or as they are."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, mask_token(secret))
+    text = _EMAIL_IN_TEXT.sub(lambda found: mask_email(found.group()), text)
+    return _PHONE_IN_TEXT.sub(lambda found: mask_phone(found.group()), text)

@@ -13,7 +13,7 @@ from reconciler.render.json import render_json
 
 def write_plan(plan: Plan, path: Path) -> None:
     """Save atomically with mode 0600: a plan carries full, personal values."""
-    replace_file(path, render_json(plan).encode())
+    replace_file(path, render_json(plan, show_values=True).encode())
 
 
 def read_plan(path: Path) -> Plan:
@@ -34,6 +34,10 @@ def read_plan(path: Path) -> Plan:
     except strictjson.JSONError as error:
         raise PlanFileError(f"{error}: it is not a saved plan as `plan --out` writes it") \
             from None
+    if isinstance(document, dict) and document.get("masked") is True:
+        raise PlanFileError(f"{path} is a plan printed with its values masked (`--format json` "
+                            "without --show-values), not a saved plan: apply the file "
+                            "`reconciler plan --out FILE` wrote")
     if not isinstance(document, dict) or "checksum" not in document:
         raise PlanFileError(f"{path} is not a saved plan: it has no checksum")
     if document.get("format_version") != PLAN_FORMAT_VERSION:

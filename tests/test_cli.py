@@ -42,9 +42,12 @@ def test_validate_prints_every_problem_with_file_line_and_column(tmp_path: Path)
     result = run("validate", bad)
     assert result.exit_code == 1
     assert f"{bad}:4:10:" in result.output
-    assert '"+919879000000"' in result.output
+    assert '"+91•••••0000"' in result.output  # masked: CI posts problems into pull requests
+    assert "9879000000" not in result.output
     assert f"{bad}:5:5:" in result.output and "fax" in result.output
     assert "Traceback" not in result.output
+    shown = run("validate", bad, "--show-values")
+    assert '"+919879000000"' in shown.output
 
 
 def test_plan_lists_the_changes_with_masked_values(basic: Path) -> None:
@@ -86,12 +89,17 @@ def test_usage_error_under_detailed_exitcode_exits_1_not_2(basic: Path) -> None:
     assert "No such option" in result.output
 
 
-def test_plan_json_carries_full_values(basic: Path) -> None:
+def test_plan_json_is_masked_unless_show_values(basic: Path) -> None:
     result = run("plan", basic, "--state", basic / "state.json", "--format", "json")
     document = json.loads(result.output)
     bodies = [call["body"] for call in document["calls"]]
-    assert {"channel": {"email": "alice@example.com"}} in bodies
+    assert {"channel": {"email": "a•••@example.com"}} in bodies
     assert {"channel": ["slack"]} in bodies
+    assert "alice@example.com" not in result.output
+    shown = run("plan", basic, "--state", basic / "state.json", "--format", "json",
+                "--show-values")
+    bodies = [call["body"] for call in json.loads(shown.output)["calls"]]
+    assert {"channel": {"email": "alice@example.com"}} in bodies
 
 
 def test_markdown_plan_folds_each_profile(basic: Path) -> None:

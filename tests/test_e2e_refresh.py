@@ -69,7 +69,8 @@ def test_import_records_declared_profiles_exactly_as_the_server_holds_them(
     assert state["profiles"]["u-1"]["webpush"] == SERVER["u-1"]["webpush"]
     assert state["missing"] == ["u-ghost"]
     # The next plan shows precisely what the configuration changes: u-1's email, nothing else.
-    planned = run(workdir, sandbox, "plan", "profiles.yaml", "--format", "json")
+    planned = run(workdir, sandbox, "plan", "profiles.yaml", "--format", "json",
+                  "--show-values")
     calls = json.loads(planned.stdout)["calls"]
     assert [(call["distinct_id"], call["body"]) for call in calls] == [
         ("u-1", {"channel": {"email": "one@new.example.com"}})]
@@ -128,8 +129,8 @@ def test_drift_as_json_and_markdown(workdir: Path, sandbox: SandboxProcess) -> N
     server["u-2"]["email"] = "moved@example.com"
     sandbox.put_data(server)
     as_json = run(workdir, sandbox, "refresh", "profiles.yaml", "--format", "json")
-    assert "moved@example.com" in as_json.stdout
-    json.loads(as_json.stdout)
+    assert "moved@example.com" not in as_json.stdout  # masked, as everywhere a log reads
+    assert json.loads(as_json.stdout)["masked"] is True
     server["u-2"]["email"] = "again@example.com"
     sandbox.put_data(server)
     as_markdown = run(workdir, sandbox, "refresh", "profiles.yaml", "--format", "markdown")
@@ -156,9 +157,10 @@ def test_plan_refresh_plans_against_the_server_and_leaves_the_state_byte_identic
     server = sandbox.data()
     server["u-2"]["email"] = "drifted@example.com"
     sandbox.put_data(server)
-    plain = run(workdir, sandbox, "plan", "profiles.yaml", "--format", "json")
+    plain = run(workdir, sandbox, "plan", "profiles.yaml", "--format", "json", "--show-values")
     assert "u-2" not in {call["distinct_id"] for call in json.loads(plain.stdout)["calls"]}
-    refreshed = run(workdir, sandbox, "plan", "profiles.yaml", "--refresh", "--format", "json")
+    refreshed = run(workdir, sandbox, "plan", "profiles.yaml", "--refresh", "--format", "json",
+                    "--show-values")
     assert refreshed.code == 0, refreshed.output
     calls = json.loads(refreshed.stdout)["calls"]
     assert ("u-2", {"channel": {"email": "two@example.com"}}) in [

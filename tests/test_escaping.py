@@ -95,7 +95,11 @@ def test_state_show_of_a_missing_profile_escapes_its_id(state: Path) -> None:
 
 
 def test_state_show_json_stays_valid_json_of_the_exact_values(state: Path) -> None:
-    result = checked(run("state", "show", STATE_ID, "--state", state, "--format", "json"))
+    masked = checked(run("state", "show", STATE_ID, "--state", state, "--format", "json"))
+    assert masked.exit_code == 0, masked.output
+    assert f"a{HOSTILE}@example.com" not in json.loads(masked.stdout)["email"]
+    result = checked(run("state", "show", STATE_ID, "--state", state, "--format", "json",
+                         "--show-values"))
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert document["email"] == f"a{HOSTILE}@example.com"

@@ -186,7 +186,8 @@ def test_plan_of_an_invalid_configuration_exits_1_with_the_reason_in_the_comment
     assert not (repo / "reconciler-out" / "plan.json").exists()
     comment = ci.out("comment.md")
     assert comment.startswith(MARKER)
-    assert "support.yaml:11:" in comment and '"+14155550142"' in comment
+    assert "support.yaml:11:" in comment and '"+14•••••0142"' in comment
+    assert "4155550142" not in comment  # no phone number posted into the pull request
 
 
 def test_merged_pull_request_applies_exactly_its_reviewed_plan(

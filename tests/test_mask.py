@@ -87,3 +87,14 @@ def test_display_shows_full_values_when_asked() -> None:
        value=st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=3))
 def test_a_masked_value_never_contains_the_whole_value(channel: str, value: str) -> None:
     assert value not in mask(channel, value)
+
+
+def test_a_problem_message_is_masked_by_the_form_of_its_values() -> None:
+    from reconciler.mask import mask_text
+
+    text = ('sms: +14155550142 is read by YAML as the number 14155550142; did you mean '
+            '"alice@example.com"? token "fcm_token:secret123456" is repeated; line 12:5')
+    masked = mask_text(text, secrets=["fcm_token:secret123456"])
+    for value in ("4155550142", "alice@example.com", "secret123456"):
+        assert value not in masked
+    assert "a•••@example.com" in masked and "line 12:5" in masked

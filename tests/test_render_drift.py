@@ -210,9 +210,13 @@ def test_markdown_that_fits_has_no_cut_note() -> None:
     assert "left out" not in render_drift(sample_report(), "markdown")
 
 
-def test_json_carries_full_values_and_round_trips() -> None:
+def test_json_is_masked_unless_show_values_and_then_round_trips() -> None:
     report = sample_report()
-    rendered = render_drift(report, "json", show_values=False)
+    masked = render_drift(report, "json")
+    assert orjson.loads(masked)["masked"] is True
+    for value in PERSONAL_VALUES:
+        assert value not in masked
+    rendered = render_drift(report, "json", show_values=True)
     document = orjson.loads(rendered)
     assert DriftReport.from_json(document) == report
     for value in PERSONAL_VALUES:
@@ -250,7 +254,7 @@ def test_text_and_markdown_escape_every_control_character(fmt: str, show_values:
 
 def test_json_escapes_bidi_and_c1_controls_and_still_round_trips() -> None:
     report = hostile_report()
-    rendered = render_drift(report, "json")
+    rendered = render_drift(report, "json", show_values=True)
     assert_printable(rendered)
     assert "\\u202e" in rendered and "\\u009b" in rendered and "\\u2028" in rendered
     assert DriftReport.from_json(orjson.loads(rendered)) == report

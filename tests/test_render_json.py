@@ -59,7 +59,7 @@ def test_schema_is_a_valid_draft_2020_12_schema() -> None:
 @pytest.mark.parametrize("plan", [full_plan(), full_plan(lineage=None, serial=0, targets=(),
                                                          warnings=(), forced=False, calls=())])
 def test_rendered_plan_validates_against_the_schema(plan: Plan) -> None:
-    assert errors(orjson.loads(render_json(plan))) == []
+    assert errors(orjson.loads(render_json(plan, show_values=True))) == []
 
 
 def test_every_operation_is_exercised_by_the_schema_test() -> None:
@@ -68,7 +68,7 @@ def test_every_operation_is_exercised_by_the_schema_test() -> None:
 
 
 def test_a_changed_token_is_a_delete_then_a_re_add_in_the_document() -> None:
-    document = orjson.loads(render_json(full_plan()))
+    document = orjson.loads(render_json(full_plan(), show_values=True))
     calls = [call for call in document["calls"] if call["distinct_id"] == "u 1001/ü"]
     assert [call["operation"] for call in calls] == ["patch_channel", "delete_tokens",
                                                      "readd_tokens"]
@@ -88,12 +88,12 @@ def test_a_changed_token_is_a_delete_then_a_re_add_in_the_document() -> None:
 
 def test_json_round_trips_through_plan_from_json() -> None:
     plan = full_plan()
-    assert Plan.from_json(orjson.loads(render_json(plan))) == plan
+    assert Plan.from_json(orjson.loads(render_json(plan, show_values=True))) == plan
 
 
 def test_json_is_the_saved_plan_document_sorted_and_indented() -> None:
     plan = full_plan()
-    text = render_json(plan)
+    text = render_json(plan, show_values=True)
     assert text == orjson.dumps(plan.to_json(),
                                 option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
     document = orjson.loads(text)
@@ -102,7 +102,7 @@ def test_json_is_the_saved_plan_document_sorted_and_indented() -> None:
 
 
 def test_json_carries_full_values() -> None:
-    text = render_json(full_plan())
+    text = render_json(full_plan(), show_values=True)
     for value in ("alice@example.com", "+919879000000", "+919879111111", "fcm_token:old",
                   "U024BE7LH", "bob@example.org"):
         assert value in text
@@ -141,3 +141,21 @@ def mutated(change: Any) -> dict[str, Any]:
 ])
 def test_schema_rejects_documents_plan_to_json_cannot_produce(name: str, change: Any) -> None:
     assert errors(mutated(change)), name
+
+
+def test_printed_json_masks_every_value_unless_asked_and_cannot_be_applied(
+        tmp_path: Path) -> None:
+    from reconciler.errors import PlanFileError
+    from reconciler.planfile import read_plan
+
+    plan = full_plan()
+    text = render_json(plan)
+    for value in ("alice@example.com", "+919879111111"):
+        assert value in render_json(plan, show_values=True)
+        assert value not in text
+    document = orjson.loads(text)
+    assert document["masked"] is True
+    assert document["checksum"] == plan.to_json()["checksum"]  # says which saved plan it is
+    (tmp_path / "printed.json").write_text(text)
+    with pytest.raises(PlanFileError, match="masked"):
+        read_plan(tmp_path / "printed.json")

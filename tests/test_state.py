@@ -138,6 +138,15 @@ def test_state_backup_and_lock_files_are_created_0600(
         assert mode(backend.lock_path) == 0o600
 
 
+def test_a_backup_is_private_even_when_the_file_it_keeps_was_not(
+        backend: LocalStateFile) -> None:
+    first = saved(backend)
+    backend.path.chmod(0o644)  # checked out by git, or copied in by hand
+    backend.save(first)
+    assert mode(backend.backup_path) == 0o600
+    assert mode(backend.path) == 0o600
+
+
 def test_backup_holds_the_previous_version(backend: LocalStateFile) -> None:
     first = saved(backend, **{"u-1001": alice()})
     assert not backend.backup_path.exists()

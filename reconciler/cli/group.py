@@ -20,6 +20,7 @@ import click
 from reconciler import __version__
 from reconciler.cli.options import common_options
 from reconciler.errors import ConfigError, Interrupted, ReconcilerError
+from reconciler.mask import mask_text
 from reconciler.render.common import printable
 
 
@@ -49,7 +50,7 @@ class ReconcilerGroup(click.Group):
             _say(shown.getvalue(), keep="\n")
             sys.exit(1)
         except ReconcilerError as error:
-            _fail(error, debug)
+            _fail(error, debug, show_values="--show-values" in argv)
         except Exception as error:  # the last line of defence: never a bare traceback
             if debug:
                 traceback.print_exc()
@@ -78,12 +79,13 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     raise AssertionError("unreachable: ReconcilerGroup.main always exits")
 
 
-def _fail(error: ReconcilerError, debug: bool) -> NoReturn:
+def _fail(error: ReconcilerError, debug: bool, show_values: bool = False) -> NoReturn:
     if debug:
         traceback.print_exc()
     if isinstance(error, ConfigError):
+        # Problems are posted into pull requests by CI: their values are masked too.
         for problem in error.problems:
-            _say(str(problem))
+            _say(str(problem) if show_values else mask_text(str(problem), problem.secrets))
     _say(f"Error: {error}")
     sys.exit(error.exit_code)
 

@@ -33,13 +33,18 @@ from reconciler.state import default_state_path
 @cli.command()
 @common_options
 @paths_argument
-def validate(paths: tuple[Path, ...]) -> None:
+@show_values_option
+def validate(paths: tuple[Path, ...], show_values: bool) -> None:
     """Check YAML files or directories of desired state; report every problem.
+
+    Phone numbers, e-mail addresses and tokens in the problems are masked, since CI posts
+    them into pull requests; --show-values shows them.
 
     \b
     Example:
       reconciler validate profiles/ extra.yaml
     """
+    del show_values  # read where errors become output (`cli.group`): problems are errors
     config = load_desired(paths)
     click.echo(f"Valid: {len(config.profiles)} profiles in {len(config.files)} files "
                f"(workspace {config.workspace}, version {config.version}).")

@@ -25,7 +25,7 @@ from reconciler.cli.options import (
 )
 from reconciler.core import open_state
 from reconciler.errors import StateLockedError, UsageError
-from reconciler.mask import display_value
+from reconciler.mask import display_value, mask_channel_object
 from reconciler.model import CHANNEL_ORDER
 from reconciler.ownership import entry_of
 from reconciler.render.common import printable, printable_json
@@ -115,7 +115,8 @@ def state_show(distinct_id: str, state_path: Path | None, fmt: str, show_values:
     if profile is None:
         raise UsageError(f"the state does not manage a profile {distinct_id!r}")
     if fmt == "json":
-        document = orjson.dumps(profile.to_json(), option=orjson.OPT_INDENT_2).decode()
+        channel = profile.to_json() if show_values else mask_channel_object(profile.to_json())
+        document = orjson.dumps(channel, option=orjson.OPT_INDENT_2).decode()
         click.echo(printable_json(document))
         return
     click.echo(printable(distinct_id))

@@ -233,8 +233,9 @@ class _Checker:
                     elif name is None:
                         continue
                     elif name in names:
-                        self.add((*where, index), f"token {shown(name)} is both declared in "
-                                 f"{channel} and listed for removal; keep one")
+                        self.add((*where, index), f"token {shown(name)} is both declared "
+                                 f"in {channel} and listed for removal; keep one",
+                                 secrets=(name,))
                     else:
                         found.append((channel, name))
         return frozenset(found)
@@ -324,6 +325,7 @@ class _Checker:
                     _token_path(path, index, item),
                     f"token {shown(token.token)} is repeated in {channel}",
                     first=_token_path(path, first, value[first]),
+                    secrets=(token.token,),
                 )
                 continue
             first_seen[token.token] = index

@@ -30,6 +30,7 @@ class Finding:
     message: str
     at_key: bool = False  # an unknown or misspelt key is best shown at the key itself
     first: YamlPath | None = None  # the earlier place that a "declared twice" refers to
+    secrets: tuple[str, ...] = ()  # tokens the message shows: masked when it is printed
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,8 @@ class Marks:
         if finding.first is not None:
             first_line, first_column = self.locate(finding.first, at_key=first_at_key)
             message = f"{message}; first at {file}:{first_line}:{first_column}"
-        return Problem(file, line, column, message)
+        secrets = () if isinstance(finding, YamlProblem) else finding.secrets
+        return Problem(file, line, column, message, secrets)
 
 
 def wanted_paths(findings: list[Finding], yaml_problems: list[YamlProblem]) -> set[YamlPath]:

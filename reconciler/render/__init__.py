@@ -2,7 +2,7 @@
 
     text       a terminal or CI log, optionally colored          (render.text)
     markdown   a pull-request comment, cut to fit GitHub          (render.markdown)
-    json       the saved-plan document, full values and checksum  (render.json)
+    json       the saved-plan document, masked unless show_values  (render.json)
 
 A drift report (`reconciler.drift`) has the same three formats: `render_drift` (render.drift).
 
@@ -28,7 +28,7 @@ RENDERERS: Final[dict[str, Renderer]] = {
     "text": lambda plan, color, show_values: render_text(
         plan, color=color, show_values=show_values),
     "markdown": lambda plan, color, show_values: render_markdown(plan, show_values=show_values),
-    "json": lambda plan, color, show_values: render_json(plan),
+    "json": lambda plan, color, show_values: render_json(plan, show_values=show_values),
 }
 FORMATS: Final = tuple(RENDERERS)
 

@@ -26,6 +26,7 @@ from typing import Final
 import orjson
 
 from reconciler.drift import DriftReport, ProfileDrift
+from reconciler.mask import MASKED, mask_change_json
 from reconciler.render.common import (
     BOLD,
     GREEN,
@@ -54,7 +55,8 @@ DRIFT_RENDERERS: Final[dict[str, DriftRenderer]] = {
         report, color=color, show_values=show_values),
     "markdown": lambda report, color, show_values: render_drift_markdown(
         report, show_values=show_values),
-    "json": lambda report, color, show_values: render_drift_json(report),
+    "json": lambda report, color, show_values: render_drift_json(
+        report, show_values=show_values),
 }
 DRIFT_FORMATS: Final = tuple(DRIFT_RENDERERS)
 
@@ -70,14 +72,26 @@ def render_drift(report: DriftReport, fmt: str, *, color: bool = False,
     return renderer(report, color, show_values)
 
 
-def render_drift_json(report: DriftReport) -> str:
-    """`report.to_json()` with sorted keys and an indent of 2: full values, for machines.
+def render_drift_json(report: DriftReport, *, show_values: bool = False) -> str:
+    """`report.to_json()` with sorted keys and an indent of 2; values masked unless
+    `show_values` (the document then says `"masked": true`).
 
     Unprintable characters in ids and values are `\\uXXXX` escapes (`printable_json`): the
     same values for a JSON reader, no raw bidi or C1 control for a person reading the log.
     """
     options = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
-    return printable_json(orjson.dumps(report.to_json(), option=options).decode()) + "\n"
+    document = report.to_json()
+    if not show_values:
+        document["profiles"] = [{
+            **profile,
+            "changes": [mask_change_json(change) for change in profile["changes"]],
+            "foreign": [mask_change_json(change) for change in profile["foreign"]],
+            "unmanaged": [{**item, "before": None if item["before"] is None else MASKED,
+                           "after": None if item["after"] is None else MASKED}
+                          for item in profile["unmanaged"]],
+        } for profile in document["profiles"]]
+        document["masked"] = True
+    return printable_json(orjson.dumps(document, option=options).decode()) + "\n"
 
 
 def render_drift_text(report: DriftReport, *, color: bool, show_values: bool) -> str:
