@@ -19,7 +19,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy reconciler
 
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 test: lint typecheck unit
 
