@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from reconciler.mask import mask_change_json, mask_request
+from reconciler.mask import MASKED, mask_change_json, mask_request
 from reconciler.plan import Plan
 
 
@@ -34,7 +34,7 @@ def masked_plan(document: dict[str, Any]) -> dict[str, Any]:
                        for call in document["calls"]]
     if "ownership" in document:  # removals name values too
         masked["ownership"] = {name: {**policy, "remove": {
-            channel: "•••" for channel in policy["remove"]}}
+            channel: MASKED for channel in policy["remove"]}}
             for name, policy in document["ownership"].items()}
     masked["masked"] = True
     return masked
