@@ -23,10 +23,12 @@ fail() { echo "DEMO FAILED: $*"; status=1; }
 start_sandbox() {  # seed file -> exports FYNO_BASE_URL
     reconciler sandbox --port 0 --seed "$1" > "$work/sandbox.out" 2>&1 &
     sandbox_pid=$!
-    for _ in $(seq 100); do
+    for _ in $(seq 300); do  # up to 30 s: a busy CI runner starts Python slowly
         grep -q "listening on" "$work/sandbox.out" 2>/dev/null && break
         sleep 0.1
     done
+    grep -q "listening on" "$work/sandbox.out" 2>/dev/null \
+        || fail "the sandbox did not start: $(cat "$work/sandbox.out")"
     FYNO_BASE_URL=$(sed -n 's/.*listening on //p' "$work/sandbox.out")
     export FYNO_BASE_URL
     echo "sandbox: $FYNO_BASE_URL"
