@@ -34,6 +34,18 @@ start_sandbox() {  # seed file -> exports FYNO_BASE_URL
     echo "sandbox: $FYNO_BASE_URL"
 }
 
+written_elsewhere() {  # profile, channel JSON: a PATCH as the dashboard or an app SDK makes
+    python - "$1" "$2" <<'PY'
+import os, sys, urllib.request  # the key stays in the environment, off any command line
+request = urllib.request.Request(
+    os.environ["FYNO_BASE_URL"] + f"/FYDEMO0001/live/profiles/{sys.argv[1]}/channel",
+    method="PATCH", data=sys.argv[2].encode(),
+    headers={"Authorization": "Bearer " + os.environ["FYNO_API_KEY"],
+             "Content-Type": "application/json"})
+urllib.request.urlopen(request).read()
+PY
+}
+
 stop_sandbox() {
     kill "$sandbox_pid" 2>/dev/null && wait "$sandbox_pid" 2>/dev/null
     sandbox_pid=""
@@ -101,15 +113,7 @@ reconciler plan "$dir" --state "$state" --no-color || fail "adopt-existing: plan
 step "apply"
 reconciler apply "$dir" --state "$state" --auto-approve || fail "adopt-existing: apply"
 step "a change behind the tool's back, then refresh --detailed-exitcode (2: drift)"
-python - <<'PY'
-import os, urllib.request  # the key stays in the environment, off any command line
-request = urllib.request.Request(
-    os.environ["FYNO_BASE_URL"] + "/FYDEMO0001/live/profiles/u-5003/channel", method="PATCH",
-    data=b'{"channel": {"whatsapp": "+919800000999"}}',
-    headers={"Authorization": "Bearer " + os.environ["FYNO_API_KEY"],
-             "Content-Type": "application/json"})
-urllib.request.urlopen(request).read()
-PY
+written_elsewhere u-5003 '{"channel": {"whatsapp": "+919800000999"}}'
 reconciler refresh "$dir" --state "$state" --detailed-exitcode --no-color
 code=$?
 [ "$code" -eq 2 ] || fail "adopt-existing: refresh exited $code, expected 2 (drift)"
@@ -134,15 +138,7 @@ reconciler plan "$dir" --state "$state" --no-color || fail "app-tokens: plan"
 step "apply"
 reconciler apply "$dir" --state "$state" --auto-approve || fail "app-tokens: apply"
 step "the app registers a new device, then refresh --detailed-exitcode (0: unmanaged, no drift)"
-python - <<'PY'
-import os, urllib.request  # what the mobile SDK does, through the same data
-request = urllib.request.Request(
-    os.environ["FYNO_BASE_URL"] + "/FYDEMO0001/live/profiles/u-7002/channel", method="PATCH",
-    data=b'{"channel": {"push": [{"token": "fcm_token:bob-new-phone"}]}}',
-    headers={"Authorization": "Bearer " + os.environ["FYNO_API_KEY"],
-             "Content-Type": "application/json"})
-urllib.request.urlopen(request).read()
-PY
+written_elsewhere u-7002 '{"channel": {"push": [{"token": "fcm_token:bob-new-phone"}]}}'
 reconciler refresh "$dir" --state "$state" --detailed-exitcode --no-color \
     || fail "app-tokens: refresh called the app's token drift"
 step "state show u-7002 (who wrote what)"
