@@ -44,6 +44,8 @@ FAILURES = [
      'token "fcm:abc" is repeated in push; first at {dir}/repeated_token.yaml:5:9'),
     ("not_utf8.yaml", 4, 15, "not UTF-8: byte 0xe9"),
     ("syntax_error.yaml", 5, 4, "invalid YAML: did not find expected key"),
+    ("tab_indentation.yaml", 4, 1,
+     "invalid YAML: a tab indents this line; YAML indents with spaces only"),
     ("bad_status.yaml", 6, 17, "status must be 0 or 1, not 2"),
     ("unknown_token_key.yaml", 6, 9,
      'unknown token key "integration"; did you mean "integration_id"?'),

@@ -332,6 +332,16 @@ def _first_unreadable_character(text: str) -> tuple[int, int]:
     return 0, 0
 
 
+def _is_a_tab(text: str, line: int, column: int) -> bool:
+    """Whether the character at 0-based `line` and `column` is a tab that only blanks
+    precede on its line: a tab used as indentation."""
+    lines = text.split("\n", line + 1)
+    if line >= len(lines):
+        return False
+    row = lines[line]
+    return column < len(row) and row[column] == "\t" and not row[:column].strip(" \t")
+
+
 def parse_precise(text: str) -> PreciseDocument:
     """Build `text`'s document; problems of the YAML itself land in `.problems`."""
     builder = _Builder()
@@ -348,6 +358,10 @@ def parse_precise(text: str) -> PreciseDocument:
         message = f"invalid YAML: {error.problem or error.context}"
         if error.context and error.problem:
             message += f" ({error.context})"
+        if mark is not None and _is_a_tab(text, mark.line, mark.column):
+            # libyaml only says "found character that cannot start any token"
+            message = ("invalid YAML: a tab indents this line; YAML indents with spaces "
+                       "only: replace the tab with spaces")
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
         builder.doc.problems.append(YamlProblem(line, column, message))
     except yaml.YAMLError as error:
