@@ -98,20 +98,24 @@ for dir in examples/*/; do
     stop_sandbox
 done
 
+adopt() {  # example, what its plan shows -> dir, state_dir, state; imported and applied
+    dir="examples/$1"
+    printf '\n=================== %s ===================\n' "$1"
+    sed -n '1p' "$dir/README.md"
+    state_dir="$work/$1/state"
+    mkdir -p "$state_dir"
+    state="$state_dir/FYDEMO0001-live.json"
+    start_sandbox "$dir/server.json"
+    step "import"
+    reconciler import "$dir" --state "$state" || fail "$1: import"
+    step "plan ($2)"
+    reconciler plan "$dir" --state "$state" --no-color || fail "$1: plan"
+    step "apply"
+    reconciler apply "$dir" --state "$state" --auto-approve || fail "$1: apply"
+}
+
 # Adoption: import what a live workspace holds, apply, then catch a change made elsewhere.
-dir=examples/adopt-existing
-printf '\n=================== adopt-existing ===================\n'
-sed -n '1p' "$dir/README.md"
-state_dir="$work/adopt-existing/state"
-mkdir -p "$state_dir"
-state="$state_dir/FYDEMO0001-live.json"
-start_sandbox "$dir/server.json"
-step "import"
-reconciler import "$dir" --state "$state" || fail "adopt-existing: import"
-step "plan (only what the configuration changes)"
-reconciler plan "$dir" --state "$state" --no-color || fail "adopt-existing: plan"
-step "apply"
-reconciler apply "$dir" --state "$state" --auto-approve || fail "adopt-existing: apply"
+adopt adopt-existing "only what the configuration changes"
 step "a change behind the tool's back, then refresh --detailed-exitcode (2: drift)"
 written_elsewhere u-5003 '{"channel": {"whatsapp": "+919800000999"}}'
 reconciler refresh "$dir" --state "$state" --detailed-exitcode --no-color
@@ -124,19 +128,7 @@ stop_sandbox
 
 # A workspace shared with the app: the app's tokens survive; a token it registers later is
 # unmanaged, not drift.
-dir=examples/app-tokens
-printf '\n=================== app-tokens ===================\n'
-sed -n '1p' "$dir/README.md"
-state_dir="$work/app-tokens/state"
-mkdir -p "$state_dir"
-state="$state_dir/FYDEMO0001-live.json"
-start_sandbox "$dir/server.json"
-step "import"
-reconciler import "$dir" --state "$state" || fail "app-tokens: import"
-step "plan (adds the support device, deletes the leaked token, keeps the app's tokens)"
-reconciler plan "$dir" --state "$state" --no-color || fail "app-tokens: plan"
-step "apply"
-reconciler apply "$dir" --state "$state" --auto-approve || fail "app-tokens: apply"
+adopt app-tokens "adds the support device, deletes the leaked token, keeps the app's tokens"
 step "the app registers a new device, then refresh --detailed-exitcode (0: unmanaged, no drift)"
 written_elsewhere u-7002 '{"channel": {"push": [{"token": "fcm_token:bob-new-phone"}]}}'
 reconciler refresh "$dir" --state "$state" --detailed-exitcode --no-color \
