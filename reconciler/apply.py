@@ -94,6 +94,10 @@ def run_apply(plan: Plan, state: State, backend: StateBackend, api: ProfileApi, 
     started = time.monotonic()
     preflight(api, retry)  # a wrong URL, key or workspace stops us before anything is written
     ledger.check()  # a ledger that cannot take records must stop us before the first call
+    # every profile apply may write a record of: the plan's, and those a read-back settles
+    ledger.prepare((state.workspace, state.version, distinct_id) for distinct_id in
+                   sorted({call.distinct_id for call in plan.calls} | state.unconfirmed
+                          | state.doubts.keys()))
     record_lost_requests(state, ledger, context)
     if state.lineage is None:
         state = backend.save(state)  # the journal extends a saved version

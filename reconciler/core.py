@@ -11,16 +11,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reconciler.audit import AuditContext, AuditLedger
+from reconciler.audit.entry import ERASE_OPERATION
 from reconciler.config import Config
+from reconciler.encryption import Encryption
 from reconciler.ownership import NO_ENTRIES, unmanaged
 from reconciler.plan import Plan
 from reconciler.planner import diff, forgotten_without_calls
 from reconciler.state import LocalStateFile, State, StateBackend, default_state_path
 
 
-def open_state(state_path: Path | None, workspace: str, version: str) -> StateBackend:
+def open_state(state_path: Path | None, workspace: str, version: str,
+               encryption: Encryption) -> StateBackend:
     """The state backend for a workspace: `--state` when given, else the default file."""
-    return LocalStateFile(state_path or default_state_path(workspace, version))
+    return LocalStateFile(state_path or default_state_path(workspace, version), encryption)
 
 
 def make_plan(
@@ -78,3 +82,16 @@ def make_plan(
         policies=policies,
     )
     return plan.check_deletions(max_delete_percent, force)
+
+
+def erase_profiles(backend: StateBackend, state: State, distinct_ids: Sequence[str],
+                   ledger: AuditLedger, context: AuditContext) -> dict[str, int]:
+    """Make every personal value of `distinct_ids` (profiles `state` no longer records, its
+    lock held) unreadable for good: in the state and its backup (`backend.erase`), and in
+    the ledger, by destroying their data keys; each erasure is recorded. Returns how many
+    data keys each profile had."""
+    backend.erase(state, distinct_ids)
+    return {distinct_id: ledger.erase(context.entry(
+        distinct_id, ERASE_OPERATION, request=None, status=None,
+        message="erased: the values of this profile's records can no longer be read",
+        attempts=0, before=None, after=None)) for distinct_id in distinct_ids}

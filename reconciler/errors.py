@@ -20,7 +20,9 @@
     │       ├── NotSentError        the request never left: safe to send again
     │       └── NoAnswerError       it may have reached the server: outcome unknown
     ├── ApplyFailedError            some calls failed; the state records what was done
-    └── AuditError                  the audit ledger cannot be read, appended to, or verified
+    ├── AuditError                  the audit ledger cannot be read, appended to, or verified
+    └── EncryptionError             a file cannot be sealed or opened: no key, another key,
+                                    an edited ciphertext, or a clear file where a key is set
     Interrupted                     the user pressed Ctrl-C (exit 130)
 
 Errors become output in exactly one place, `reconciler.cli.main`; nothing else prints them.
@@ -140,6 +142,10 @@ class ApplyFailedError(ReconcilerError):
 
 class AuditError(ReconcilerError):
     """The audit ledger cannot be read, appended to, or verified."""
+
+
+class EncryptionError(ReconcilerError):
+    """A file cannot be encrypted or decrypted: no key, another key, or an edited ciphertext."""
 
 
 class Interrupted(ReconcilerError):

@@ -1,16 +1,18 @@
-"""Masking of values that identify a person, for text and markdown output.
+"""Masking of values that identify a person, in everything a person or a log reads.
 
 Reviewers need to see *that* an email or a token changes and roughly which one, never the
 whole value: `alice@example.com` -> `a•••@example.com`, `+919879000000` -> `+91•••••0000`,
 `fcm_token:abcdef…f3` -> `fcm_token:ab…f3`. The number of mask characters is fixed, so a
 masked value does not reveal the length of what it hides, and short values reveal less.
-JSON output never goes through here: `apply` needs the full values.
+Text, markdown, JSON and CSV on stdout, messages and progress go through here unless
+`--show-values`; files that must carry the values (saved plans, the state, the ledger,
+`export`'s YAML) never do: `apply` needs them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
 from reconciler.model import CHANNELS, Token
@@ -186,3 +188,39 @@ def mask_text(text: str, secrets: Iterable[str] = ()) -> str:
             text = text.replace(secret, mask_token(secret))
     text = _EMAIL_IN_TEXT.sub(lambda found: mask_email(found.group()), text)
     return _PHONE_IN_TEXT.sub(lambda found: mask_phone(found.group()), text)
+
+
+def mask_message(message: str, quoted: Any = None) -> str:
+    """A server's `_message` for people. An API may quote what it refused ("invalid email
+    alice@example.com"), so every value of `quoted` (the request body the message answers,
+    or a profile's `{"channel": ...}`) is masked wherever it appears, as its channel masks
+    it, and then any other e-mail address or phone number by its form (`mask_text`)."""
+    values = sorted(set(_request_values(quoted)), key=lambda pair: -len(pair[1]))
+    for channel, value in values:
+        message = message.replace(value, mask(channel, value))
+    return mask_text(message)
+
+
+def _request_values(body: Any) -> Iterator[tuple[str, str]]:
+    """(channel, value) of each value a request body or channel object carries: a PATCH's
+    `channel` object (an unmanaged key's too, such as a web push subscription), Option 2's
+    token lists. Option 1's channel names and tokens' integration ids and status are not
+    values; nor is anything shorter than 4 characters, which identifies no one and whose
+    replacement would only mangle the message's words."""
+    if not isinstance(body, dict):
+        return
+    channel = body.get("channel")
+    entries = list(channel.items()) if isinstance(channel, dict) else []
+    entries += [(name, body[name]) for name in TOKEN_CHANNELS if name in body]
+    for name, value in entries:
+        for item in value if isinstance(value, list) else [value]:
+            token = item.get("token") if isinstance(item, dict) else item
+            yield from ((name, leaf) for leaf in _strings(token) if len(leaf) >= 4)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict | list):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _strings(item)

@@ -6,17 +6,19 @@ from pathlib import Path
 
 from reconciler import strictjson
 from reconciler.atomic import replace_file
+from reconciler.encryption import NO_ENCRYPTION, Encryption
 from reconciler.errors import PlanEditedError, PlanFileError, PlanStaleError
 from reconciler.plan import PLAN_FORMAT_VERSION, Plan, checksum
 from reconciler.render.json import render_json
 
 
-def write_plan(plan: Plan, path: Path) -> None:
-    """Save atomically with mode 0600: a plan carries full, personal values."""
-    replace_file(path, render_json(plan, show_values=True).encode())
+def write_plan(plan: Plan, path: Path, encryption: Encryption = NO_ENCRYPTION) -> None:
+    """Save atomically with mode 0600, sealed when a key is configured: a plan carries full,
+    personal values (and is kept for weeks as a CI artifact)."""
+    replace_file(path, encryption.seal_file("plan", render_json(plan, show_values=True).encode()))
 
 
-def read_plan(path: Path) -> Plan:
+def read_plan(path: Path, encryption: Encryption = NO_ENCRYPTION) -> Plan:
     """Load a saved plan, refusing one that is unreadable, edited or malformed.
 
     In this order: strict JSON (no repeated key), the format version, the checksum (an edit
@@ -29,6 +31,9 @@ def read_plan(path: Path) -> Plan:
         raw = path.read_bytes()
     except OSError as error:
         raise PlanFileError(f"cannot read plan file {path}: {error.strerror}") from None
+    # A clear plan is read even when a key is configured: it may predate the key, and its
+    # checksum and the staleness check guard it as they guard a sealed one.
+    raw = encryption.open_file(raw, f"plan file {path}", clear_ok=True)
     try:
         document = strictjson.loads(raw, what=f"plan file {path}")
     except strictjson.JSONError as error:

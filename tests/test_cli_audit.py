@@ -91,7 +91,7 @@ def test_audit_verify_passes_and_names_the_first_edited_record(tmp_path: Path) -
     assert code == 0 and "3 records, chain intact" in output
     path = state_dir / "audit.jsonl"
     lines = path.read_text().splitlines()
-    lines[1] = lines[1].replace("bob@example.com", "mallory@example.com")
+    lines = edit_second(lines)
     path.write_text("\n".join(lines) + "\n")
     code, output = run("audit", "verify", "--state-dir", str(state_dir))
     assert code == 1
@@ -106,7 +106,7 @@ def test_audit_without_a_ledger_says_so(tmp_path: Path) -> None:
 # --- the chain is checked while printing --------------------------------------------------
 
 def edit_second(lines: list[str]) -> list[str]:
-    lines[1] = lines[1].replace("bob@example.com", "mallory@example.com")
+    lines[1] = lines[1].replace('"status":200', '"status":201')
     return lines
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ledgers import ledger_records
 from sandboxproc import (
     API_KEY,
     Run,
@@ -189,8 +190,7 @@ def test_drift_the_server_lacks_what_the_state_records(
     sandboxes.append(sandbox)
     apply_until_converged(workdir, sandbox, runs=1)
     assert_converged(workdir, sandbox)
-    operations = [json.loads(line)["operation"]
-                  for line in (workdir / "state" / "audit.jsonl").read_text().splitlines()]
+    operations = [record["operation"] for record in ledger_records(workdir)]
     assert "read_back" in operations
 
 
@@ -356,6 +356,6 @@ def test_a_recorded_profile_without_data_leaves_the_state_without_a_call(
     apply_until_converged(workdir, sandbox, runs=1)
     assert "p-empty" not in state_of(workdir)["profiles"]
     assert all(entry["distinct_id"] != "p-empty" for entry in sandbox.log())
-    operations = {json.loads(line)["distinct_id"]: json.loads(line)["operation"]
-                  for line in (workdir / "state" / "audit.jsonl").read_text().splitlines()}
+    operations = {record["distinct_id"]: record["operation"]
+                  for record in ledger_records(workdir)}
     assert operations["p-empty"] == "forget"

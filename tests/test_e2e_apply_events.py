@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ledgers import ledger_records
 from sandboxproc import SandboxProcess, reconciler, write_config, write_state
 
 STATE = Path("state") / "FYE2E00001-live.json"
@@ -40,8 +41,7 @@ def test_the_stream_has_the_plan_every_request_and_a_summary(
     assert stream[-1]["made"] == 12 and stream[-1]["failed"] == 0 and stream[-1]["stopped"] is None
     assert all("time" in event for event in stream)
     requests = [event for event in stream if event["type"] == "request"]
-    ledger = [json.loads(line) for line in (tmp_path / "state" / "audit.jsonl").read_text()
-              .splitlines()]
+    ledger = ledger_records(tmp_path)
     # One event per request the ledger records, with the same id and outcome.
     assert sorted((event["request_id"], event["outcome"]) for event in requests) == sorted(
         (record["request_id"], record["outcome"]) for record in ledger if record.get("outcome"))

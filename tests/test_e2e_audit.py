@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ledgers import ledger_records
 from sandboxproc import SandboxProcess, reconciler, write_config, write_state
 
 STATE = Path("state") / "FYE2E00001-live.json"
@@ -20,8 +21,7 @@ DESIRED = {f"p-{i:02d}": {"email": f"p{i}@new.example.com", "push": [f"t-{i}-a"]
 
 
 def ledger(workdir: Path) -> list[dict[str, Any]]:
-    lines = (workdir / "state" / "audit.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
+    return ledger_records(workdir)
 
 
 def start(workdir: Path, sandboxes: list[SandboxProcess], server: dict[str, Any],

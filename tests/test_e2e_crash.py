@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ledgers import ledger_records
 from sandboxproc import (
     SandboxProcess,
     reconciler,
@@ -66,8 +67,7 @@ def assert_the_ledger_holds_every_write_and_no_more(workdir: Path, sandbox: Sand
                        for entry in writes)
     performed = Counter(key(entry["method"], entry["path"].split("/live", 1)[1], entry["body"])
                         for entry in writes if entry["performed"])
-    lines = (workdir / "state" / "audit.jsonl").read_text().splitlines()
-    records = [json.loads(line) for line in lines]
+    records = ledger_records(workdir)
     requests = [record for record in records if record.get("outcome")]
     on_record = Counter(key(record["method"], record["path"], record["request"])
                         for record in requests)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ledgers import ledger_records
 from sandboxproc import WORKSPACE, SandboxProcess, reconciler
 
 STATE = Path("state") / f"{WORKSPACE}-live.json"
@@ -39,8 +40,7 @@ def app_registers(sandbox: SandboxProcess, name: str, token: str) -> None:
 
 
 def ledger(workdir: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in
-            (workdir / "state" / "audit.jsonl").read_text().splitlines()]
+    return ledger_records(workdir)
 
 
 def test_under_owned_the_apps_tokens_survive_and_only_ours_are_deleted(

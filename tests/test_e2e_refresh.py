@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ledgers import ledger_records
 from sandboxproc import SandboxProcess, reconciler, write_config
 
 STATE = Path("state") / "FYE2E00001-live.json"
@@ -145,8 +146,7 @@ def test_unknown_channel_keys_survive_plan_and_apply_untouched(
     assert sandbox.data()["u-1"]["webpush"] == SERVER["u-1"]["webpush"]
     assert sandbox.data()["u-1"]["email"] == "one@new.example.com"
     assert state_of(workdir)["profiles"]["u-1"]["webpush"] == SERVER["u-1"]["webpush"]
-    calls = [json.loads(line)["request"]
-             for line in (workdir / "state" / "audit.jsonl").read_text().splitlines()]
+    calls = [record["request"] for record in ledger_records(workdir)]
     assert all("webpush" not in json.dumps(request) for request in calls)
 
 
@@ -195,8 +195,7 @@ def test_drift_met_during_apply_is_reported_and_audited_as_drift(
     applied = run(workdir, sandbox, "apply", "profiles.yaml", "--auto-approve")
     assert applied.code == 0, applied.output
     assert "u-2" in applied.stderr and "teams" in applied.stderr  # reported like refresh
-    records = [json.loads(line)
-               for line in (workdir / "state" / "audit.jsonl").read_text().splitlines()]
+    records = ledger_records(workdir)
     drift = [record for record in records if record["operation"] == "drift"]
     assert [record["distinct_id"] for record in drift] == ["u-2"]
     assert drift[0]["after"]["teams"] == "general"

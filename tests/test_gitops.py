@@ -21,6 +21,7 @@ from typing import Any
 import click
 import pytest
 import yaml
+from ledgers import ledger_records
 from markdown_it import MarkdownIt
 from sandboxproc import API_KEY, WORKSPACE, SandboxProcess
 
@@ -206,8 +207,7 @@ def test_merged_pull_request_applies_exactly_its_reviewed_plan(
     assert "chain intact" in result.stdout
     assert sandbox.data()["u-2001"]["email"] == "maria@new.example.com"
     assert_server_holds_the_configuration(repo, sandbox)
-    records = [json.loads(line) for line in
-               (repo / "state" / "audit.jsonl").read_text().splitlines()]
+    records = ledger_records(repo)
     assert [(r["plan_id"], r["commit"], r["distinct_id"]) for r in records[-1:]] == [
         (plan_id, merged, "u-2001")]
 

@@ -34,6 +34,8 @@ GIT_TIMEOUT_SECONDS: Final = 5.0
 
 # The operation of the marker record that the ledger writes after a torn line.
 TORN_LINE_OPERATION: Final = "torn_line"
+# The operation of the record an erasure leaves: it names the profile and holds no value.
+ERASE_OPERATION: Final = "erase"
 
 
 def utc_now() -> str:

@@ -21,6 +21,7 @@ from typing import Final
 from reconciler.audit.entry import AuditContext
 from reconciler.audit.ledger import AuditLedger, ledger_path
 from reconciler.effects import after_call
+from reconciler.encryption import NO_ENCRYPTION, Encryption
 from reconciler.model import EMPTY, ChannelData
 from reconciler.state import Doubt, State
 
@@ -41,11 +42,14 @@ class Fact:
     found: str | None = None  # ... and what it found of them (`converge.Found`)
 
 
-def record_facts(state_dir: Path, context: AuditContext, facts: Iterable[Fact]) -> int:
+def record_facts(state_dir: Path, context: AuditContext, facts: Iterable[Fact],
+                 encryption: Encryption = NO_ENCRYPTION) -> int:
     """Append `facts` to the ledger of `state_dir`; returns how many. One fsync after the
     last (an import of 100,000 profiles must not wait for 100,000 of them)."""
     listed = list(facts)
-    with AuditLedger(ledger_path(state_dir)) as ledger:
+    with AuditLedger(ledger_path(state_dir), encryption=encryption) as ledger:
+        ledger.prepare((context.workspace, context.version, fact.distinct_id)
+                       for fact in listed if fact.distinct_id is not None)
         for count, fact in enumerate(listed, 1):
             ledger.durable = count == len(listed)
             ledger.append(context.entry(

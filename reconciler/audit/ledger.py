@@ -34,7 +34,7 @@ import fcntl
 import hashlib
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -44,7 +44,9 @@ import orjson
 
 from reconciler import strictjson
 from reconciler.atomic import DIR_MODE, FILE_MODE, GroupSync, fsync_directory
-from reconciler.audit.entry import TORN_LINE_OPERATION, AuditEntry
+from reconciler.audit.entry import ERASE_OPERATION, TORN_LINE_OPERATION, AuditEntry
+from reconciler.audit.keys import Profile, ProfileKeys, keys_path
+from reconciler.encryption import NO_ENCRYPTION, Encryption
 from reconciler.errors import AuditError
 
 LEDGER_NAME: Final = "audit.jsonl"
@@ -122,9 +124,11 @@ class _Tail:
 class AuditLedger:
     """The append side of `<state-dir>/audit.jsonl`. Use as a context manager, or `close()`."""
 
-    def __init__(self, path: Path, *, durable: bool = False) -> None:
+    def __init__(self, path: Path, *, durable: bool = False,
+                 encryption: Encryption = NO_ENCRYPTION) -> None:
         self.path = path
         self.durable = durable
+        self.keys = ProfileKeys(keys_path(path), encryption)
         self._mutex = threading.Lock()  # the flock excludes processes, this excludes threads
         self._sync = GroupSync()
         self._fd: int | None = None
@@ -163,21 +167,51 @@ class AuditLedger:
         """Add `entry` as the next record; it is in the kernel (or on disk if durable) after."""
         with self._mutex:
             with self._locked() as fd:
-                stat = os.fstat(fd)
-                tail = self._tail
-                if tail is None or (tail.size, tail.inode, tail.device) != (
-                        stat.st_size, stat.st_ino, stat.st_dev):
-                    tail = self._catch_up(fd, stat, entry)
-                body = entry.to_json()
-                body["seq"] = tail.seq + 1
-                body["prev"] = tail.hash
-                line, digest = seal(body)
-                self._write(fd, line, tail.size)
-                self._tail = _Tail(tail.device, tail.inode, tail.size + len(line),
-                                   tail.seq + 1, digest)
-                ticket = self._sync.wrote()
+                ticket = self._append_locked(fd, entry)
             if self.durable:
                 self._sync.sync(fd, ticket)
+
+    def _append_locked(self, fd: int, entry: AuditEntry) -> int:
+        """Append under the mutex and the flock; the ticket of its fsync."""
+        stat = os.fstat(fd)
+        tail = self._tail
+        if tail is None or (tail.size, tail.inode, tail.device) != (
+                stat.st_size, stat.st_ino, stat.st_dev):
+            tail = self._catch_up(fd, stat, entry)
+        body = entry.to_json()
+        if entry.distinct_id is not None and entry.operation != ERASE_OPERATION:
+            body = self.keys.seal(body)
+        body["seq"] = tail.seq + 1
+        body["prev"] = tail.hash
+        line, digest = seal(body)
+        self._write(fd, line, tail.size)
+        self._tail = _Tail(tail.device, tail.inode, tail.size + len(line),
+                           tail.seq + 1, digest)
+        return self._sync.wrote()
+
+    def prepare(self, profiles: Iterable[Profile]) -> int:
+        """Make the data keys of `profiles` ready before calls are made (one append, one
+        fsync for a whole plan; and a key this run cannot open is an error now, not after
+        the first call); how many were created."""
+        with self._mutex, self._locked():
+            return self.keys.ensure(profiles, durable=self.durable)
+
+    def erase(self, entry: AuditEntry) -> int:
+        """Destroy the data keys of `entry`'s profile, then append `entry` (the erasure's
+        own record); how many keys there were. The records stay as they are: the chain
+        verifies, and their sealed values can no longer be opened."""
+        assert entry.operation == ERASE_OPERATION and entry.distinct_id is not None
+        with self._mutex:
+            with self._locked() as fd:
+                count = self.keys.erase((entry.workspace, entry.version, entry.distinct_id))
+                ticket = self._append_locked(fd, entry)
+            self._sync.sync(fd, ticket)
+        return count
+
+    def rewrap(self) -> int:
+        """Rewrite the data keys under the configured encryption key (or in clear)."""
+        with self._mutex, self._locked():
+            return self.keys.rewrap()
 
     def _catch_up(self, fd: int, stat: os.stat_result, entry: AuditEntry) -> _Tail:
         """Read where the chain ends; end a torn last line with a marker record first."""

@@ -33,9 +33,11 @@ from typing import Any, Final, Literal, TypeAlias
 
 import orjson
 
+from reconciler.audit.keys import ProfileKeys, keys_path
 from reconciler.audit.verify import ChainCheck
 from reconciler.converge import Outcome
 from reconciler.drift import compare
+from reconciler.encryption import NO_ENCRYPTION, Encryption
 from reconciler.mask import mask_channel_object, mask_request
 from reconciler.model import ChannelData
 from reconciler.render.common import (
@@ -54,6 +56,7 @@ FIELDS: Final = (
     "seq", "time", "actor", "commit", "pipeline", "plan_id", "workspace", "version",
     "distinct_id", "operation", "method", "path", "request", "request_id", "status", "outcome",
     "message", "attempts", "settles", "found", "forced", "before", "after", "prev", "hash",
+    "erased",
 )
 """The fields of `audit --format json` and the columns of `--format csv`, in order; README.md
 documents each. A field may be added; none is renamed or removed."""
@@ -64,12 +67,24 @@ _CSV_KEEP: Final = "\n\t"  # carried by CSV's quoting, and harmless on a termina
 _INDENT: Final = "  "
 _SHORT_COMMIT: Final = 12
 _UNREADABLE: Final = (AttributeError, KeyError, TypeError, ValueError)
+ERASED: Final = "[values erased]"
 
 
-def query(path: Path, *, profile: str | None = None,
-          since: datetime | None = None) -> Iterator[dict[str, Any]]:
-    """The records of one profile and/or from `since` on (a naive `since` is UTC)."""
-    return select(ChainCheck(path).records(), profile=profile, since=since)
+def query(path: Path, *, profile: str | None = None, since: datetime | None = None,
+          encryption: Encryption = NO_ENCRYPTION) -> Iterator[dict[str, Any]]:
+    """The records of one profile and/or from `since` on (a naive `since` is UTC), with
+    their sealed values opened."""
+    return opened(select(ChainCheck(path).records(), profile=profile, since=since), path,
+                  encryption)
+
+
+def opened(records: Iterable[dict[str, Any]], path: Path,
+           encryption: Encryption) -> Iterator[dict[str, Any]]:
+    """`records` of the ledger at `path` with their sealed values opened (`audit.keys`);
+    those of an erased profile come with `erased: true` and no values."""
+    keys = ProfileKeys(keys_path(path), encryption)
+    keys.refresh()
+    return (keys.open_record(record) for record in records)
 
 
 def select(records: Iterable[dict[str, Any]], *, profile: str | None = None,
@@ -128,7 +143,7 @@ def _text_line(record: Mapping[str, Any]) -> str:
         record.get("operation"),
         record.get("status"),
         f"attempts={_one_line(record.get('attempts'))}",
-        record.get("message"),
+        ERASED if record.get("erased") else record.get("message"),
     ]
     line = "  ".join(_one_line(value) for value in fields)
     if record.get("forced"):
@@ -191,9 +206,12 @@ def _story(record: Mapping[str, Any], writes: Mapping[str, Any], *,
         named = ", ".join(_write_name(request_id, writes) for request_id in settles)
         lines.append(f"{_INDENT}settles {named}"
                      + (f": {_one_line(str(found).replace('_', ' '))}" if found else ""))
-    lines.extend(_INDENT + line for line in
-                 _what_changed(record.get("before"), record.get("after"),
-                               show_values=show_values))
+    if record.get("erased"):
+        lines.append(f"{_INDENT}channel data {ERASED}")
+    else:
+        lines.extend(_INDENT + line for line in
+                     _what_changed(record.get("before"), record.get("after"),
+                                   show_values=show_values))
     return lines
 
 
@@ -216,7 +234,7 @@ def _answer(record: Mapping[str, Any]) -> str:
     attempts = record.get("attempts")
     if isinstance(attempts, int) and not isinstance(attempts, bool) and attempts > 0:
         parts.append(f"attempt {attempts}")
-    message = record.get("message")
+    message = ERASED if record.get("erased") else record.get("message")
     text = ", ".join(parts)
     return f"{text}: {_one_line(message)}" if message else text
 

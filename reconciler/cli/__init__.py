@@ -8,6 +8,8 @@
     refresh_cmds import, refresh (and --refresh for plan and apply)
     export_cmd  export: configuration YAML from what the server holds
     audit_cmds  audit, audit verify
+    privacy_cmds audit erase, state encrypt, state decrypt
+    stored      the state a state command works on, and erasing from it
     doctor_cmd  doctor: a read-only check of the set-up
     sandbox_cmd sandbox: the local stand-in for the API
 """
@@ -20,6 +22,7 @@ from reconciler.cli import (
     doctor_cmd,
     export_cmd,
     planning,
+    privacy_cmds,
     refresh_cmds,
     sandbox_cmd,
     state_cmds,
@@ -27,4 +30,4 @@ from reconciler.cli import (
 from reconciler.cli.group import cli, main
 
 __all__ = ["apply_cmd", "audit_cmds", "cli", "doctor_cmd", "export_cmd", "main", "planning",
-           "refresh_cmds", "sandbox_cmd", "state_cmds"]
+           "privacy_cmds", "refresh_cmds", "sandbox_cmd", "state_cmds"]

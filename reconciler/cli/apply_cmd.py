@@ -18,6 +18,7 @@ from reconciler.audit import AuditContext, AuditLedger, ledger_path, utc_now
 from reconciler.cli.group import cli
 from reconciler.cli.options import (
     common_options,
+    encryption,
     format_option,
     load_desired,
     safety_options,
@@ -108,9 +109,9 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None,
 def _apply_saved(planfile: Path, state_path: Path | None, env: Mapping[str, str],
                  parallelism: int, rate: float | None, out: _Output) -> ApplyResult:
     """Apply exactly a reviewed plan, if the state is still the one it was made against."""
-    plan = read_plan(planfile)
+    plan = read_plan(planfile, encryption())
     path = state_path or default_state_path(plan.workspace, plan.version)
-    backend = open_state(path, plan.workspace, plan.version)
+    backend = open_state(path, plan.workspace, plan.version, encryption())
     with backend.lock("apply"):
         state = backend.load(plan.workspace, plan.version)
         check_fresh(plan, planfile, state.lineage, state.serial, plan.workspace, plan.version)
@@ -128,7 +129,7 @@ def _apply_config(ctx: click.Context, paths: tuple[Path, ...], state_path: Path 
     config = load_desired(paths)
     config_dir = paths[0] if paths[0].is_dir() else paths[0].parent
     path = state_path or default_state_path(config.workspace, config.version)
-    backend = open_state(path, config.workspace, config.version)
+    backend = open_state(path, config.workspace, config.version, encryption())
     with backend.lock("apply"):
         state = backend.load(config.workspace, config.version)
         if refresh:
@@ -225,7 +226,8 @@ def _execute(plan: Plan, state: State, backend: StateBackend, state_path: Path,
     bar = progress(len(plan.calls), "apply")
     try:
         return run_apply(plan, state, backend, api,
-                         ledger=AuditLedger(ledger_path(state_path.parent), durable=True),
+                         ledger=AuditLedger(ledger_path(state_path.parent), durable=True,
+                                             encryption=encryption()),
                          context=context, parallelism=parallelism, rate=rate,
                          retry=retry_policy(env), progress=bar.advance, on_report=out.report)
     finally:

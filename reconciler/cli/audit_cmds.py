@@ -9,10 +9,16 @@ from typing import cast
 import click
 
 from reconciler.audit import Format, VerifyResult, ledger_path, render_records, verify
-from reconciler.audit.report import select
+from reconciler.audit.report import opened, select
 from reconciler.audit.verify import ChainCheck
 from reconciler.cli.group import cli
-from reconciler.cli.options import F, common_options, format_option, show_values_option
+from reconciler.cli.options import (
+    F,
+    common_options,
+    encryption,
+    format_option,
+    show_values_option,
+)
 from reconciler.errors import AuditError
 from reconciler.render.common import printable
 
@@ -58,7 +64,7 @@ def audit(ctx: click.Context, profile: str | None, since: datetime | None, fmt: 
     if not path.exists():
         raise AuditError(f"no audit ledger at {path}: nothing was applied from here yet")
     check = ChainCheck(path)
-    records = select(check.records(), profile=profile, since=since)
+    records = opened(select(check.records(), profile=profile, since=since), path, encryption())
     for chunk in render_records(records, cast(Format, fmt), profile=profile,
                                 show_values=show_values):
         click.echo(chunk, nl=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli.group import cli
-from reconciler.cli.options import common_options, state_option
+from reconciler.cli.options import common_options, encryption, state_option
 from reconciler.cli.remote import client, target_workspace
 from reconciler.core import open_state
 from reconciler.doctor import run_doctor
@@ -47,7 +47,7 @@ def doctor(ctx: click.Context, paths: tuple[Path, ...], profile_id: str | None,
     if profile_id is None:
         path = state_path or default_state_path(workspace, version)
         if path.exists():
-            state = open_state(path, workspace, version).load(workspace, version)
+            state = open_state(path, workspace, version, encryption()).load(workspace, version)
             profile_id = min(state.profiles, default=None)
     base_url = env.get("FYNO_BASE_URL") or DEFAULT_BASE_URL
     try:

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 import click
 
 from reconciler import __version__
-from reconciler.cli.options import common_options
+from reconciler.cli.options import common_options, encryption_options
 from reconciler.errors import ConfigError, Interrupted, ReconcilerError
 from reconciler.mask import mask_text
 from reconciler.render.common import printable
@@ -63,6 +63,7 @@ class ReconcilerGroup(click.Group):
 @click.group(cls=ReconcilerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reconciler")
 @common_options
+@encryption_options
 def cli() -> None:
     """Declare the channel data of Fyno profiles in YAML; plan and apply the changes.
 

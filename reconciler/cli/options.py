@@ -19,6 +19,7 @@ from reconciler.audit import (
     record_lost_requests,
 )
 from reconciler.config import Config, load_config
+from reconciler.encryption import Encryption
 from reconciler.state import State
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,6 +42,44 @@ def common_options(function: F) -> F:
     # `--debug` is read off the raw arguments by ReconcilerGroup.main, which needs it first.
     return click.option("--debug", is_flag=True, expose_value=False,
                         help="Show the traceback of an error.")(function)
+
+
+_ENCRYPTION_OPTIONS = (
+    ("--encryption-key", "RECONCILER_ENCRYPTION_KEY", "PROVIDER",
+     "Encrypt state, journal, saved plans and the ledger's values with this key: env:NAME, "
+     "file:PATH or passphrase:NAME (where the secret is, never the secret)."),
+    ("--encryption-fallback", "RECONCILER_ENCRYPTION_FALLBACK", "PROVIDERS",
+     "Keys that only read (comma-separated): the old key while rotating."),
+    ("--encryption-method", "RECONCILER_ENCRYPTION_METHOD", "METHOD",
+     "aes-gcm (default) or chacha20-poly1305."),
+)
+
+
+def encryption_options(function: F) -> F:
+    """The encryption settings, given before the command name or in the environment."""
+    for flag, variable, metavar, text in reversed(_ENCRYPTION_OPTIONS):
+        function = click.option(flag, envvar=variable, show_envvar=True, metavar=metavar,
+                                expose_value=False, callback=_setting(flag), help=text,
+                                type=click.Choice(["aes-gcm", "chacha20-poly1305"])
+                                if flag == "--encryption-method" else None)(function)
+    return function
+
+
+def _setting(flag: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        if value is not None:
+            ctx.meta[flag] = value
+    return callback
+
+
+def encryption() -> Encryption:
+    """This run's encryption, built once from `encryption_options`."""
+    meta = click.get_current_context().meta
+    if "encryption" not in meta:
+        meta["encryption"] = Encryption.configure(
+            *(meta.get(flag) for flag, *_ in _ENCRYPTION_OPTIONS))
+    built: Encryption = meta["encryption"]
+    return built
 
 
 def paths_argument(function: F) -> F:
@@ -107,7 +146,7 @@ def record(state_path: Path, workspace: str, version: str, facts: Sequence[Fact]
         return
     context = AuditContext.current(config_dir=config_dir, plan_id=plan_id,
                                    workspace=workspace, version=version, forced=False)
-    record_facts(state_path.parent, context, facts)
+    record_facts(state_path.parent, context, facts, encryption())
 
 
 def record_lost(state_path: Path, state: State, config_dir: Path | None = None) -> None:
@@ -118,5 +157,8 @@ def record_lost(state_path: Path, state: State, config_dir: Path | None = None) 
     context = AuditContext.current(config_dir=config_dir, plan_id="",
                                    workspace=state.workspace, version=state.version,
                                    forced=False)
-    with AuditLedger(ledger_path(state_path.parent), durable=True) as ledger:
+    with AuditLedger(ledger_path(state_path.parent), durable=True,
+                     encryption=encryption()) as ledger:
+        ledger.prepare((state.workspace, state.version, distinct_id)
+                       for distinct_id in sorted(state.doubts))
         record_lost_requests(state, ledger, context)

@@ -13,6 +13,7 @@ from reconciler.cli.group import cli
 from reconciler.cli.options import (
     EXIT_CHANGES,
     common_options,
+    encryption,
     format_option,
     load_desired,
     paths_argument,
@@ -76,7 +77,7 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None, o
       reconciler plan profiles/ --out plan.json --detailed-exitcode
     """
     config = load_desired(paths)
-    state = open_state(state_path, config.workspace, config.version).load(
+    state = open_state(state_path, config.workspace, config.version, encryption()).load(
         config.workspace, config.version)
     if refresh:
         require_api_key(os.environ)
@@ -85,7 +86,7 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None, o
     result = make_plan(config, state, targets=targets, max_delete_percent=max_delete_percent,
                        force=force)
     if out is not None:
-        write_plan(result, out)
+        write_plan(result, out, encryption())
         if result.forced:  # a saved plan past the safety rail: who forced it is on record
             record(state_path or default_state_path(config.workspace, config.version),
                    config.workspace, config.version,
@@ -117,5 +118,5 @@ def show(ctx: click.Context, planfile: Path, fmt: str, show_values: bool) -> Non
       reconciler show plan.json --format markdown > comment.md
     """
     color = use_color(ctx)
-    click.echo(render(read_plan(planfile), fmt, color=color, show_values=show_values),
+    click.echo(render(read_plan(planfile, encryption()), fmt, color=color, show_values=show_values),
                nl=False, color=color)

@@ -14,6 +14,7 @@ from reconciler.cli.group import cli
 from reconciler.cli.options import (
     EXIT_CHANGES,
     common_options,
+    encryption,
     format_option,
     load_desired,
     record,
@@ -33,6 +34,7 @@ from reconciler.cli.remote import (
 from reconciler.core import open_state
 from reconciler.drift import ProfileDrift
 from reconciler.errors import ApplyFailedError, Interrupted, UsageError
+from reconciler.mask import mask_message
 from reconciler.ownership import EVERYTHING_EXCLUSIVE, Ownership
 from reconciler.refresh import (
     Reading,
@@ -76,7 +78,7 @@ def refresh_in_memory(state: State, env: Mapping[str, str], parallelism: int,
         record_lost(saved_at, state, config_dir)
     ids = sorted(managed_ids(state, targets))
     reading = read(state, ids, env, parallelism, rate, "refresh")
-    check_reading(reading)
+    check_reading(reading, known=state)
     drifted, facts = learn(state, reading, "apply --refresh", ownership)
     if saved_at is not None:
         record(saved_at, state.workspace, state.version, facts, config_dir=config_dir)
@@ -104,15 +106,21 @@ def _config_dir(path: Path) -> Path:
     return path if path.is_dir() else path.parent
 
 
-def check_reading(reading: Reading, outcome: str = "nothing was planned") -> None:
-    """Stop a command whose reads were interrupted or failed, saying what was not done."""
+def check_reading(reading: Reading, outcome: str = "nothing was planned", *,
+                  known: State | None = None, show_values: bool = False) -> None:
+    """Stop a command whose reads were interrupted or failed, saying what was not done. The
+    server's message may quote the profile: it is masked unless `show_values`, with what
+    `known` records of that profile."""
     if reading.interrupted:
         raise Interrupted("interrupted while reading profiles; nothing was recorded")
     if reading.failures:
         names = ", ".join(report.distinct_id for report in reading.failures[:10])
         first = reading.failures[0]
+        recorded = known.profiles.get(first.distinct_id) if known is not None else None
+        why = first.message if show_values else mask_message(
+            first.message, None if recorded is None else {"channel": recorded.to_json()})
         raise ApplyFailedError(f"{len(reading.failures)} profile(s) could not be read "
-                               f"({names}); {outcome}. The first: {first.message}")
+                               f"({names}); {outcome}. The first: {why}")
 
 
 @cli.command("import")
@@ -141,7 +149,7 @@ def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
         raise UsageError("give the configuration PATHS, or --id ID for each profile to import")
     workspace, version, config = target_workspace(paths, env, "to import from")
     path = state_path or default_state_path(workspace, version)
-    backend = open_state(path, workspace, version)
+    backend = open_state(path, workspace, version, encryption())
     with backend.lock("import"):
         state = backend.load(workspace, version)
         if ids:
@@ -176,7 +184,8 @@ def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
                    f"planned for them): {printable(', '.join(missing[:20]))}"
                    + (" ..." if len(missing) > 20 else ""))
     if reading.failures:
-        check_reading(reading, "the others were imported: run the same import again for them")
+        check_reading(reading, "the others were imported: run the same import again for them",
+                      known=state)
 
 
 @cli.command()
@@ -206,7 +215,7 @@ def refresh(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None
     require_api_key(env)
     config = load_desired(paths)
     path = state_path or default_state_path(config.workspace, config.version)
-    backend = open_state(path, config.workspace, config.version)
+    backend = open_state(path, config.workspace, config.version, encryption())
     with backend.lock("refresh"):
         state = backend.load(config.workspace, config.version)
         ids = sorted(managed_ids(state, targets))
@@ -228,6 +237,7 @@ def refresh(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None
     click.echo(render_drift(report, fmt, color=color, show_values=show_values), nl=False,
                color=color)
     if reading.failures:
-        check_reading(reading, "the others were refreshed: run refresh again for them")
+        check_reading(reading, "the others were refreshed: run refresh again for them",
+                      known=state, show_values=show_values)
     if detailed_exitcode and report.has_drift:
         ctx.exit(EXIT_CHANGES)

@@ -6,7 +6,6 @@ Every distinct_id, value and lock holder is shown through `printable` (JSON thro
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +22,17 @@ from reconciler.cli.options import (
     show_values_option,
     state_option,
 )
-from reconciler.core import open_state
+from reconciler.cli.stored import erase_in, state_backend, state_file
 from reconciler.errors import StateLockedError, UsageError
 from reconciler.mask import display_value, mask_channel_object
 from reconciler.model import CHANNEL_ORDER
 from reconciler.ownership import entry_of
-from reconciler.render.common import printable, printable_json
+from reconciler.render.common import plural, printable, printable_json
 from reconciler.state import (
     Forgotten,
     HolderStatus,
     LockInfo,
     apply_event,
-    default_state_path,
     holder_status,
 )
 
@@ -50,28 +48,15 @@ def state() -> None:
     """
 
 
-def _state_backend(state_path: Path | None) -> tuple[Any, str, str]:
-    workspace = os.environ.get("FYNO_WSID")
-    version = os.environ.get("FYNO_VERSION") or "live"
-    if state_path is None and not workspace:
-        raise UsageError("give --state FILE, or set FYNO_WSID (and FYNO_VERSION) to find the "
-                         "default state file")
-    return open_state(state_path, workspace or "", version), workspace or "", version
-
-
-def _path(state_path: Path | None, workspace: str, version: str) -> Path:
-    return state_path or default_state_path(workspace, version)
-
-
 def _record_unlock(state_path: Path | None, workspace: str, version: str, removed: LockInfo,
                    *, forced: bool) -> None:
     how = "with --force" if forced else "its process was gone"
-    record(_path(state_path, workspace, version), workspace, version,
+    record(state_file(state_path, workspace, version), workspace, version,
            [Fact(None, "unlock", f"removed the state lock held by {removed} ({how})")])
 
 
 def _read_state(state_path: Path | None) -> Any:
-    backend, workspace, version = _state_backend(state_path)
+    backend, workspace, version = state_backend(state_path)
     return backend.load(workspace or None, version if workspace else None)
 
 
@@ -141,14 +126,19 @@ def state_show(distinct_id: str, state_path: Path | None, fmt: str, show_values:
 @common_options
 @click.argument("distinct_ids", nargs=-1, required=True, metavar="ID...")
 @state_option
-def state_rm(distinct_ids: tuple[str, ...], state_path: Path | None) -> None:
+@click.option("--erase", is_flag=True, help="Then erase their values from the ledger, the "
+              "state and its backup for good (`audit erase`).")
+def state_rm(distinct_ids: tuple[str, ...], state_path: Path | None, erase: bool) -> None:
     """Forget profiles without touching the server.
+
+    With `--erase`, every personal value of theirs is then made unreadable for good (a
+    person's request to be forgotten): see `reconciler audit erase`.
 
     \b
     Example:
       reconciler state rm u-1001 u-1002 --state state/FYXXXXXXXX-live.json
     """
-    backend, workspace, version = _state_backend(state_path)
+    backend, workspace, version = state_backend(state_path)
     with backend.lock("state rm"):
         recorded = backend.load(workspace or None, version if workspace else None)
         forgotten = [Fact(name, "state_rm", "forgotten without a call: the server keeps its "
@@ -158,12 +148,16 @@ def state_rm(distinct_ids: tuple[str, ...], state_path: Path | None) -> None:
                    if name not in recorded.profiles and name not in recorded.missing]
         if unknown:
             raise UsageError(f"the state does not manage: {', '.join(unknown)}; nothing removed")
-        record_lost(_path(state_path, workspace, version), recorded)
+        record_lost(state_file(state_path, workspace, version), recorded)
         for name in distinct_ids:
             apply_event(recorded, Forgotten(name))
         saved = backend.save(recorded)
-        record(_path(state_path, workspace, version), saved.workspace, saved.version, forgotten)
-    click.echo(f"Removed {len(distinct_ids)} profile(s) from the state (serial {saved.serial}).")
+        record(state_file(state_path, workspace, version), saved.workspace, saved.version,
+               forgotten)
+        click.echo(f"Removed {plural(len(distinct_ids), 'profile')} from the state (serial "
+                   f"{saved.serial}).")
+        if erase:
+            erase_in(backend, saved, distinct_ids, state_file(state_path, workspace, version))
 
 
 @state.command("unlock")
@@ -182,7 +176,7 @@ def state_unlock(state_path: Path | None, force: bool) -> None:
     Example:
       reconciler state unlock --state state/FYXXXXXXXX-live.json
     """
-    backend, workspace, version = _state_backend(state_path)
+    backend, workspace, version = state_backend(state_path)
     retry = "reconciler state unlock" + (f" --state {state_path}" if state_path else "")
     holder = backend.lock_info()
     if holder is None:

@@ -16,7 +16,8 @@ Every object has `type` and `time` (UTC, ISO 8601). In order:
     {"type": "summary", ...}   how the run ended: made, planned, failed, requests, serial,
                                and `stopped` (why it stopped early, or null)
 
-Objects hold no personal value (phones, e-mails, tokens) unless `show_values`.
+Objects hold no personal value (phones, e-mails, tokens), not even in a server's `message`
+that quotes one, unless `show_values`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import orjson
 
 from reconciler.audit import utc_now
 from reconciler.converge import Report
-from reconciler.mask import mask_request
+from reconciler.mask import mask_message, mask_request
 from reconciler.plan import Plan
 
 EVENTS_VERSION: Final = 1
@@ -55,7 +56,8 @@ def report_event(report: Report, *, show_values: bool = False) -> dict[str, Any]
         event.update(method=report.method, path=report.path, outcome=report.outcome.value,
                      request_id=report.request_id,
                      request=report.request if show_values else mask_request(report.request))
-    event.update(status=report.status, attempts=report.attempts, message=report.message)
+    event.update(status=report.status, attempts=report.attempts,
+                 message=_message(report, show_values))
     if report.settles:
         event["settles"] = list(report.settles)
     if report.found is not None:
@@ -63,11 +65,16 @@ def report_event(report: Report, *, show_values: bool = False) -> dict[str, Any]
     return event
 
 
-def failed_event(report: Report) -> dict[str, Any]:
+def failed_event(report: Report, *, show_values: bool = False) -> dict[str, Any]:
     """A profile that failed; its last request, if any, has its own `request` event."""
     return {"type": "failed", "time": utc_now(), "distinct_id": report.distinct_id,
             "operation": report.operation, "status": report.status,
-            "attempts": report.attempts, "message": report.message}
+            "attempts": report.attempts, "message": _message(report, show_values)}
+
+
+def _message(report: Report, show_values: bool) -> str:
+    """The server's `_message`, which may quote the values it refused: masked too."""
+    return report.message if show_values else mask_message(report.message, report.request)
 
 
 def summary_event(*, planned: int, made: int, failed: int, requests: int, seconds: float,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -158,6 +159,17 @@ class StateBackend(Protocol):
 
     def open_journal(self, state: State) -> EventLog:
         """Start the event log of a run on top of `state`, a saved state, under the lock."""
+        ...
+
+    def erase(self, state: State, distinct_ids: Collection[str]) -> State:
+        """Under the lock: make every trace of `distinct_ids`, which `state` (loaded, current)
+        no longer records, unreadable in the state and in every copy the backend keeps (a
+        backup, a journal). Returns the state as saved."""
+        ...
+
+    def reseal(self, state: State) -> State:
+        """Under the lock: store `state` and every copy kept again, under the backend's
+        encryption as now configured (`state encrypt`, `state decrypt`)."""
         ...
 
     def unlock(self) -> LockInfo | None:

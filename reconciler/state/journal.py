@@ -9,6 +9,10 @@ state it was started from.
     {"journal": 1, "lineage": L, "serial": N}   header: the state version it extends
     then one line per event (`reconciler.state.events`: begin, settle, missing)
 
+With an encryption key, the header also carries the clear header of the key that seals the
+events (`"sealed": {...}`), and each event line is a JSON string: the base64 of the sealed
+event, bound to the state version the header names.
+
 A `begin` without a later `settle` means the call may or may not have been carried out:
 the profile is marked unconfirmed, and the next apply reads it back before acting on it.
 A torn last line (the process died inside a write) is ignored: its event never completed.
@@ -25,6 +29,7 @@ import orjson
 
 from reconciler import strictjson
 from reconciler.atomic import FILE_MODE, GroupSync, fsync_directory
+from reconciler.encryption import NO_ENCRYPTION, Cipher, Encryption, b64, unb64
 from reconciler.errors import StateError
 from reconciler.state.base import State
 from reconciler.state.events import Begun, Event, NotAnEvent, apply_event, from_json, to_json
@@ -35,21 +40,32 @@ JOURNAL_VERSION: Final = 1
 class Journal:
     """An open journal, appended to by apply's worker threads."""
 
-    def __init__(self, path: Path, lineage: str, serial: int) -> None:
+    def __init__(self, path: Path, lineage: str, serial: int,
+                 encryption: Encryption = NO_ENCRYPTION) -> None:
         self.path = path
         self._mutex = threading.Lock()
         self._sync = GroupSync()
         self._events = 0
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND
                            | os.O_CLOEXEC, FILE_MODE)
-        self._append({"journal": JOURNAL_VERSION, "lineage": lineage, "serial": serial})
+        header: dict[str, Any] = {"journal": JOURNAL_VERSION, "lineage": lineage,
+                                  "serial": serial}
+        self._cipher: Cipher | None = None
+        if encryption.encrypts:
+            self._cipher = encryption.writer("journal")
+            header["sealed"] = self._cipher.header
+        self._aad = _bound_to(lineage, serial)
+        self._append(orjson.dumps(header))
         fsync_directory(path.parent)
 
     def record(self, event: Event) -> None:
         """Append `event`; returns once it is durable, except a `Begun`: that one is written
         (so it survives kill -9) but not waited on, so that the request goes out at once;
         the event that settles it flushes both lines to disk together."""
-        self._append(to_json(event), wait=not isinstance(event, Begun))
+        line = orjson.dumps(to_json(event))
+        if self._cipher is not None:
+            line = orjson.dumps(b64(self._cipher.seal(line, self._aad)))
+        self._append(line, wait=not isinstance(event, Begun))
         self._events += 1
 
     def close(self, *, discard: bool = False) -> None:
@@ -61,8 +77,8 @@ class Journal:
                 if discard or not self._events:
                     self.path.unlink(missing_ok=True)
 
-    def _append(self, entry: dict[str, Any], *, wait: bool = True) -> None:
-        line = orjson.dumps(entry) + b"\n"
+    def _append(self, data: bytes, *, wait: bool = True) -> None:
+        line = data + b"\n"
         with self._mutex:
             os.write(self._fd, line)
             ticket = self._sync.wrote()
@@ -71,7 +87,7 @@ class Journal:
             self._sync.sync(fd, ticket)
 
 
-def replay(path: Path, state: State) -> str:
+def replay(path: Path, state: State, encryption: Encryption = NO_ENCRYPTION) -> str:
     """Fold the journal at `path` into `state` in place.
 
     Returns "absent" (no journal), "stale" (nothing to fold) or "folded". A journal extends
@@ -86,10 +102,10 @@ def replay(path: Path, state: State) -> str:
     lines = raw.split(b"\n")
     if raw and not raw.endswith(b"\n"):
         lines = lines[:-1]  # torn by a crash inside a write: that event never completed
-    entries = [_parse(line, path, number) for number, line in enumerate(lines, 1) if line]
-    if len(entries) < 2:  # a header alone: the run died before it recorded anything
+    numbered = [(number, line) for number, line in enumerate(lines, 1) if line]
+    if len(numbered) < 2:  # a header alone: the run died before it recorded anything
         return "stale"
-    header = entries[0]
+    header = _parse(numbered[0][1], path, numbered[0][0])
     serial = header.get("serial")
     version = header.get("journal")
     if version != JOURNAL_VERSION or isinstance(version, bool) \
@@ -105,7 +121,12 @@ def replay(path: Path, state: State) -> str:
             f"{header.get('serial')}, but the state is lineage {state.lineage} serial "
             f"{state.serial}: the state was replaced while a run was unfinished. Compare the "
             "two, then move the journal away to go on")
-    for number, entry in enumerate(entries[1:], 2):
+    opener = None
+    if "sealed" in header:
+        cipher = encryption.reader(header["sealed"], f"state journal {path}")
+        opener = (cipher, _bound_to(header["lineage"], serial))
+    entries = [(number, _parse(line, path, number, opener)) for number, line in numbered[1:]]
+    for number, entry in entries:
         try:
             event = from_json(entry)
         except NotAnEvent as error:
@@ -116,11 +137,25 @@ def replay(path: Path, state: State) -> str:
     return "folded"
 
 
-def _parse(line: bytes, path: Path, number: int) -> dict[str, Any]:
+def _bound_to(lineage: str, serial: int) -> bytes:
+    """What a sealed event is bound to: the state version its journal extends."""
+    return f"journal {lineage} {serial}".encode()
+
+
+def _parse(line: bytes, path: Path, number: int,
+           opener: tuple[Cipher, bytes] | None = None) -> dict[str, Any]:
     try:
         entry = strictjson.loads(line, what=f"state journal {path} line {number}")
     except strictjson.JSONError:
         entry = None
+    if opener is not None:  # a sealed journal holds no clear event: one would be forged
+        blob = unb64(entry)
+        opened = None if blob is None else opener[0].open(blob, opener[1])
+        if opened is None:
+            raise StateError(f"state journal {path} line {number} failed authentication with "
+                             "its key: it was edited or damaged. Move the journal away and "
+                             "run `reconciler refresh`")
+        return _parse(opened, path, number)
     if not isinstance(entry, dict):
         raise StateError(f"state journal {path} line {number} is damaged; it cannot be "
                          "folded into the state. Move it away and run `reconciler refresh`")

@@ -12,13 +12,14 @@ import dataclasses
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from stat import S_ISREG
 from typing import TYPE_CHECKING
 
 from reconciler import atomic
 from reconciler.config.limits import shown, workspace_problem
+from reconciler.encryption import NO_ENCRYPTION, Encryption
 from reconciler.errors import StateCorruptError, StateError, StateMismatchError, UsageError
 from reconciler.state import codec, journal
 from reconciler.state.base import LockInfo, State, StateBackend
@@ -42,10 +43,15 @@ def default_state_path(workspace: str, version: str) -> Path:
 
 
 class LocalStateFile:
-    """A `StateBackend` on a local JSON file; see `reconciler.atomic` for durability."""
+    """A `StateBackend` on a local JSON file; see `reconciler.atomic` for durability.
 
-    def __init__(self, path: Path) -> None:
+    With a key in `encryption`, the file and its journal are sealed (`reconciler.encryption`);
+    the backup is the previous file itself, sealed as it was written.
+    """
+
+    def __init__(self, path: Path, encryption: Encryption = NO_ENCRYPTION) -> None:
         self.path = path
+        self.encryption = encryption
         self._lock = FileLock(self.lock_path,
                               unlock_hint=f"reconciler state unlock --state {path}")
         # The stored version this object last read or wrote, so that `save` can tell whether
@@ -104,7 +110,7 @@ class LocalStateFile:
                 doubts=dict(state.doubts),
                 managed=dict(state.managed),
             )
-            data = codec.encode(saved)
+            data = self.encryption.seal_file("state", codec.encode(saved))
             self._remove_leftovers()
             try:
                 atomic.replace_with_backup(self.path, data)
@@ -118,6 +124,45 @@ class LocalStateFile:
             assert saved.lineage is not None
             self._known = (_fingerprint(stat), saved.lineage, saved.serial)
             return saved
+
+    def erase(self, state: State, distinct_ids: Collection[str]) -> State:
+        """Under the lock: remove every trace of `distinct_ids` (profiles `state` no longer
+        records) from the state and from its backup, the previous version, rewritten in
+        place without them. The journal was folded into `state` and removed by `load`."""
+        if not self._lock.held:
+            raise StateError("profiles are only erased under the state lock")
+        ids = set(distinct_ids)
+        if ids & state.profiles.keys():
+            raise StateError(f"still recorded: {', '.join(sorted(ids & state.profiles.keys()))}")
+        if _drop(state, ids):
+            state = self.save(state)
+        self._rewrite_backup(lambda kept: _drop(kept, ids))
+        return state
+
+    def reseal(self, state: State) -> State:
+        """Under the lock: save `state` and rewrite its backup under this backend's
+        encryption (`state encrypt` and `state decrypt`)."""
+        state = self.save(state)
+        self._rewrite_backup(lambda kept: True)
+        return state
+
+    def _rewrite_backup(self, change: Callable[[State], bool]) -> None:
+        """Rewrite the backup if `change` (which edits the state it is given) says so."""
+        what = f"state backup {self.backup_path}"
+        try:
+            raw = self.backup_path.read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError as err:
+            raise StateError(f"cannot read {what}: {err.strerror}") from None
+        try:
+            kept = codec.decode(self.encryption.open_file(raw, what, clear_ok=True), source=what)
+        except StateCorruptError as err:
+            raise StateError(f"{err}; it cannot be rewritten: it is only the previous version, "
+                             "so move it away (or delete it) and run again") from None
+        if change(kept):
+            atomic.replace_file(self.backup_path,
+                                self.encryption.seal_file("state", codec.encode(kept)))
 
     def unlock(self) -> LockInfo | None:
         return self._lock.remove()
@@ -140,6 +185,7 @@ class LocalStateFile:
             return None
         except OSError as err:
             raise StateError(f"cannot read state {self.path}: {err.strerror}") from None
+        data = self.encryption.open_file(data, f"state {self.path}")
         try:
             state = codec.decode(data, source=str(self.path))
         except StateCorruptError as err:
@@ -181,7 +227,7 @@ class LocalStateFile:
             raise StateError("a journal is only opened under the state lock")
         if state.lineage is None:
             raise StateError("a journal extends a saved state: save the new state first")
-        return Journal(self.journal_path, state.lineage, state.serial)
+        return Journal(self.journal_path, state.lineage, state.serial, self.encryption)
 
     def _replay_journal(self, state: State) -> State:
         """Fold what a run that died before its save had journaled into `state`.
@@ -192,7 +238,7 @@ class LocalStateFile:
         folded state is saved at once (serial + 1) and the journal dropped; without it
         (`plan`), the fold stays in memory, with the serial that save will give it.
         """
-        outcome = journal.replay(self.journal_path, state)
+        outcome = journal.replay(self.journal_path, state, self.encryption)
         if outcome == "absent":
             return state
         if not self._lock.held:
@@ -211,6 +257,19 @@ class LocalStateFile:
         for leftover in self.path.parent.glob(atomic.temp_name_pattern(self.path)):
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
+
+
+def _drop(state: State, ids: set[str]) -> bool:
+    """Remove `ids` from everything `state` holds of profiles; whether anything was."""
+    found = False
+    for held in (state.profiles, state.doubts, state.managed):
+        for distinct_id in ids & held.keys():
+            del held[distinct_id]
+            found = True
+    for marks in (state.unconfirmed, state.missing):
+        found = found or bool(marks & ids)
+        marks -= ids
+    return found
 
 
 def _fingerprint(stat: os.stat_result) -> _Fingerprint:

@@ -1,0 +1,54 @@
+"""The state a `state` or `audit erase` command works on, and erasing profiles from it.
+
+Shared by `state_cmds` (`state rm --erase`) and `privacy_cmds` (`audit erase`, `state
+encrypt`, `state decrypt`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from reconciler.audit import AuditContext, AuditLedger, ledger_path
+from reconciler.cli.options import encryption, record_lost
+from reconciler.core import erase_profiles, open_state
+from reconciler.encryption import Encryption
+from reconciler.errors import UsageError
+from reconciler.render.common import plural, printable
+from reconciler.state import State, StateBackend, default_state_path
+
+
+def state_backend(state_path: Path | None,
+                  encrypted: Encryption | None = None) -> tuple[StateBackend, str, str]:
+    """The backend `--state` names, else the default one of FYNO_WSID / FYNO_VERSION."""
+    workspace = os.environ.get("FYNO_WSID")
+    version = os.environ.get("FYNO_VERSION") or "live"
+    if state_path is None and not workspace:
+        raise UsageError("give --state FILE, or set FYNO_WSID (and FYNO_VERSION) to find the "
+                         "default state file")
+    backend = open_state(state_path, workspace or "", version,
+                         encryption() if encrypted is None else encrypted)
+    return backend, workspace or "", version
+
+
+def state_file(state_path: Path | None, workspace: str, version: str) -> Path:
+    return state_path or default_state_path(workspace, version)
+
+
+def erase_in(backend: StateBackend, state: State, distinct_ids: Sequence[str],
+             path: Path) -> None:
+    """Erase `distinct_ids` (no longer recorded in `state`, whose lock is held) from the
+    state at `path`, its backup and the ledger beside it; say what was done."""
+    record_lost(path, state)  # a request in doubt goes on record before its values go
+    context = AuditContext.current(config_dir=None, plan_id="", workspace=state.workspace,
+                                   version=state.version, forced=False)
+    with AuditLedger(ledger_path(path.parent), durable=True, encryption=encryption()) as ledger:
+        destroyed = erase_profiles(backend, state, distinct_ids, ledger, context)
+    for distinct_id, keys in destroyed.items():
+        what = (f"{plural(keys, 'data key')} destroyed: the values of its ledger records can "
+                "no longer be read" if keys else "the ledger held no values of it")
+        click.echo(printable(f"Erased {distinct_id}: {what}; the state and its backup hold "
+                             "none. The records keep their place: `audit verify` still passes."))
