@@ -66,6 +66,7 @@ class ProfileKeys:
         self._stored: dict[Profile, list[_Stored]] = {}
         self._wraps: dict[str, dict[str, Any]] = {}
         self._opened: dict[tuple[Profile, str], bytes] = {}
+        self._unwrappers: dict[str, Cipher] = {}  # by key_id
         self._seen: tuple[int, int, int] | None = None  # device, inode, bytes read
 
     # reading -------------------------------------------------------------------------------
@@ -165,13 +166,14 @@ class ProfileKeys:
         lines = [_key_line(profile, os.urandom(4).hex(),
                            AESGCM.generate_key(bit_length=KEY_BYTES * 8), cipher)
                  for profile in dict.fromkeys(profiles) if self.current(profile) is None]
-        if not lines:
+        created = len(lines)
+        if not created:
             return 0
         if cipher is not None and cipher.header["key_id"] not in self._wraps:
             lines.insert(0, orjson.dumps({"wrap": cipher.header}))
         self._append(b"".join(line + b"\n" for line in lines), durable)
         self.refresh()
-        return len(lines)
+        return created
 
     def erase(self, profile: Profile) -> int:
         """Destroy every data key of `profile`; how many there were."""
@@ -237,7 +239,10 @@ class ProfileKeys:
         if header is None:
             raise EncryptionError(f"{self.path}: the data key of {profile[2]} is wrapped with "
                                   f"key id {stored.by}, whose header is missing")
-        cipher = self.encryption.reader(header, f"the ledger's keys {self.path}")
+        cipher = self._unwrappers.get(stored.by)
+        if cipher is None:
+            cipher = self.encryption.reader(header, f"the ledger's keys {self.path}")
+            self._unwrappers[stored.by] = cipher
         key = cipher.open(stored.data, _bound(profile, stored.key))
         if key is None:
             raise EncryptionError(f"{self.path}: the data key of {profile[2]} failed "
@@ -269,6 +274,7 @@ class ProfileKeys:
         self._stored.clear()
         self._wraps.clear()
         self._opened.clear()
+        self._unwrappers.clear()
         self._seen = None
 
 
