@@ -16,6 +16,10 @@ cleanup() {
 trap cleanup EXIT
 # A throwaway key that only this demo's sandboxes accept; it is never written anywhere.
 export FYNO_API_KEY="demo-key-$$-$RANDOM"
+# Every state, journal, ledger key and saved plan of the demo is encrypted at rest with a
+# throwaway key, as a team would with its key in the CI's secret store.
+DEMO_STATE_KEY=$(python -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')
+export DEMO_STATE_KEY RECONCILER_ENCRYPTION_KEY=env:DEMO_STATE_KEY
 status=0
 step() { printf '\n--- %s ---\n' "$*"; }
 fail() { echo "DEMO FAILED: $*"; status=1; }
@@ -63,6 +67,9 @@ for dir in examples/*/; do
     force=()
     [ "$name" = mass-delete ] && force=(--force)
 
+    step "state encrypt (the example's state is in clear; the demo runs with a key)"
+    reconciler state encrypt --state "$state" || fail "$name: state encrypt"
+
     step validate
     reconciler validate "$dir" || fail "$name: validate"
 
@@ -93,6 +100,12 @@ for dir in examples/*/; do
 
     step "audit"
     reconciler audit --state-dir "$state_dir" || fail "$name: audit"
+    if [ "$name" = offboarding ]; then
+        step "audit erase u-3002 u-3003 (offboarded: their values gone for good)"
+        reconciler audit erase u-3002 u-3003 --state "$state" || fail "$name: audit erase"
+        reconciler audit --state-dir "$state_dir" --profile u-3002 \
+            || fail "$name: audit --profile after erase"
+    fi
     step "audit verify"
     reconciler audit verify --state-dir "$state_dir" || fail "$name: audit verify"
     stop_sandbox
