@@ -517,6 +517,14 @@ def test_ledger_file_is_private_whatever_the_umask(path: Path, umask: int) -> No
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+def test_a_ledger_checked_out_world_readable_is_made_private(path: Path) -> None:
+    write_chain(path, 1)
+    path.chmod(0o644)  # as git checks files out
+    write_chain(path, 1)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.with_suffix(".keys").stat().st_mode) == 0o600
+
+
 def test_state_directory_is_created_private(path: Path) -> None:
     previous = os.umask(0)
     try:

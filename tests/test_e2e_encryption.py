@@ -113,6 +113,9 @@ def test_with_a_key_no_file_holds_a_value_in_clear_after_the_whole_flow(
             "FYE2E00001-live.json", "FYE2E00001-live.json.backup"} <= written
     assert files_holding(workdir, values_of(DECLARED) | {DRIFTED},
                          skip={"profiles.yaml"}) == {}
+    modes = {path.name: oct(path.stat().st_mode & 0o777) for path in workdir.rglob("*")
+             if path.is_file() and path.name != "profiles.yaml"}
+    assert set(modes.values()) == {"0o600"}, modes
     # ... and without the key, nothing can be read back
     refused = run(workdir, sandbox, {}, "state", "list", "--state", str(STATE), code=1)
     assert "is encrypted with key env:STATE_KEY" in refused.stderr

@@ -286,6 +286,9 @@ class AuditLedger:
                 fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, FILE_MODE)
             except FileExistsError:
                 fd = os.open(self.path, flags)
+                # private even when it came from elsewhere (a git checkout of the state branch)
+                with contextlib.suppress(OSError):
+                    os.fchmod(fd, FILE_MODE)
             else:
                 os.fchmod(fd, FILE_MODE)  # whatever the umask: records hold personal data
                 if self.durable:
