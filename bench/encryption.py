@@ -24,9 +24,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from state_scale import profile  # the same 100,000 profiles
+
 from reconciler.audit import AuditContext, AuditLedger
 from reconciler.encryption import Encryption
-from reconciler.model import ChannelData, Token
 from reconciler.plan import Change, PatchChannels
 from reconciler.state import Begun, Doubt, Holds, LocalStateFile, State
 
@@ -34,16 +35,6 @@ ROUNDS = 5
 os.environ["BENCH_KEY"] = base64.b64encode(secrets.token_bytes(32)).decode()
 KEYED = Encryption.configure("env:BENCH_KEY", None, None)
 CLEAR = Encryption()
-
-
-def profile(index: int) -> ChannelData:
-    return ChannelData({
-        "sms": f"+9198790{index:05d}",
-        "email": f"user{index}@example.com",
-        "push": (Token(f"fcm_token:{index:08d}abcdefghijklmnop", "IXXXXXXX"),
-                 Token(f"apns_token:{index:08d}qrstuvwxyz", None, 0)),
-        "inapp": (Token(f"u-{index}"),),
-    })
 
 
 def best(action: Callable[[], object]) -> float:

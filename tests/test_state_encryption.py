@@ -63,27 +63,28 @@ def test_the_journal_is_sealed_line_by_line_and_folded_back(path: Path) -> None:
     assert LocalStateFile(path, KEYED).load("FYTEST", "live").profiles["bob"] == BOB
 
 
-def test_an_edited_journal_line_is_refused(path: Path) -> None:
+def journal_of_a_killed_run(path: Path) -> Path:
+    """The sealed journal an apply left when it died after learning that bob holds BOB."""
     saved(path, alice=ALICE)
     backend = LocalStateFile(path, KEYED)
     with backend.lock("apply"):
         journal = backend.open_journal(backend.load("FYTEST", "live"))
         journal.record(Holds("bob", BOB))
-    lines = backend.journal_path.read_bytes().split(b"\n")
+    return backend.journal_path
+
+
+def test_an_edited_journal_line_is_refused(path: Path) -> None:
+    journal = journal_of_a_killed_run(path)
+    lines = journal.read_bytes().split(b"\n")
     lines[1] = lines[1][:10] + (b"A" if lines[1][10:11] != b"A" else b"B") + lines[1][11:]
-    backend.journal_path.write_bytes(b"\n".join(lines))
+    journal.write_bytes(b"\n".join(lines))
 
     with pytest.raises(StateError, match="line 2 failed authentication"):
         LocalStateFile(path, KEYED).load("FYTEST", "live")
 
 
 def test_a_clear_event_in_a_sealed_journal_is_refused(path: Path) -> None:
-    saved(path, alice=ALICE)
-    backend = LocalStateFile(path, KEYED)
-    with backend.lock("apply"):
-        journal = backend.open_journal(backend.load("FYTEST", "live"))
-        journal.record(Holds("bob", BOB))
-    with backend.journal_path.open("ab") as file:
+    with journal_of_a_killed_run(path).open("ab") as file:
         file.write(b'{"settle": "mallory", "data": {"email": "m@example.com"}}\n')
 
     with pytest.raises(StateError, match="line 3 failed authentication"):

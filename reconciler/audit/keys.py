@@ -139,13 +139,15 @@ class ProfileKeys:
 
     # writing (the caller holds the ledger's flock) ----------------------------------------
 
-    def seal(self, body: dict[str, Any]) -> dict[str, Any]:
-        """`body` (a record about a profile) with its personal values sealed."""
+    def seal(self, body: dict[str, Any], *, durable: bool) -> dict[str, Any]:
+        """`body` (a record about a profile) with its personal values sealed; a key made
+        for it is `durable` as the record will be (a record whose key a power cut lost
+        would read as erased)."""
         profile = _profile_of(body)
         assert profile is not None, "only a record about a profile is sealed"
         current = self.current(profile)
         if current is None:
-            self.ensure([profile], durable=False)
+            self.ensure([profile], durable=durable)
             current = self.current(profile)
             assert current is not None
         name, key = current

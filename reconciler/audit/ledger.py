@@ -180,7 +180,7 @@ class AuditLedger:
             tail = self._catch_up(fd, stat, entry)
         body = entry.to_json()
         if entry.distinct_id is not None and entry.operation != ERASE_OPERATION:
-            body = self.keys.seal(body)
+            body = self.keys.seal(body, durable=self.durable)
         body["seq"] = tail.seq + 1
         body["prev"] = tail.hash
         line, digest = seal(body)
