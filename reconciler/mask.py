@@ -132,16 +132,17 @@ def mask_channel_object(channel: Any) -> Any:
 
 def mask_request(body: Any) -> Any:
     """A request body as the audit ledger holds it, masked: a PATCH or create's `channel`
-    object, Option 2's token strings; Option 1's channel names are not personal data."""
+    object, Option 2's tokens (push and inapp token strings, and `webpush` subscription
+    objects, which keep no part); Option 1's channel names are not personal data."""
     if not isinstance(body, dict):
         return body
     masked = dict(body)
     if isinstance(body.get("channel"), dict):
         masked["channel"] = mask_channel_object(body["channel"])
-    for name in TOKEN_CHANNELS:
-        if isinstance(body.get(name), list):
+    for name, value in body.items():
+        if name != "channel" and isinstance(value, list):
             masked[name] = [mask_token(item) if isinstance(item, str) else MASKED
-                            for item in body[name]]
+                            for item in value]
     return masked
 
 
@@ -204,17 +205,18 @@ def mask_message(message: str, quoted: Any = None) -> str:
 def _request_values(body: Any) -> Iterator[tuple[str, str]]:
     """(channel, value) of each value a request body or channel object carries: a PATCH's
     `channel` object (an unmanaged key's too, such as a web push subscription), Option 2's
-    token lists. Option 1's channel names and tokens' integration ids and status are not
-    values; nor is anything shorter than 4 characters, which identifies no one and whose
-    replacement would only mangle the message's words."""
+    lists (tokens, and `webpush` subscriptions). Option 1's channel names and tokens'
+    integration ids and status are not values; nor is anything shorter than 4 characters,
+    which identifies no one and whose replacement would only mangle the message's words."""
     if not isinstance(body, dict):
         return
     channel = body.get("channel")
     entries = list(channel.items()) if isinstance(channel, dict) else []
-    entries += [(name, body[name]) for name in TOKEN_CHANNELS if name in body]
+    entries += [(name, value) for name, value in body.items()
+                if name != "channel" and isinstance(value, list)]
     for name, value in entries:
         for item in value if isinstance(value, list) else [value]:
-            token = item.get("token") if isinstance(item, dict) else item
+            token = item.get("token", item) if isinstance(item, dict) else item
             yield from ((name, leaf) for leaf in _strings(token) if len(leaf) >= 4)
 
 

@@ -175,12 +175,11 @@ def test_reading_the_ledger_refuses_a_record_with_a_repeated_key(tmp_path: Path)
     lines = path.read_bytes().splitlines(keepends=True)
     # A forged value in front of the real one: orjson would keep the last, the real one, and
     # the record's hash would still match; a reader of the file sees the forged one first.
-    lines[1] = lines[1].replace(b',"after":', b',"after":{"email":"mallory@example.com"},'
-                                b'"after":', 1)
+    lines[1] = lines[1].replace(b',"operation":', b',"operation":"erase","operation":', 1)
     path.write_bytes(b"".join(lines))
     with pytest.raises(AuditError) as raised:
         list(read_records(path))
-    assert str(raised.value).startswith(f'{path}:2 holds the key "after" twice in one object')
+    assert str(raised.value).startswith(f'{path}:2 holds the key "operation" twice in one object')
 
 
 def test_appending_refuses_to_chain_to_a_last_record_with_a_repeated_key(

@@ -38,7 +38,7 @@ from reconciler.audit.verify import ChainCheck
 from reconciler.converge import Outcome
 from reconciler.drift import compare
 from reconciler.encryption import NO_ENCRYPTION, Encryption
-from reconciler.mask import mask_channel_object, mask_request
+from reconciler.mask import mask_channel_object, mask_message, mask_request
 from reconciler.model import ChannelData
 from reconciler.render.common import (
     describe_change,
@@ -107,11 +107,11 @@ def render_records(records: Iterable[Mapping[str, Any]], fmt: Format, *,
 
     `profile`: the records are that profile's, and `text` tells its history.
     """
+    shown = records if show_values else (masked(record) for record in records)
     if fmt == "text":
         if profile is not None:
             return history(records, profile, show_values=show_values)
-        return (_text_line(record) for record in records)
-    shown = records if show_values else (masked(record) for record in records)
+        return (_text_line(record) for record in shown)
     if fmt == "json":
         return (json_line(record) for record in shown)
     if fmt == "csv":
@@ -122,7 +122,11 @@ def render_records(records: Iterable[Mapping[str, Any]], fmt: Format, *,
 def masked(record: Mapping[str, Any]) -> dict[str, Any]:
     """`record` with the personal values of its request and channel data masked, as plans
     mask them (`--show-values` shows them)."""
+    message = record.get("message")
     return {**record, "request": mask_request(record.get("request")),
+            "message": mask_message(message, record.get("request") or {
+                "channel": record.get("before") or {}}) if isinstance(message, str)
+            else message,
             "before": mask_channel_object(record.get("before")),
             "after": mask_channel_object(record.get("after"))}
 
@@ -163,15 +167,16 @@ def history(records: Iterable[Mapping[str, Any]], distinct_id: str, *,
           outcome ok, status 200, attempt 1: Updated
           + email: a•••@example.com
     """
-    masked = "" if show_values else " Values are masked (--show-values shows them)."
-    yield f"History of profile {_one_line(distinct_id)}, oldest first.{masked}\n"
+    note = "" if show_values else " Values are masked (--show-values shows them)."
+    yield f"History of profile {_one_line(distinct_id)}, oldest first.{note}\n"
     count = 0
     # request_id -> seq of the writes of unknown outcome not yet settled: a read-back names
     # them by their `#seq`. Only the unsettled are kept, so memory stays small.
     unsettled: dict[str, Any] = {}
     for record in records:
         count += 1
-        yield "\n" + "".join(line + "\n" for line in _story(record, unsettled,
+        told = record if show_values else {**record, "message": masked(record)["message"]}
+        yield "\n" + "".join(line + "\n" for line in _story(told, unsettled,
                                                              show_values=show_values))
         request_id, settles = record.get("request_id"), record.get("settles")
         if isinstance(request_id, str) and record.get("outcome") == Outcome.UNKNOWN.value:

@@ -48,6 +48,7 @@ from reconciler.render.events import (
     failed_event,
     plan_event,
     report_event,
+    report_message,
     summary_event,
 )
 from reconciler.state import State, StateBackend, default_state_path
@@ -253,7 +254,7 @@ def _report(result: ApplyResult, out: _Output) -> None:
               f"state serial {result.state.serial}.")
     if out.json:
         for report in outcome.failures:
-            out.event(failed_event(report))
+            out.event(failed_event(report, show_values=out.show_values))
         why = ("interrupted" if outcome.interrupted
                else None if outcome.fatal is None else str(outcome.fatal))
         out.event(summary_event(planned=result.calls, made=made, failed=failed,
@@ -262,8 +263,9 @@ def _report(result: ApplyResult, out: _Output) -> None:
                                 unconfirmed=len(result.state.unconfirmed), stopped=why))
     for report in outcome.failures:
         status = "no answer" if report.status is None else str(report.status)
+        message = report_message(report, out.show_values)
         click.echo(printable(f"  failed: {report.distinct_id}: {report.operation}: {status} "
-                             f"{report.message} (attempts: {report.attempts})"), err=True)
+                             f"{message} (attempts: {report.attempts})"), err=True)
     if result.state.unconfirmed:
         click.echo(f"  {len(result.state.unconfirmed)} profile(s) are unconfirmed (a call's "
                    "outcome is unknown); the next apply reads them back first.", err=True)

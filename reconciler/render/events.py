@@ -57,7 +57,7 @@ def report_event(report: Report, *, show_values: bool = False) -> dict[str, Any]
                      request_id=report.request_id,
                      request=report.request if show_values else mask_request(report.request))
     event.update(status=report.status, attempts=report.attempts,
-                 message=_message(report, show_values))
+                 message=report_message(report, show_values))
     if report.settles:
         event["settles"] = list(report.settles)
     if report.found is not None:
@@ -69,10 +69,10 @@ def failed_event(report: Report, *, show_values: bool = False) -> dict[str, Any]
     """A profile that failed; its last request, if any, has its own `request` event."""
     return {"type": "failed", "time": utc_now(), "distinct_id": report.distinct_id,
             "operation": report.operation, "status": report.status,
-            "attempts": report.attempts, "message": _message(report, show_values)}
+            "attempts": report.attempts, "message": report_message(report, show_values)}
 
 
-def _message(report: Report, show_values: bool) -> str:
+def report_message(report: Report, show_values: bool) -> str:
     """The server's `_message`, which may quote the values it refused: masked too."""
     return report.message if show_values else mask_message(report.message, report.request)
 
