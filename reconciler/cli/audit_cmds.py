@@ -49,8 +49,9 @@ def audit(ctx: click.Context, profile: str | None, since: datetime | None, fmt: 
     The hash chain is checked while the records are printed: a damaged ledger is still
     shown, with a warning on stderr naming its first bad line (exit 0; `audit verify`
     exits 1). In text, `--profile` tells that profile's history with each change to its
-    channels, masked unless `--show-values`. `--format json` (JSON Lines, one object per
-    record) and `--format csv` carry the records whole, values included.
+    channels. `--format json` (JSON Lines, one object per record) and `--format csv` carry
+    every field of the records. In every format, values (and the server's messages that
+    quote them) are masked unless `--show-values`; those of an erased profile are gone.
 
     \b
     Example:
