@@ -13,6 +13,7 @@ import pytest
 from reconciler.audit import AuditEntry, AuditError, AuditLedger, query, verify
 from reconciler.audit.entry import ERASE_OPERATION
 from reconciler.audit.keys import PERSONAL, keys_path
+from reconciler.audit.ledger import seal
 from reconciler.encryption import Encryption
 from reconciler.errors import EncryptionError
 
@@ -144,3 +145,19 @@ def test_prepare_makes_the_keys_of_a_plan_in_one_append(path: Path) -> None:
     assert created == 50
     # the wrapping key's header, and the 50 data keys
     assert len(keys_path(path).read_bytes().splitlines()) == 51
+
+
+def test_records_written_before_sealing_are_counted_as_unerasable(path: Path) -> None:
+    with AuditLedger(path) as ledger:
+        ledger.append(entry("u-1"))
+    legacy = {key: value for key, value in orjson.loads(path.read_bytes()).items()
+              if key not in ("sealed", "hash")}
+    legacy.update(seq=2, request={"channel": {"email": "u-1@example.com"}}, message="old")
+    with path.open("ab") as file:  # as an older reconciler wrote them: values in clear
+        file.write(seal({**legacy, "prev": orjson.loads(path.read_bytes())["hash"]})[0])
+
+    with AuditLedger(path) as ledger:
+        ledger.erase(erasure("u-1"))
+        assert ledger.unsealed(("FYTEST", "live", "u-1")) == 1
+        assert ledger.unsealed(("FYTEST", "live", "u-2")) == 0
+    assert verify(path).ok

@@ -45,7 +45,7 @@ import orjson
 from reconciler import strictjson
 from reconciler.atomic import DIR_MODE, FILE_MODE, GroupSync, fsync_directory
 from reconciler.audit.entry import ERASE_OPERATION, TORN_LINE_OPERATION, AuditEntry
-from reconciler.audit.keys import Profile, ProfileKeys, keys_path
+from reconciler.audit.keys import PERSONAL, Profile, ProfileKeys, keys_path
 from reconciler.encryption import NO_ENCRYPTION, Encryption
 from reconciler.errors import AuditError
 
@@ -207,6 +207,15 @@ class AuditLedger:
                 ticket = self._append_locked(fd, entry)
             self._sync.sync(fd, ticket)
         return count
+
+    def unsealed(self, profile: Profile) -> int:
+        """How many records of `profile` hold values in clear: written before records were
+        sealed, they cannot be erased without breaking the chain. Reads the whole ledger."""
+        return sum(1 for record in self.records()
+                   if (record.get("workspace"), record.get("version"),
+                       record.get("distinct_id")) == profile
+                   and "sealed" not in record and record.get("operation") != ERASE_OPERATION
+                   and any(record.get(name) for name in PERSONAL))
 
     def rewrap(self) -> int:
         """Rewrite the data keys under the configured encryption key (or in clear)."""

@@ -47,8 +47,16 @@ def erase_in(backend: StateBackend, state: State, distinct_ids: Sequence[str],
                                    version=state.version, forced=False)
     with AuditLedger(ledger_path(path.parent), durable=True, encryption=encryption()) as ledger:
         destroyed = erase_profiles(backend, state, distinct_ids, ledger, context)
+        clear = {distinct_id: ledger.unsealed((state.workspace, state.version, distinct_id))
+                 for distinct_id in distinct_ids}
     for distinct_id, keys in destroyed.items():
         what = (f"{plural(keys, 'data key')} destroyed: the values of its ledger records can "
-                "no longer be read" if keys else "the ledger held no values of it")
+                "no longer be read" if keys else "the ledger held no sealed values of it")
         click.echo(printable(f"Erased {distinct_id}: {what}; the state and its backup hold "
                              "none. The records keep their place: `audit verify` still passes."))
+        if clear[distinct_id]:
+            click.echo(printable(
+                f"Warning: {plural(clear[distinct_id], 'older record')} of {distinct_id} "
+                "(written before records were sealed) hold its values in clear; they cannot "
+                "be erased without breaking the chain. Start a new ledger if they must go: "
+                "move audit.jsonl aside, keeping it where the law allows."), err=True)
