@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler.answers import ProfileApi
-from reconciler.audit import AuditContext, AuditLedger, record_lost_requests
+from reconciler.audit import AuditContext, AuditEntry, record_lost_requests
 from reconciler.drift import ProfileDrift, compare
 from reconciler.effects import target
 from reconciler.executor import Executor, Outcome, Report, Work
@@ -85,7 +85,7 @@ def plan_works(plan: Plan, state: State) -> list[Work]:
 
 
 def run_apply(plan: Plan, state: State, backend: StateBackend, api: ProfileApi, *,
-              ledger: AuditLedger, context: AuditContext, parallelism: int = 10,
+              context: AuditContext, parallelism: int = 10,
               rate: float | None = None, retry: RetryPolicy = DEFAULT_RETRY,
               progress: Callable[[int], None] = lambda calls: None,
               on_report: Callable[[Report], None] = lambda report: None) -> ApplyResult:
@@ -93,18 +93,19 @@ def run_apply(plan: Plan, state: State, backend: StateBackend, api: ProfileApi, 
     `on_report` sees each record once it is in the ledger (from the executor's threads)."""
     started = time.monotonic()
     preflight(api, retry)  # a wrong URL, key or workspace stops us before anything is written
-    ledger.check()  # a ledger that cannot take records must stop us before the first call
-    # every profile apply may write a record of: the plan's, and those a read-back settles
-    ledger.prepare((state.workspace, state.version, distinct_id) for distinct_id in
-                   sorted({call.distinct_id for call in plan.calls} | state.unconfirmed
-                          | state.doubts.keys()))
-    record_lost_requests(state, ledger, context)
+    with backend.ledger(durable=True) as ledger:
+        ledger.check()  # a ledger that cannot take records must stop us before the first call
+        # every profile apply may write a record of: the plan's, and those a read-back settles
+        ledger.prepare((state.workspace, state.version, distinct_id) for distinct_id in
+                       sorted({call.distinct_id for call in plan.calls} | state.unconfirmed
+                              | state.doubts.keys()))
+        record_lost_requests(state, ledger, context)
     if state.lineage is None:
         state = backend.save(state)  # the journal extends a saved version
     works = plan_works(plan, state)
     doubts = dict(state.doubts), set(state.unconfirmed)
     log = backend.open_journal(state)
-    recorder = _Recorder(state, log, ledger, context, progress, on_report, plan.policies)
+    recorder = _Recorder(state, log, context, progress, on_report, plan.policies)
     try:
         outcome = Executor(api, recorder, parallelism=parallelism, rate=rate,
                            retry=retry).run(works)
@@ -124,14 +125,13 @@ class _Recorder:
     leaves the request either in the ledger or in the state's doubts, from which the next
     command that settles the profile records it (`record_lost_requests`)."""
 
-    def __init__(self, state: State, log: EventLog, ledger: AuditLedger,
-                 context: AuditContext, progress: Callable[[int], None],
-                 on_report: Callable[[Report], None], policies: Mapping[str, Policy]) -> None:
+    def __init__(self, state: State, log: EventLog, context: AuditContext,
+                 progress: Callable[[int], None], on_report: Callable[[Report], None],
+                 policies: Mapping[str, Policy]) -> None:
         self._state = state
         self._on_report = on_report
         self._policies = policies
         self._log = log
-        self._ledger = ledger
         self._context = context
         self._progress = progress
         self._mutex = threading.Lock()
@@ -146,12 +146,12 @@ class _Recorder:
 
     def done(self, report: Report, before: ChannelData, after: ChannelData | None) -> None:
         distinct_id = report.distinct_id
-        self._audit(report, before, after)
-        self._note(Forgotten(distinct_id) if after is None else Holds(distinct_id, after))
+        self._note(Forgotten(distinct_id) if after is None else Holds(distinct_id, after),
+                   [(report, before, after)])
 
     def read_back(self, report: Report, before: ChannelData, truth: ChannelData,
                   explained: tuple[ChannelData, ...] | None) -> None:
-        self._audit(report, before, truth)
+        records = [(report, before, truth)]
         distinct_id = report.distinct_id
         drift = None if explained is None or any(
             compare(distinct_id, state, truth) is None for state in explained
@@ -162,39 +162,48 @@ class _Recorder:
             with self._mutex:
                 self.drift.append(drift)
             # Recorded as what it is: a change made outside reconciler, not by it.
-            self._audit(Report(report.distinct_id, "drift", None, None,
-                               "changed outside reconciler", 0), before, truth)
-        self._note(Holds(report.distinct_id, truth))
+            records.append((Report(report.distinct_id, "drift", None, None,
+                                   "changed outside reconciler", 0), before, truth))
+        self._note(Holds(report.distinct_id, truth), records)
 
     def unsettled(self, report: Report, before: ChannelData) -> None:
-        self._audit(report, before, None)  # the request is on record before it is settled
+        # the request is on record before anything settles it
+        self._note(None, [(report, before, None)], changes=False)
 
     def refused(self, report: Report, before: ChannelData, in_doubt: bool) -> None:
         # Refused: the profile holds what it held. In doubt: what it holds is unknown.
-        self._audit(report, before, None if in_doubt else before)
         if in_doubt:
+            self._note(None, [(report, before, None)], changes=False)
             self.changed = True  # the profile stays unconfirmed, which the state must say
         else:
-            self._note(Unchanged(report.distinct_id), changes=False)
+            self._note(Unchanged(report.distinct_id), [(report, before, before)],
+                       changes=False)
 
     def progress(self, finished_calls: int) -> None:
         self._progress(finished_calls)
 
-    def _note(self, event: Event, *, changes: bool = True) -> None:
-        """Journal `event`, then apply it to the state in memory: the same function that
-        folds the journal after a crash (`apply_event`)."""
-        self._log.record(event)
+    def _note(self, event: Event | None,
+              records: Sequence[tuple[Report, ChannelData, ChannelData | None]] = (), *,
+              changes: bool = True) -> None:
+        """Put `records` on record and journal `event` (the log does both, in that order),
+        then apply the event to the state in memory: the same function that folds the
+        journal after a crash (`apply_event`)."""
+        self._log.record(event, [self._entry(*record) for record in records])
+        for report, *_ in records:
+            self._on_report(report)
+        if event is None:
+            return
         with self._mutex:
             apply_event(self._state, event)
             self.changed = self.changed or changes
 
-    def _audit(self, report: Report, before: ChannelData, after: ChannelData | None) -> None:
-        self._ledger.append(self._context.entry(
+    def _entry(self, report: Report, before: ChannelData,
+               after: ChannelData | None) -> AuditEntry:
+        return self._context.entry(
             report.distinct_id, report.operation, request=report.request,
             status=report.status, message=report.message, attempts=report.attempts,
             before=before.to_json(), after=None if after is None else after.to_json(),
             method=report.method or None, path=report.path or None,
             outcome=None if report.outcome is None else report.outcome.value,
             request_id=report.request_id or None, settles=report.settles,
-            found=None if report.found is None else report.found.value))
-        self._on_report(report)
+            found=None if report.found is None else report.found.value)

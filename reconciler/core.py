@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reconciler.audit import AuditContext, AuditLedger
+from reconciler.audit import AuditContext
+from reconciler.audit.base import Ledger
 from reconciler.audit.entry import ERASE_OPERATION
 from reconciler.config import Config
 from reconciler.encryption import Encryption
@@ -85,7 +86,7 @@ def make_plan(
 
 
 def erase_profiles(backend: StateBackend, state: State, distinct_ids: Sequence[str],
-                   ledger: AuditLedger, context: AuditContext) -> dict[str, int]:
+                   ledger: Ledger, context: AuditContext) -> dict[str, int]:
     """Make every personal value of `distinct_ids` (profiles `state` no longer records, its
     lock held) unreadable for good: in the state and its backup (`backend.erase`), and in
     the ledger, by destroying their data keys; each erasure is recorded. Returns how many

@@ -1,4 +1,5 @@
-"""Shared test configuration: the hypothesis profiles, and the `sandboxes` fixture.
+"""Shared test configuration: the hypothesis profiles, the `sandboxes` fixture, and the
+PostgreSQL fixtures.
 
     default   hypothesis's usual 100 examples per property, no deadline (a shared CI
               runner's timings vary too much for one); tests that set max_examples keep it
@@ -7,15 +8,22 @@
 
 The fuzz tests (tests/test_fuzz_*.py) take their number of examples from the profile; the
 environment variable HYPOTHESIS_PROFILE selects it.
+
+PostgreSQL: `postgres_server` is a throwaway server (tests/pgserver.py) started from the
+installed binaries, one per test process (each xdist worker has its own); without PostgreSQL
+the tests that use it are skipped, with one line saying how to install it. `postgres_url` is a
+new, empty database on it for one test, `postgres_databases` makes more (each call, another).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import secrets
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import settings
+from pgserver import INSTALL_HINT, PostgresServer, find_binaries
 from sandboxproc import SandboxProcess
 
 settings.register_profile("default", max_examples=100, deadline=None)
@@ -30,3 +38,39 @@ def sandboxes() -> Iterator[list[SandboxProcess]]:
     yield started
     for sandbox in started:
         sandbox.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for this test process; stopped and removed at its end
+    (close() here, else an atexit hook, else the server's watchdog if the process is killed)."""
+    binaries = find_binaries()
+    if binaries is None:
+        pytest.skip(INSTALL_HINT)
+    server = PostgresServer(binaries)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def postgres_databases(postgres_server: PostgresServer) -> Iterator[Callable[[], str]]:
+    """Call it for the URL of a new, empty database; all are dropped when the test ends."""
+    names: list[str] = []
+
+    def new_database() -> str:
+        name = f"test_{secrets.token_hex(6)}"
+        url = postgres_server.create_database(name)
+        names.append(name)
+        return url
+
+    yield new_database
+    for name in names:
+        postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def postgres_url(postgres_databases: Callable[[], str]) -> str:
+    """`postgresql://reconciler@127.0.0.1:PORT/test_<random>`: a new, empty database."""
+    return postgres_databases()

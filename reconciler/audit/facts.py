@@ -15,13 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final
 
+from reconciler.audit.base import Ledger
 from reconciler.audit.entry import AuditContext
-from reconciler.audit.ledger import AuditLedger, ledger_path
 from reconciler.effects import after_call
-from reconciler.encryption import NO_ENCRYPTION, Encryption
 from reconciler.model import EMPTY, ChannelData
 from reconciler.state import Doubt, State
 
@@ -42,26 +40,25 @@ class Fact:
     found: str | None = None  # ... and what it found of them (`converge.Found`)
 
 
-def record_facts(state_dir: Path, context: AuditContext, facts: Iterable[Fact],
-                 encryption: Encryption = NO_ENCRYPTION) -> int:
-    """Append `facts` to the ledger of `state_dir`; returns how many. One fsync after the
-    last (an import of 100,000 profiles must not wait for 100,000 of them)."""
+def record_facts(ledger: Ledger, context: AuditContext, facts: Iterable[Fact]) -> int:
+    """Append `facts` to `ledger` (not durable: flushed by its close); returns how many.
+    An import of 100,000 profiles must not wait for 100,000 fsyncs."""
     listed = list(facts)
-    with AuditLedger(ledger_path(state_dir), encryption=encryption) as ledger:
+    with ledger:
         ledger.prepare((context.workspace, context.version, fact.distinct_id)
                        for fact in listed if fact.distinct_id is not None)
-        for count, fact in enumerate(listed, 1):
-            ledger.durable = count == len(listed)
+        for fact in listed:
             ledger.append(context.entry(
                 fact.distinct_id, fact.operation, request=None, status=None,
                 message=fact.message, attempts=0,
                 before=None if fact.before is None else fact.before.to_json(),
                 after=None if fact.after is None else fact.after.to_json(),
                 settles=fact.settles, found=fact.found))
+        ledger.sync()
     return len(listed)
 
 
-def record_lost_requests(state: State, ledger: AuditLedger, context: AuditContext) -> int:
+def record_lost_requests(state: State, ledger: Ledger, context: AuditContext) -> int:
     """Append a record, outcome unknown, for each request `state` holds in doubt that the
     ledger does not name; returns how many. Run before anything settles those doubts (the
     read-back's record then points to them), so no request the server may have received is

@@ -189,6 +189,12 @@ class AuditLedger:
                            tail.seq + 1, digest)
         return self._sync.wrote()
 
+    def sync(self) -> None:
+        with self._mutex:
+            if self._fd is not None:
+                os.fsync(self._fd)
+                fsync_directory(self.path.parent)
+
     def prepare(self, profiles: Iterable[Profile]) -> int:
         """Make the data keys of `profiles` ready before calls are made (one append, one
         fsync for a whole plan; and a key this run cannot open is an error now, not after

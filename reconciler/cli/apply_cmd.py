@@ -14,7 +14,7 @@ import click
 
 from reconciler import heap
 from reconciler.apply import ApplyResult, run_apply
-from reconciler.audit import AuditContext, AuditLedger, ledger_path, utc_now
+from reconciler.audit import AuditContext, utc_now
 from reconciler.cli.group import cli
 from reconciler.cli.options import (
     common_options,
@@ -135,7 +135,7 @@ def _apply_config(ctx: click.Context, paths: tuple[Path, ...], state_path: Path 
         state = backend.load(config.workspace, config.version)
         if refresh:
             refresh_in_memory(state, env, parallelism, rate, targets, config.ownership,
-                              saved_at=path, config_dir=config_dir)
+                              saved_at=backend, config_dir=config_dir)
         heap.settle()
         plan = make_plan(config, state, targets=targets, max_delete_percent=max_delete_percent,
                          force=force)
@@ -226,10 +226,8 @@ def _execute(plan: Plan, state: State, backend: StateBackend, state_path: Path,
         forced=plan.forced)
     bar = progress(len(plan.calls), "apply")
     try:
-        return run_apply(plan, state, backend, api,
-                         ledger=AuditLedger(ledger_path(state_path.parent), durable=True,
-                                             encryption=encryption()),
-                         context=context, parallelism=parallelism, rate=rate,
+        return run_apply(plan, state, backend, api, context=context,
+                         parallelism=parallelism, rate=rate,
                          retry=retry_policy(env), progress=bar.advance, on_report=out.report)
     finally:
         bar.close()

@@ -12,15 +12,13 @@ import click
 
 from reconciler.audit import (
     AuditContext,
-    AuditLedger,
     Fact,
-    ledger_path,
     record_facts,
     record_lost_requests,
 )
 from reconciler.config import Config, load_config
 from reconciler.encryption import Encryption
-from reconciler.state import State
+from reconciler.state import State, StateBackend
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -138,18 +136,18 @@ def load_desired(paths: Sequence[Path]) -> Config:
                        version=os.environ.get("FYNO_VERSION") or None)
 
 
-def record(state_path: Path, workspace: str, version: str, facts: Sequence[Fact],
+def record(backend: StateBackend, workspace: str, version: str, facts: Sequence[Fact],
            config_dir: Path | None = None, plan_id: str = "") -> None:
-    """Put `facts` (changes to what is managed made without an API call) in the ledger that
-    sits next to the state."""
+    """Put `facts` (changes to what is managed made without an API call) in the ledger of
+    `backend`."""
     if not facts:
         return
     context = AuditContext.current(config_dir=config_dir, plan_id=plan_id,
                                    workspace=workspace, version=version, forced=False)
-    record_facts(state_path.parent, context, facts, encryption())
+    record_facts(backend.ledger(), context, facts)
 
 
-def record_lost(state_path: Path, state: State, config_dir: Path | None = None) -> None:
+def record_lost(backend: StateBackend, state: State, config_dir: Path | None = None) -> None:
     """Before a command settles the requests `state` holds in doubt (a read, `state rm`),
     put in the ledger those it lacks: their process died before recording them."""
     if not state.doubts:
@@ -157,8 +155,7 @@ def record_lost(state_path: Path, state: State, config_dir: Path | None = None) 
     context = AuditContext.current(config_dir=config_dir, plan_id="",
                                    workspace=state.workspace, version=state.version,
                                    forced=False)
-    with AuditLedger(ledger_path(state_path.parent), durable=True,
-                     encryption=encryption()) as ledger:
+    with backend.ledger(durable=True) as ledger:
         ledger.prepare((state.workspace, state.version, distinct_id)
                        for distinct_id in sorted(state.doubts))
         record_lost_requests(state, ledger, context)

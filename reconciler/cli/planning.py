@@ -28,7 +28,6 @@ from reconciler.cli.remote import require_api_key, run_options
 from reconciler.core import make_plan, open_state
 from reconciler.planfile import read_plan, write_plan
 from reconciler.render import render
-from reconciler.state import default_state_path
 
 
 @cli.command()
@@ -77,8 +76,8 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None, o
       reconciler plan profiles/ --out plan.json --detailed-exitcode
     """
     config = load_desired(paths)
-    state = open_state(state_path, config.workspace, config.version, encryption()).load(
-        config.workspace, config.version)
+    backend = open_state(state_path, config.workspace, config.version, encryption())
+    state = backend.load(config.workspace, config.version)
     if refresh:
         require_api_key(os.environ)
         refresh_in_memory(state, os.environ, parallelism, rate, targets, config.ownership)
@@ -88,8 +87,7 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None, o
     if out is not None:
         write_plan(result, out, encryption())
         if result.forced:  # a saved plan past the safety rail: who forced it is on record
-            record(state_path or default_state_path(config.workspace, config.version),
-                   config.workspace, config.version,
+            record(backend, config.workspace, config.version,
                    [Fact(None, "force", f"plan {result.plan_id} saved to {out} forced past "
                          f"--max-delete-percent {max_delete_percent:g}: it deletes "
                          f"{result.deletions} of {result.recorded_entries} recorded entries")],

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import click
 
-from reconciler.audit import AuditLedger, ledger_path
 from reconciler.cli.audit_cmds import audit
 from reconciler.cli.options import common_options, encryption, state_option
 from reconciler.cli.state_cmds import state
@@ -51,7 +50,7 @@ def audit_erase(distinct_ids: tuple[str, ...], state_path: Path | None) -> None:
                 f"still recorded in the state: {', '.join(still)}. Delete its channel data "
                 "first (remove it from the configuration and apply), or stop managing it "
                 f"with `reconciler state rm --erase {' '.join(still)}`; nothing was erased")
-        erase_in(backend, recorded, distinct_ids, state_file(state_path, workspace, version))
+        erase_in(backend, recorded, distinct_ids)
 
 
 @state.command("encrypt")
@@ -106,7 +105,7 @@ def _reseal(state_path: Path | None, sealing: Encryption, command: str, done: st
         if recorded.lineage is None:
             raise UsageError(f"there is no state at {path}; nothing was changed")
         saved = backend.reseal(recorded)
-        with AuditLedger(ledger_path(path.parent), durable=True, encryption=sealing) as ledger:
+        with backend.ledger(durable=True) as ledger:
             keys = ledger.rewrap()
     click.echo(printable(
         f"The state {path} (serial {saved.serial}), its backup and "

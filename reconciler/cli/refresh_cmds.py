@@ -46,7 +46,7 @@ from reconciler.refresh import (
 )
 from reconciler.render.common import printable
 from reconciler.render.drift import render_drift
-from reconciler.state import State, default_state_path
+from reconciler.state import State, StateBackend, default_state_path
 
 
 def read(state: State, ids: Sequence[str], env: Mapping[str, str], parallelism: int,
@@ -70,9 +70,10 @@ def read(state: State, ids: Sequence[str], env: Mapping[str, str], parallelism: 
 def refresh_in_memory(state: State, env: Mapping[str, str], parallelism: int,
                       rate: float | None, targets: Sequence[str],
                       ownership: Ownership = EVERYTHING_EXCLUSIVE,
-                      saved_at: Path | None = None, config_dir: Path | None = None) -> None:
+                      saved_at: StateBackend | None = None,
+                      config_dir: Path | None = None) -> None:
     """`--refresh` of plan and apply: make `state` the server's truth; report drift.
-    `saved_at`: the state path, when what is learned will be saved (apply): the ledger then
+    `saved_at`: the backend, when what is learned will be saved (apply): its ledger then
     records it, as `refresh` does."""
     if saved_at is not None:
         record_lost(saved_at, state, config_dir)
@@ -163,7 +164,7 @@ def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
             wanted = sorted(name for name in config.profiles
                             if replace or name not in state.profiles)
         config_dir = _config_dir(paths[0]) if paths else None
-        record_lost(path, state, config_dir)
+        record_lost(backend, state, config_dir)
         reading = read(state, wanted, env, parallelism, rate, "import")
         if reading.interrupted:
             raise Interrupted("interrupted: nothing was imported")
@@ -175,7 +176,7 @@ def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
         record_reading(state, reading.found)
         if reading.found:
             state = backend.save(state)
-            record(path, workspace, version, adopted, config_dir=config_dir)
+            record(backend, workspace, version, adopted, config_dir=config_dir)
     missing = sorted(name for name, data in reading.found.items() if data is None)
     click.echo(f"Imported {len(reading.found) - len(missing)} profile(s) into {path} "
                f"(serial {state.serial}).")
@@ -219,7 +220,7 @@ def refresh(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None
     with backend.lock("refresh"):
         state = backend.load(config.workspace, config.version)
         ids = sorted(managed_ids(state, targets))
-        record_lost(path, state, _config_dir(paths[0]))
+        record_lost(backend, state, _config_dir(paths[0]))
         reading = read(state, ids, env, parallelism, rate, "refresh")
         if reading.interrupted:
             raise Interrupted("interrupted: nothing was recorded")
@@ -229,7 +230,7 @@ def refresh(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None
         # A value the server holds in another form (a phone number it reformatted) is no
         # drift, but the state records what the server holds.
         if facts or settles or state.profiles != held:
-            record(path, state.workspace, state.version, facts,
+            record(backend, state.workspace, state.version, facts,
                    config_dir=_config_dir(paths[0]))
             state = backend.save(state)
     report = drift_report(state, drifted, len(reading.found))

@@ -22,7 +22,7 @@ from reconciler.cli.options import (
     show_values_option,
     state_option,
 )
-from reconciler.cli.stored import erase_in, state_backend, state_file
+from reconciler.cli.stored import erase_in, state_backend
 from reconciler.errors import StateLockedError, UsageError
 from reconciler.mask import display_value, mask_channel_object
 from reconciler.model import CHANNEL_ORDER
@@ -51,7 +51,7 @@ def state() -> None:
 def _record_unlock(state_path: Path | None, workspace: str, version: str, removed: LockInfo,
                    *, forced: bool) -> None:
     how = "with --force" if forced else "its process was gone"
-    record(state_file(state_path, workspace, version), workspace, version,
+    record(state_backend(state_path)[0], workspace, version,
            [Fact(None, "unlock", f"removed the state lock held by {removed} ({how})")])
 
 
@@ -148,16 +148,15 @@ def state_rm(distinct_ids: tuple[str, ...], state_path: Path | None, erase: bool
                    if name not in recorded.profiles and name not in recorded.missing]
         if unknown:
             raise UsageError(f"the state does not manage: {', '.join(unknown)}; nothing removed")
-        record_lost(state_file(state_path, workspace, version), recorded)
+        record_lost(backend, recorded)
         for name in distinct_ids:
             apply_event(recorded, Forgotten(name))
         saved = backend.save(recorded)
-        record(state_file(state_path, workspace, version), saved.workspace, saved.version,
-               forgotten)
+        record(backend, saved.workspace, saved.version, forgotten)
         click.echo(f"Removed {plural(len(distinct_ids), 'profile')} from the state (serial "
                    f"{saved.serial}).")
         if erase:
-            erase_in(backend, saved, distinct_ids, state_file(state_path, workspace, version))
+            erase_in(backend, saved, distinct_ids)
 
 
 @state.command("unlock")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.audit import AuditContext, AuditLedger, ledger_path
+from reconciler.audit import AuditContext
 from reconciler.cli.options import encryption, record_lost
 from reconciler.core import erase_profiles, open_state
 from reconciler.encryption import Encryption
@@ -38,14 +38,13 @@ def state_file(state_path: Path | None, workspace: str, version: str) -> Path:
     return state_path or default_state_path(workspace, version)
 
 
-def erase_in(backend: StateBackend, state: State, distinct_ids: Sequence[str],
-             path: Path) -> None:
+def erase_in(backend: StateBackend, state: State, distinct_ids: Sequence[str]) -> None:
     """Erase `distinct_ids` (no longer recorded in `state`, whose lock is held) from the
-    state at `path`, its backup and the ledger beside it; say what was done."""
-    record_lost(path, state)  # a request in doubt goes on record before its values go
+    state, its backup and the ledger of `backend`; say what was done."""
+    record_lost(backend, state)  # a request in doubt goes on record before its values go
     context = AuditContext.current(config_dir=None, plan_id="", workspace=state.workspace,
                                    version=state.version, forced=False)
-    with AuditLedger(ledger_path(path.parent), durable=True, encryption=encryption()) as ledger:
+    with backend.ledger(durable=True) as ledger:
         destroyed = erase_profiles(backend, state, distinct_ids, ledger, context)
         clear = {distinct_id: ledger.unsealed((state.workspace, state.version, distinct_id))
                  for distinct_id in distinct_ids}

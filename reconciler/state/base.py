@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,6 +20,8 @@ from reconciler.ownership import Entry
 from reconciler.plan import Call
 
 if TYPE_CHECKING:
+    from reconciler.audit.base import Ledger
+    from reconciler.audit.entry import AuditEntry
     from reconciler.state.events import Event
 
 
@@ -110,8 +112,10 @@ class EventLog(Protocol):
     """Durable notes of what a running apply learns, folded into the state by the next `load`
     if the process dies before its `save`. Each method returns once its note is durable."""
 
-    def record(self, event: Event) -> None:
-        """Note `event` (`reconciler.state.events`); returns once the note is durable."""
+    def record(self, event: Event | None, entries: Sequence[AuditEntry] = ()) -> None:
+        """Put `entries` in the backend's ledger, then note `event` (`reconciler.state.
+        events`), never the other way round: a note whose records were lost would settle a
+        request the ledger never saw. A backend with transactions does both in one."""
         ...
 
     def close(self, *, discard: bool = False) -> None:
@@ -155,6 +159,10 @@ class StateBackend(Protocol):
         Returns the saved state. Refuses (`StateError`) if the stored state is no longer
         the one `state` was loaded from, and never overwrites a stored state it cannot read.
         """
+        ...
+
+    def ledger(self, *, durable: bool = False) -> Ledger:
+        """The audit ledger of this state (`durable`: each record survives a power cut)."""
         ...
 
     def open_journal(self, state: State) -> EventLog:

@@ -12,17 +12,20 @@ import dataclasses
 import os
 import threading
 import uuid
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from stat import S_ISREG
 from typing import TYPE_CHECKING
 
 from reconciler import atomic
+from reconciler.audit.entry import AuditEntry
+from reconciler.audit.ledger import LEDGER_NAME, AuditLedger
 from reconciler.config.limits import shown, workspace_problem
 from reconciler.encryption import NO_ENCRYPTION, Encryption
 from reconciler.errors import StateCorruptError, StateError, StateMismatchError, UsageError
 from reconciler.state import codec, journal
 from reconciler.state.base import LockInfo, State, StateBackend
+from reconciler.state.events import Event
 from reconciler.state.journal import Journal
 from reconciler.state.lock import FileLock
 
@@ -221,13 +224,22 @@ class LocalStateFile:
                 f"(loaded {_describe_version(loaded)}, now {_describe_version(stored)}); "
                 f"nothing was saved. Run the command again to work from the current state.")
 
-    def open_journal(self, state: State) -> Journal:
+    @property
+    def ledger_path(self) -> Path:
+        """`audit.jsonl` beside the state: one ledger for every state of the directory."""
+        return self.path.parent / LEDGER_NAME
+
+    def ledger(self, *, durable: bool = False) -> AuditLedger:
+        return AuditLedger(self.ledger_path, durable=durable, encryption=self.encryption)
+
+    def open_journal(self, state: State) -> _FileEventLog:
         """Start journaling events on top of `state`, which must be the saved version."""
         if not self._lock.held:
             raise StateError("a journal is only opened under the state lock")
         if state.lineage is None:
             raise StateError("a journal extends a saved state: save the new state first")
-        return Journal(self.journal_path, state.lineage, state.serial, self.encryption)
+        journal = Journal(self.journal_path, state.lineage, state.serial, self.encryption)
+        return _FileEventLog(journal, self.ledger(durable=True))
 
     def _replay_journal(self, state: State) -> State:
         """Fold what a run that died before its save had journaled into `state`.
@@ -257,6 +269,26 @@ class LocalStateFile:
         for leftover in self.path.parent.glob(atomic.temp_name_pattern(self.path)):
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
+
+
+class _FileEventLog:
+    """The journal, with the ledger its records go to first: appended to separately, so a
+    crash between the two leaves a record whose request is still in doubt in the state,
+    which the next command settles (`audit.record_lost_requests` skips what is on record)."""
+
+    def __init__(self, journal: Journal, ledger: AuditLedger) -> None:
+        self.journal = journal
+        self._ledger = ledger
+
+    def record(self, event: Event | None, entries: Sequence[AuditEntry] = ()) -> None:
+        for entry in entries:
+            self._ledger.append(entry)
+        if event is not None:
+            self.journal.record(event)
+
+    def close(self, *, discard: bool = False) -> None:
+        self._ledger.close()
+        self.journal.close(discard=discard)
 
 
 def _drop(state: State, ids: set[str]) -> bool:
