@@ -30,7 +30,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 from cryptography.exceptions import InvalidTag
@@ -57,43 +57,97 @@ class _Stored:
     by: str | None  # key_id of the key that wraps it; None: in clear
 
 
-class ProfileKeys:
-    """The data keys of one ledger: read lazily, appended to under the ledger's flock."""
+class KeyLines(Protocol):
+    """Where the data keys' lines are kept: `audit.keys` beside a file ledger, or a table."""
 
-    def __init__(self, path: Path, encryption: Encryption) -> None:
+    where: str  # for messages
+
+    def read_new(self) -> tuple[bool, list[bytes]]:
+        """(whether to forget what was read before, the whole lines added since)."""
+        ...
+
+    def append(self, lines: list[bytes], durable: bool) -> None: ...
+
+    def replace(self, lines: list[bytes]) -> None: ...
+
+
+class FileKeyLines:
+    """`audit.keys`: appended with one `write` of whole lines, replaced atomically."""
+
+    def __init__(self, path: Path) -> None:
         self.path = path
+        self.where = str(path)
+        self._seen: tuple[int, int, int] | None = None  # device, inode, bytes read
+
+    def read_new(self) -> tuple[bool, list[bytes]]:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            self._seen = None
+            return True, []
+        seen = self._seen
+        restart = (seen is None or seen[:2] != (stat.st_dev, stat.st_ino)
+                   or stat.st_size < seen[2])
+        start = 0 if restart or seen is None else seen[2]
+        if not restart and start == stat.st_size:
+            return False, []
+        with self.path.open("rb") as file:
+            file.seek(start)
+            data = file.read()
+        whole = data[:data.rfind(b"\n") + 1]  # a torn last line: an unfinished append
+        self._seen = (stat.st_dev, stat.st_ino, start + len(whole))
+        return restart, [line for line in whole.splitlines() if line]
+
+    def append(self, lines: list[bytes], durable: bool) -> None:
+        data = b"".join(line + b"\n" for line in lines)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                         FILE_MODE)
+        except OSError as err:
+            raise AuditError(f"cannot open the ledger's keys {self.path}: {err}") from err
+        try:
+            os.fchmod(fd, FILE_MODE)
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # end the line torn by a writer that died mid-write
+            if os.write(fd, data) != len(data):
+                raise OSError("short write")
+            if durable:
+                os.fsync(fd)
+        except OSError as err:
+            raise AuditError(f"cannot write the ledger's keys {self.path}: {err}") from err
+        finally:
+            os.close(fd)
+        if durable:
+            with contextlib.suppress(OSError):
+                fsync_directory(self.path.parent)
+
+    def replace(self, lines: list[bytes]) -> None:
+        replace_file(self.path, b"".join(line + b"\n" for line in lines))
+        self._seen = None
+
+
+class ProfileKeys:
+    """The data keys of one ledger: read lazily, appended to under the ledger's lock."""
+
+    def __init__(self, lines: KeyLines | Path, encryption: Encryption) -> None:
+        self.lines: KeyLines = FileKeyLines(lines) if isinstance(lines, Path) else lines
+        self.where = self.lines.where
         self.encryption = encryption
         self._stored: dict[Profile, list[_Stored]] = {}
         self._wraps: dict[str, dict[str, Any]] = {}
         self._opened: dict[tuple[Profile, str], bytes] = {}
         self._unwrappers: dict[str, Cipher] = {}  # by key_id
-        self._seen: tuple[int, int, int] | None = None  # device, inode, bytes read
 
     # reading -------------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Take in what other processes appended (or a replaced file) since the last look."""
-        try:
-            stat = os.stat(self.path)
-        except FileNotFoundError:
+        """Take in what other processes appended (or a replaced store) since the last look."""
+        restart, lines = self.lines.read_new()
+        if restart:
             self._forget_all()
-            return
-        seen = self._seen
-        if seen is None or seen[:2] != (stat.st_dev, stat.st_ino) or stat.st_size < seen[2]:
-            self._forget_all()
-            start = 0
-        elif stat.st_size == seen[2]:
-            return
-        else:
-            start = seen[2]
-        with self.path.open("rb") as file:
-            file.seek(start)
-            data = file.read()
-        whole = data[:data.rfind(b"\n") + 1]  # a torn last line belongs to an unfinished append
-        for number, line in enumerate(whole.splitlines(), 1):
-            if line:
-                self._take(line, number)
-        self._seen = (stat.st_dev, stat.st_ino, start + len(whole))
+        for number, line in enumerate(lines, 1):
+            self._take(line, number)
 
     def key(self, profile: Profile, name: str) -> bytes | None:
         """The data key `name` of `profile`; None when it was erased (or never existed)."""
@@ -132,7 +186,7 @@ class ProfileKeys:
             values = orjson.loads(AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:],
                                                       _bound(profile, name)))
         except (InvalidTag, ValueError, orjson.JSONDecodeError):
-            raise AuditError(f"{self.path.with_suffix('.jsonl')}: the sealed values of record "
+            raise AuditError(f"the ledger of {self.where}: the sealed values of record "
                              f"{record.get('seq')} fail authentication with their key: the "
                              "record was edited; run `reconciler audit verify`") from None
         return {**clear, **{name: values.get(name) for name in PERSONAL}}
@@ -173,7 +227,7 @@ class ProfileKeys:
             return 0
         if cipher is not None and cipher.header["key_id"] not in self._wraps:
             lines.insert(0, orjson.dumps({"wrap": cipher.header}))
-        self._append(b"".join(line + b"\n" for line in lines), durable)
+        self.lines.append(lines, durable)
         self.refresh()
         return created
 
@@ -207,47 +261,24 @@ class ProfileKeys:
                 continue
             lines.extend(_key_line(profile, s.key, self._unwrap(profile, s), cipher)
                          for s in stored)
-        replace_file(self.path, b"".join(line + b"\n" for line in lines))
+        self.lines.replace(lines)
         self._forget_all()
         self.refresh()
-
-    def _append(self, data: bytes, durable: bool) -> None:
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
-                         FILE_MODE)
-        except OSError as err:
-            raise AuditError(f"cannot open the ledger's keys {self.path}: {err}") from err
-        try:
-            os.fchmod(fd, FILE_MODE)
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                data = b"\n" + data  # end the line torn by a writer that died mid-write
-            if os.write(fd, data) != len(data):
-                raise OSError("short write")
-            if durable:
-                os.fsync(fd)
-        except OSError as err:
-            raise AuditError(f"cannot write the ledger's keys {self.path}: {err}") from err
-        finally:
-            os.close(fd)
-        if durable:
-            with contextlib.suppress(OSError):
-                fsync_directory(self.path.parent)
 
     def _unwrap(self, profile: Profile, stored: _Stored) -> bytes:
         if stored.by is None:
             return stored.data
         header = self._wraps.get(stored.by)
         if header is None:
-            raise EncryptionError(f"{self.path}: the data key of {profile[2]} is wrapped with "
+            raise EncryptionError(f"{self.where}: the data key of {profile[2]} is wrapped with "
                                   f"key id {stored.by}, whose header is missing")
         cipher = self._unwrappers.get(stored.by)
         if cipher is None:
-            cipher = self.encryption.reader(header, f"the ledger's keys {self.path}")
+            cipher = self.encryption.reader(header, f"the ledger's keys {self.where}")
             self._unwrappers[stored.by] = cipher
         key = cipher.open(stored.data, _bound(profile, stored.key))
         if key is None:
-            raise EncryptionError(f"{self.path}: the data key of {profile[2]} failed "
+            raise EncryptionError(f"{self.where}: the data key of {profile[2]} failed "
                                   "authentication: the file was edited or damaged")
         return key
 
@@ -267,7 +298,7 @@ class ProfileKeys:
             if data is None or (by is not None and not isinstance(by, str)):
                 raise ValueError("bad key")
         except (KeyError, TypeError, ValueError):
-            raise AuditError(f"{self.path}:{number}: not a data key line; the ledger's keys "
+            raise AuditError(f"{self.where}:{number}: not a data key line; the ledger's keys "
                              "cannot be read") from None
         profile = (workspace, version, distinct_id)
         self._stored.setdefault(profile, []).append(_Stored(str(entry["key"]), data, by))
@@ -277,7 +308,6 @@ class ProfileKeys:
         self._wraps.clear()
         self._opened.clear()
         self._unwrappers.clear()
-        self._seen = None
 
 
 def _profile_of(record: Mapping[str, Any]) -> Profile | None:
