@@ -1,13 +1,17 @@
 """examples/gitops: ci.sh through a whole pull-request cycle against the sandbox, and the
 workflow files checked against the real CLI.
 
-Each test works in a private copy of examples/gitops made into a git repository; a pull
-request is a branch, a merge is `git merge --no-ff`, and the plan artifact is a copy of the
-pull request's plan.json kept outside the working tree.
+Each test works in a private copy of examples/gitops made into a git repository, whose
+`origin` is a bare repository beside it (where the state branch goes); a pull request is a
+branch, a merge is `git merge --no-ff`, and the plan artifact is a copy of the pull request's
+plan.json kept outside the working tree. The flow runs with a state key, as the workflow files
+configure it (one test runs it without, too): nothing personal may then be in clear in any
+commit of the state branch or in any plan artifact.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -27,6 +31,7 @@ from sandboxproc import API_KEY, WORKSPACE, SandboxProcess
 
 from reconciler.cli import cli
 from reconciler.config import load_config
+from reconciler.encryption import NO_ENCRYPTION, Encryption
 from reconciler.model import ChannelData
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +43,11 @@ LIMIT = 65_000
 GIT_ENV = {"GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.com",
            "GIT_COMMITTER_NAME": "Dev", "GIT_COMMITTER_EMAIL": "dev@example.com",
            "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+STATE_KEY = "RECONCILER_STATE_KEY"  # the variable the workflow files put the key in
+# Every e-mail address of the profiles (and of the tests' edits) is @*example.com; the phone
+# numbers and the push token of the profiles as they are written.
+PERSONAL = (b"example.com", b"+14155550142", b"+919879000101", b"fcm_token:omar-pixel-7")
+SEALED = b'{"reconciler_encrypted":'
 
 
 # -- harness -------------------------------------------------------------------------------
@@ -55,15 +65,30 @@ def commit_all(repo: Path, message: str) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
-class Ci:
-    """`./ci.sh MODE` in a repository, as a CI job would run it: no terminal, the key only in
-    the environment, reconciler on PATH."""
+def new_key() -> str:
+    return base64.b64encode(os.urandom(32)).decode()  # as `openssl rand -base64 32`
 
-    def __init__(self, repo: Path, sandbox: SandboxProcess | None) -> None:
+
+class Ci:
+    """`./ci.sh MODE` in a repository, as a CI job would run it: no terminal, the keys only in
+    the environment, reconciler on PATH. With `key`, the state key is configured as the
+    workflow files do: RECONCILER_ENCRYPTION_KEY=env:RECONCILER_STATE_KEY."""
+
+    def __init__(self, repo: Path, sandbox: SandboxProcess | None,
+                 key: str | None = None) -> None:
         self.repo = repo
         self.sandbox = sandbox
+        self.key = key
 
-    def __call__(self, mode: str, **env: str) -> subprocess.CompletedProcess[str]:
+    @property
+    def encryption(self) -> Encryption:
+        """The configured keys, to read the ledger in-process."""
+        if self.key is None:
+            return NO_ENCRYPTION
+        return Encryption.configure(f"env:{STATE_KEY}", None, None,
+                                    environ={STATE_KEY: self.key})
+
+    def env(self, **env: str) -> dict[str, str]:
         clean = {k: v for k, v in os.environ.items()
                  if not k.startswith(("FYNO_", "RECONCILER_", "GITHUB_"))}
         clean.update(GIT_ENV)
@@ -73,9 +98,39 @@ class Ci:
         clean["FYNO_API_KEY"] = API_KEY
         if self.sandbox is not None:
             clean["FYNO_BASE_URL"] = self.sandbox.url
+        if self.key is not None:
+            clean["RECONCILER_ENCRYPTION_KEY"] = f"env:{STATE_KEY}"
+            clean[STATE_KEY] = self.key
         clean.update(env)
-        return subprocess.run(["./ci.sh", mode], cwd=self.repo, env=clean, capture_output=True,
-                              text=True, stdin=subprocess.DEVNULL, timeout=120, check=False)
+        return clean
+
+    def __call__(self, mode: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["./ci.sh", mode, *args], cwd=self.repo, env=self.env(**env),
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              timeout=120, check=False)
+
+    def job(self, mode: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """A job that writes the state, as the workflow files run it: state-fetch, MODE,
+        then state-push whatever MODE's outcome."""
+        fetched = self("state-fetch", **env)
+        assert fetched.returncode == 0, fetched.stderr
+        result = self(mode, **env)
+        pushed = self("state-push", **env)
+        assert pushed.returncode == 0, pushed.stderr
+        return result
+
+    def reconciler(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """The CLI, with this job's environment (and so its key)."""
+        return subprocess.run([sys.executable, "-m", "reconciler", *args], cwd=self.repo,
+                              env=self.env(**env), capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=120, check=False)
+
+    def plan(self, path: Path) -> dict[str, Any]:
+        """A saved plan's document, through `reconciler show` (it may be encrypted)."""
+        shown = self.reconciler("show", str(path), "--format", "json")
+        assert shown.returncode == 0, shown.stderr
+        document: dict[str, Any] = json.loads(shown.stdout)
+        return document
 
     def out(self, name: str) -> str:
         return (self.repo / "reconciler-out" / name).read_text(encoding="utf-8")
@@ -90,13 +145,22 @@ class Ci:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
+def remote(tmp_path: Path) -> Path:
+    """The CI service's copy of the repository: where state-push sends the state branch."""
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    return bare
+
+
+@pytest.fixture
+def repo(tmp_path: Path, remote: Path) -> Path:
     copy = tmp_path / "repo"
     shutil.copytree(GITOPS, copy)
     for path in (copy / "profiles").glob("*.yaml"):
         path.write_text(path.read_text().replace("FYGITOPS01", WORKSPACE))
     git(copy, "init", "-q", "-b", "main")
     commit_all(copy, "team profiles")
+    git(copy, "remote", "add", "origin", str(remote))
     return copy
 
 
@@ -108,8 +172,15 @@ def sandbox() -> Iterator[SandboxProcess]:
 
 
 @pytest.fixture
-def ci(repo: Path, sandbox: SandboxProcess) -> Ci:
-    return Ci(repo, sandbox)
+def encrypted() -> bool:
+    """Whether the flow runs with a state key (as the workflow files do); parametrized to
+    False where it must run in clear too."""
+    return True
+
+
+@pytest.fixture
+def ci(repo: Path, sandbox: SandboxProcess, encrypted: bool) -> Ci:
+    return Ci(repo, sandbox, new_key() if encrypted else None)
 
 
 def edit(repo: Path, file: str, old: str, new: str) -> None:
@@ -141,11 +212,57 @@ def assert_server_holds_the_configuration(repo: Path, sandbox: SandboxProcess) -
 
 
 def applied_first(ci: Ci) -> None:
-    """The configuration as it is on main, applied: the starting point. (No plan was
-    reviewed, as after a push without a pull request: ci.sh apply says so and plans.)"""
-    applied = ci("apply")
+    """The configuration as it is on main, applied, and the state branch created: the
+    starting point. (No plan was reviewed, as after a push without a pull request: ci.sh
+    apply says so and plans.)"""
+    applied = ci.job("apply")
     assert applied.returncode == 0, applied.stderr
     assert "ci.sh: NO REVIEWED PLAN: reconciler-out/plan.json does not exist" in applied.stderr
+
+
+def state_branch_files(remote: Path, ref: str = "reconciler-state") -> dict[str, list[bytes]]:
+    """Every version of every file committed to the state branch up to `ref`, by name."""
+    listing = git(remote, "rev-list", "--objects", ref).splitlines()
+    # The branch's tree is flat: every named object is a file (the root tree has no name).
+    named = [line.split(" ", 1) for line in listing if line.partition(" ")[2].strip()]
+    files: dict[str, list[bytes]] = {}
+    for sha, name in named:
+        content = subprocess.run(["git", "cat-file", "blob", sha], cwd=remote,
+                                 capture_output=True, check=True).stdout
+        files.setdefault(name, []).append(content)
+    return files
+
+
+def plan_artifacts(repo: Path) -> dict[str, bytes]:
+    """Every plan ci.sh saved or was given: plan.json, the kept artifacts, replan.json..."""
+    out = repo / "reconciler-out"
+    return {str(path.relative_to(out)): path.read_bytes() for path in out.rglob("*.json")}
+
+
+def clear_copies(ci: Ci, remote: Path) -> list[str]:
+    """Which files of the state branch (any commit) and which plans hold a personal value of
+    the profiles in clear."""
+    found = [f"{name} (a version on the state branch)"
+             for name, versions in state_branch_files(remote).items()
+             for content in versions if any(value in content for value in PERSONAL)]
+    found += [name for name, content in plan_artifacts(ci.repo).items()
+              if any(value in content for value in PERSONAL)]
+    return found
+
+
+def assert_sealed_at_rest(ci: Ci, remote: Path) -> None:
+    """With a key, nothing personal is in clear in the state branch's history or in a plan;
+    without one, it is (which shows that the search finds what it looks for)."""
+    found = clear_copies(ci, remote)
+    if ci.key is not None:
+        assert found == []
+        head = state_branch_files(remote, "reconciler-state^{tree}")
+        state = head[f"{WORKSPACE}-live.json"][0]
+        assert state.startswith(SEALED) and head["audit.keys"][0].startswith(b'{"wrap":')
+        assert all(plan.startswith(SEALED) for plan in plan_artifacts(ci.repo).values())
+    else:
+        assert f"{WORKSPACE}-live.json (a version on the state branch)" in found
+        assert "plan.json" in found
 
 
 # -- the pull-request cycle -----------------------------------------------------------------
@@ -154,7 +271,10 @@ def test_plan_writes_one_comment_with_the_marker_that_renders(ci: Ci) -> None:
     result = ci("plan", RECONCILER_COMMIT="abc1234")
     assert result.returncode == 0, result.stderr
     assert ci.out("plan.env") == "changes=true\n"
-    assert json.loads(ci.out("plan.json"))["summary"]["calls"]
+    plan = ci.plan(ci.repo / "reconciler-out" / "plan.json")
+    assert plan["summary"]["calls"]
+    plan_id = plan["plan_id"]
+    assert f"ci.sh: plan {plan_id} saved to reconciler-out/plan.json" in result.stderr
     comment = ci.out("comment.md")
     assert comment.startswith(MARKER + "\n")
     assert comment.count(MARKER) == 1
@@ -191,29 +311,32 @@ def test_plan_of_an_invalid_configuration_exits_1_with_the_reason_in_the_comment
     assert "4155550142" not in comment  # no phone number posted into the pull request
 
 
+@pytest.mark.parametrize("encrypted", [True, False], ids=["with-key", "in-clear"])
 def test_merged_pull_request_applies_exactly_its_reviewed_plan(
-        ci: Ci, repo: Path, sandbox: SandboxProcess) -> None:
+        ci: Ci, repo: Path, remote: Path, sandbox: SandboxProcess) -> None:
     applied_first(ci)
     pull_request(repo, "pr-1", "support.yaml", "maria@example.com", "maria@new.example.com")
     assert ci("plan").returncode == 0
     reviewed = ci.keep_plan("pr-1")
-    plan_id = json.loads(reviewed.read_text())["plan_id"]
+    plan_id = ci.plan(reviewed)["plan_id"]
     merged = merge(repo, "pr-1")
 
-    result = ci("apply", RECONCILER_PLAN=str(reviewed))
+    result = ci.job("apply", RECONCILER_PLAN=str(reviewed))
     assert result.returncode == 0, result.stderr
     assert "STALE" not in result.stderr
     assert f"Applying the saved plan {reviewed}: 1 calls." in result.stdout
     assert "chain intact" in result.stdout
     assert sandbox.data()["u-2001"]["email"] == "maria@new.example.com"
     assert_server_holds_the_configuration(repo, sandbox)
-    records = ledger_records(repo)
+    records = ledger_records(repo, ci.encryption)
     assert [(r["plan_id"], r["commit"], r["distinct_id"]) for r in records[-1:]] == [
         (plan_id, merged, "u-2001")]
+    assert records[-1]["after"]["email"] == "maria@new.example.com"  # readable with the key
+    assert_sealed_at_rest(ci, remote)
 
 
 def test_plan_made_stale_by_another_apply_is_refused_then_replanned_and_applied(
-        ci: Ci, repo: Path, sandbox: SandboxProcess) -> None:
+        ci: Ci, repo: Path, remote: Path, sandbox: SandboxProcess) -> None:
     applied_first(ci)
     # Two pull requests; pr-b is planned as merged onto main with pr-a (as GitHub plans the
     # merge ref), while pr-a's apply is still waiting for its turn.
@@ -225,10 +348,10 @@ def test_plan_made_stale_by_another_apply_is_refused_then_replanned_and_applied(
     git(repo, "checkout", "-q", "main")
     assert ci("plan").returncode == 0
     plan_a = ci.keep_plan("pr-a")
-    assert ci("apply", RECONCILER_PLAN=str(plan_a)).returncode == 0
+    assert ci.job("apply", RECONCILER_PLAN=str(plan_a)).returncode == 0
     git(repo, "merge", "-q", "--ff-only", "pr-b")
 
-    result = ci("apply", RECONCILER_PLAN=str(plan_b))
+    result = ci.job("apply", RECONCILER_PLAN=str(plan_b))
     assert result.returncode == 0, result.stderr
     assert f"{plan_b} is stale: it was computed against state serial" in result.stdout
     assert (f"ci.sh: STALE PLAN: reconciler apply refused {plan_b} because the state changed since "
@@ -240,10 +363,11 @@ def test_plan_made_stale_by_another_apply_is_refused_then_replanned_and_applied(
     assert_server_holds_the_configuration(repo, sandbox)
     assert "ana@new.example.com" not in ci.out("applied.md")  # masked, as in any comment
     assert "a•••@new.example.com" in ci.out("applied.md")
+    assert_sealed_at_rest(ci, remote)
 
 
 def test_plan_for_another_configuration_is_refused_then_replanned_and_applied(
-        ci: Ci, repo: Path, sandbox: SandboxProcess) -> None:
+        ci: Ci, repo: Path, remote: Path, sandbox: SandboxProcess) -> None:
     applied_first(ci)
     # pr-b is planned on its own branch; pr-a, which changes another file, merges and is
     # applied first.
@@ -254,10 +378,10 @@ def test_plan_for_another_configuration_is_refused_then_replanned_and_applied(
     assert ci("plan").returncode == 0
     plan_b = ci.keep_plan("pr-b")
     merge(repo, "pr-a")
-    assert ci("apply", RECONCILER_PLAN=str(plan_a)).returncode == 0
+    assert ci.job("apply", RECONCILER_PLAN=str(plan_a)).returncode == 0
     merge(repo, "pr-b")  # main now holds a configuration pr-b's plan was never made for
 
-    result = ci("apply", RECONCILER_PLAN=str(plan_b))
+    result = ci.job("apply", RECONCILER_PLAN=str(plan_b))
     assert result.returncode == 0, result.stderr
     assert re.search(rf"ci\.sh: STALE PLAN: refusing {re.escape(str(plan_b))}: it was "
                      r"reviewed for another configuration \(digest sha256:[0-9a-f]{64}\), "
@@ -267,12 +391,13 @@ def test_plan_for_another_configuration_is_refused_then_replanned_and_applied(
     assert server["u-2002"]["email"] == "kenji@new.example.com"
     assert server["u-3001"]["email"] == "ana@new.example.com"
     assert_server_holds_the_configuration(repo, sandbox)
+    assert_sealed_at_rest(ci, remote)
 
 
 def test_drift_behind_the_tools_back_exits_2_and_none_exits_0(
-        ci: Ci, sandbox: SandboxProcess) -> None:
+        ci: Ci, remote: Path, sandbox: SandboxProcess) -> None:
     applied_first(ci)
-    none = ci("drift")
+    none = ci.job("drift")
     assert none.returncode == 0, none.stderr
     assert ci.out("drift.env") == "drift=false\n"
     assert "No drift" in ci.out("drift.md")
@@ -281,7 +406,7 @@ def test_drift_behind_the_tools_back_exits_2_and_none_exits_0(
     server["u-3002"]["push"] = []
     server["u-2001"]["email"] = "someone@else.example.com"
     sandbox.put_data(server)
-    found = ci("drift")
+    found = ci.job("drift")
     assert found.returncode == 2, found.stderr
     assert ci.out("drift.env") == "drift=true\n"
     report = ci.out("drift.md")
@@ -290,7 +415,12 @@ def test_drift_behind_the_tools_back_exits_2_and_none_exits_0(
     assert "someone@else.example.com" not in report  # masked
     assert "u-2002" not in report
     # The state now records what the server holds: the next check finds nothing new.
-    assert ci("drift").returncode == 0
+    assert ci.job("drift").returncode == 0
+    # ... the value someone else wrote too, encrypted like the rest.
+    shown = ci.reconciler("state", "show", "u-2001", "--state", f"state/{WORKSPACE}-live.json",
+                          "--show-values")
+    assert "someone@else.example.com" in shown.stdout, shown.stderr
+    assert_sealed_at_rest(ci, remote)
 
 
 def test_drift_without_the_key_exits_1(ci: Ci) -> None:
@@ -311,6 +441,127 @@ def test_comment_of_a_huge_plan_is_cut_under_the_limit_after_whole_sections(
     assert comment.count("<details>") == comment.count("</details>") > 100
     assert "plan.json" in comment.split("</details>")[-1]  # the note says where the rest is
     assert comment.rstrip().endswith("plans again.</sub>")
+
+
+# -- encryption: migration, erasure, rotation ---------------------------------------------------
+
+def test_a_state_branch_in_clear_is_encrypted_by_the_first_job_with_a_key(
+        repo: Path, remote: Path, sandbox: SandboxProcess) -> None:
+    applied_first(Ci(repo, sandbox))  # before the key: the branch is in clear
+    in_clear = git(remote, "rev-parse", "reconciler-state")
+    keyed = Ci(repo, sandbox, new_key())
+    git(repo, "worktree", "remove", "--force", "state")  # a new job: a fresh checkout
+
+    # A pull request's plan job: its checkout is encrypted, used, and never pushed.
+    fetched = keyed("state-fetch")
+    assert fetched.returncode == 0, fetched.stderr
+    assert (f"ci.sh: state/{WORKSPACE}-live.json is in clear and RECONCILER_ENCRYPTION_KEY is "
+            "set: encrypting the state branch") in fetched.stderr
+    planned = keyed("plan")
+    assert planned.returncode == 0, planned.stderr
+    assert keyed.out("plan.env") == "changes=false\n"
+    assert git(remote, "rev-parse", "reconciler-state") == in_clear
+
+    # The next job that writes the state pushes it encrypted; the earlier commit stays as it was.
+    drift = keyed.job("drift")
+    assert drift.returncode == 0, drift.stderr
+    head = state_branch_files(remote, "reconciler-state^{tree}")
+    assert head[f"{WORKSPACE}-live.json"][0].startswith(SEALED)
+    assert head[f"{WORKSPACE}-live.json.backup"][0].startswith(SEALED)
+    assert not any(value in content for value in PERSONAL
+                   for versions in head.values() for content in versions)
+    earlier = git(remote, "show", f"{in_clear}:{WORKSPACE}-live.json")
+    assert "maria@example.com" in earlier
+    verified = keyed.reconciler("audit", "verify", "--state-dir", "state")
+    assert verified.returncode == 0 and "chain intact" in verified.stdout, verified.stderr
+
+
+def checkout(remote: Path, ref: str, where: Path) -> Path:
+    """The state branch at `ref`, as a plain directory."""
+    commit = git(remote, "rev-parse", ref)
+    git(remote.parent, "clone", "-q", "--no-checkout", str(remote), str(where))
+    git(where, "checkout", "-q", "--detach", commit)
+    return where
+
+
+def test_erase_leaves_no_value_in_the_state_branch_and_rotation_closes_its_history(
+        ci: Ci, repo: Path, remote: Path, sandbox: SandboxProcess, tmp_path: Path) -> None:
+    applied_first(ci)
+    # Kenji leaves: his profile goes from the configuration, and its apply deletes his data.
+    pull_request(repo, "offboard-kenji", "support.yaml",
+                 '  u-2002:\n    email: kenji@example.com\n    sms: "+14155550142"\n', "")
+    assert ci("plan").returncode == 0
+    reviewed = ci.keep_plan("offboard-kenji")
+    merge(repo, "offboard-kenji")
+    assert ci.job("apply", RECONCILER_PLAN=str(reviewed)).returncode == 0
+    assert "u-2002" not in sandbox.data() or not sandbox.data()["u-2002"].get("email")
+    # Omar's profile is no longer managed here (dropped from the YAML, not applied yet).
+    edit(repo, "sales.yaml", '  u-3002:\n    email: omar@example.com\n    push:\n'
+         '      - token: "fcm_token:omar-pixel-7"\n        integration_id: IFCM0001\n', "")
+    commit_all(repo, "stop managing omar")
+    before = git(remote, "rev-parse", "reconciler-state")
+
+    refused = ci("erase", "u-3001", "u-2002")
+    assert refused.returncode == 1
+    assert ("ci.sh: still declared in profiles: u-3001. Remove them there first"
+            in refused.stderr), refused.stderr
+    assert git(remote, "rev-parse", "reconciler-state") == before
+
+    erased = ci("erase", "u-2002", "u-3002")
+    assert erased.returncode == 0, erased.stderr
+    assert "Erased u-2002: " in erased.stdout and "Erased u-3002: " in erased.stdout
+    assert "still recorded in the state: u-3002" in erased.stderr
+    assert "their channel data stays on the server" in erased.stderr
+    assert sandbox.data()["u-3002"]["email"] == "omar@example.com"  # state rm makes no call
+    assert "chain intact" in erased.stdout
+    assert git(remote, "log", "-1", "--format=%s", "reconciler-state") == (
+        "reconciler-ci: erased u-2002 u-3002")
+
+    gone = (b"kenji@example.com", b"+14155550142", b"omar@example.com",
+            b"fcm_token:omar-pixel-7")
+    # The head, opened with the key: no file holds their values, and the ledger shows each
+    # call without them, its chain intact.
+    head = checkout(remote, "reconciler-state", tmp_path / "head")
+    for distinct_id in ("u-2002", "u-3002"):
+        history = ci.reconciler("audit", "--profile", distinct_id, "--format", "json",
+                                "--show-values", "--state-dir", str(head))
+        assert history.returncode == 0, history.stderr
+        assert history.stdout.count('"distinct_id":"' + distinct_id) >= 2
+        assert not any(value.decode() in history.stdout for value in gone)
+    verified = ci.reconciler("audit", "verify", "--state-dir", str(head))
+    assert verified.returncode == 0 and "chain intact" in verified.stdout, verified.stderr
+    opened = ci.reconciler("state", "decrypt", "--state", str(head / f"{WORKSPACE}-live.json"))
+    assert opened.returncode == 0, opened.stderr
+    files = {path.name: path.read_bytes() for path in head.iterdir() if path.is_file()}
+    assert b"maria@example.com" in files[f"{WORKSPACE}-live.json"]  # in clear now, truly
+    assert [name for name, content in files.items() if any(v in content for v in gone)] == []
+
+    # The commit before still holds them, under the same key.
+    earlier = checkout(remote, before, tmp_path / "earlier")
+    kept = ci.reconciler("audit", "--profile", "u-2002", "--format", "json", "--show-values",
+                         "--state-dir", str(earlier))
+    assert "kenji@example.com" in kept.stdout, kept.stderr
+
+    # Rotating the key (the workflow files' mapping), then dropping the old one, closes it.
+    assert ci("plan").returncode == 0
+    reviewed_before = ci.keep_plan("reviewed-before-the-rotation")
+    rotated_key = new_key()
+    rotated = ci("rotate", RECONCILER_STATE_KEY=rotated_key, RECONCILER_STATE_KEY_OLD=ci.key or "",
+                 RECONCILER_ENCRYPTION_FALLBACK="env:RECONCILER_STATE_KEY_OLD")
+    assert rotated.returncode == 0, rotated.stderr
+    assert "Destroy the old key now" in rotated.stderr
+    after = Ci(repo, sandbox, rotated_key)
+    unreadable = after.reconciler("audit", "--profile", "u-2002", "--state-dir", str(earlier))
+    assert unreadable.returncode == 1
+    assert "none of the configured keys" in unreadable.stderr
+    # The head reads with the new key alone; a plan made before can no longer be read, and
+    # its apply plans again.
+    applied = after.job("apply", RECONCILER_PLAN=str(reviewed_before))
+    assert applied.returncode == 0, applied.stderr
+    assert ("STALE PLAN: refusing " + str(reviewed_before) + ": it was encrypted with a key "
+            "that is no longer configured") in applied.stderr
+    assert "chain intact" in applied.stdout
+    assert ci("plan").returncode == 1  # nor does the head read with the old key
 
 
 # -- the state branch -----------------------------------------------------------------------
@@ -426,14 +677,37 @@ def test_workflow_file_is_valid_yaml_and_uses_only_real_commands(service: str) -
     expected = {"github": {"./ci.sh apply", "./ci.sh drift || [ $? -eq 2 ]"},
                 "gitlab": {"status=0; ./ci.sh apply || status=$?",
                            "status=0; ./ci.sh drift || status=$?"}}[service]
-    expected |= {"./ci.sh state-fetch", "./ci.sh plan", "./ci.sh state-push"}
+    expected |= {"./ci.sh state-fetch", "./ci.sh plan", "./ci.sh state-push",
+                 "./ci.sh erase $RECONCILER_ERASE_IDS", "./ci.sh rotate"}
     assert expected <= {line.split("#")[0].strip() for line in lines}
     assert command_problems(lines) == []
     text = WORKFLOWS[service].read_text()
     assert "<!-- reconciler-plan -->" in text and "<!-- reconciler-drift -->" in text
     # The key comes from the secret store only, and never reaches a pull request's job.
+    jobs = workflow.get("jobs", workflow)
     assert set(values_of(workflow, "FYNO_API_KEY")) <= {"${{ secrets.FYNO_API_KEY }}"}
-    assert values_of(workflow.get("jobs", workflow)["plan"], "FYNO_API_KEY") == []
+    assert values_of(jobs["plan"], "FYNO_API_KEY") == []
+    # Every job reads the state with the state key, which comes from the secret store only
+    # (GitLab: a CI/CD variable, so the file never sets it).
+    assert values_of(workflow, "RECONCILER_ENCRYPTION_KEY") == ["env:RECONCILER_STATE_KEY"]
+    secrets = {"github": "${{ secrets.RECONCILER_STATE_KEY }}", "gitlab": None}[service]
+    for job in ("plan", "apply", "drift", "erase"):
+        assert values_of(jobs[job], "RECONCILER_STATE_KEY") == ([secrets] if secrets else [])
+    assert values_of(jobs["rotate"], "RECONCILER_STATE_KEY") == (
+        ["${{ secrets.RECONCILER_STATE_KEY_NEW }}"] if secrets else [])
+    assert values_of(jobs["rotate"], "RECONCILER_ENCRYPTION_FALLBACK") == [
+        "env:RECONCILER_STATE_KEY_OLD"]
+    assert "RECONCILER_STATE_KEY" in text.split("\n\n")[0]  # the header says what it needs
+    # Erasing and rotating are started by hand only.
+    if service == "github":
+        dispatch = workflow[True]["workflow_dispatch"]["inputs"]
+        assert dispatch["task"]["options"] == ["drift", "erase", "rotate"] and "ids" in dispatch
+        assert "inputs.task == 'erase'" in jobs["erase"]["if"]
+        assert jobs["erase"]["env"]["RECONCILER_ERASE_IDS"] == "${{ inputs.ids }}"
+        assert "inputs.task == 'rotate'" in jobs["rotate"]["if"]
+    else:
+        for job in ("erase", "rotate"):
+            assert [rule.get("when") for rule in jobs[job]["rules"]] == ["manual"]
 
 
 def values_of(tree: Any, key: str) -> list[Any]:
@@ -448,7 +722,7 @@ def values_of(tree: Any, key: str) -> list[Any]:
 
 def test_ci_script_uses_only_real_commands_and_options() -> None:
     text = (GITOPS / "ci.sh").read_text()
-    assert {"plan", "apply", "drift", "state-fetch", "state-push"} == CI_MODES
+    assert {"plan", "apply", "drift", "state-fetch", "state-push", "erase", "rotate"} == CI_MODES
     lines = shell_lines(text)
     assert sum("reconciler plan " in line for line in lines) >= 3
     assert ci_script_problems(text) == []

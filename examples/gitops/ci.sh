@@ -6,10 +6,19 @@
 #   ci.sh drift        refresh the state from the server, write the drift report  exit 0 | 2 | 1
 #   ci.sh state-fetch  check out the state branch into the state directory        exit 0 | 1
 #   ci.sh state-push   commit the state directory and push it, fast-forward only  exit 0 | 1
+#   ci.sh erase ID...  erase profiles for good: state-fetch, state rm --erase or
+#                      audit erase, state-push                                    exit 0 | 1
+#   ci.sh rotate       re-encrypt the state branch under a new key (the old one
+#                      as RECONCILER_ENCRYPTION_FALLBACK): state-fetch, state
+#                      encrypt, state-push                                        exit 0 | 1
 #
 # It posts nothing and needs no CI service: the workflow files post comment.md and drift.md.
 # FYNO_API_KEY (apply, drift) comes from the environment, i.e. the CI's secret store.
-# `plan` needs no key: it reads only the YAML and the recorded state.
+# `plan` needs no Fyno key: it reads only the YAML and the recorded state.
+# Encryption at rest is reconciler's own setting: with RECONCILER_ENCRYPTION_KEY (e.g.
+# env:RECONCILER_STATE_KEY, the variable holding the key, from the secret store) every step
+# reads and writes the state, the ledger's data keys and plan.json sealed, and needs that
+# key, `plan` included. `state-fetch` seals a state branch still in clear (the migration).
 #
 # Environment (defaults in brackets):
 #   RECONCILER_PROFILES     the desired-state YAML: a directory or a file [profiles]
@@ -21,6 +30,8 @@
 #   RECONCILER_STATE_REMOTE the remote (name or URL) of that branch [origin]
 #   RECONCILER_PLAN_ARGS    extra options of `plan`, e.g. "--max-delete-percent 50" []
 #   RECONCILER_COMMIT       the commit named in the comment [git rev-parse HEAD]
+#   RECONCILER_ENCRYPTION_KEY       the key provider, e.g. env:RECONCILER_STATE_KEY [none: clear]
+#   RECONCILER_ENCRYPTION_FALLBACK  the old key's provider while rotating [none]
 #   RECONCILER              the command to run [reconciler]
 #   PYTHON                  a Python 3 for reading JSON [python3]
 # Outputs: `changes=true|false` (plan) and `drift=true|false` (drift) are written to
@@ -68,9 +79,15 @@ set_output() {  # FILE NAME VALUE
     fi
 }
 
-plan_field() {  # JSON-FILE FIELD: one top-level field of a plan document, printed as text
-    "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]] or "")' \
-        "$1" "$2"
+json_field() {  # FIELD: one top-level field of the JSON document on stdin, printed as text
+    "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]] or "")' "$1"
+}
+
+# A saved plan is sealed when a key is configured: `show` opens it (and checks its checksum).
+plan_field() {  # PLAN-FILE FIELD
+    local shown
+    shown=$(reconciler show "$1" --format json) || return
+    json_field "$2" <<< "$shown"
 }
 
 # HEAD-FILE BODY-FILE FOOT-FILE TARGET: head + body + foot in at most COMMENT_LIMIT characters.
@@ -141,13 +158,17 @@ cmd_plan() {
 # Why PLAN cannot be applied to the configuration at hand; nothing when its digest matches.
 # (reconciler apply checks the state's lineage and serial itself, under the state lock.)
 config_mismatch() {
-    local current="$OUT/current.json" reviewed now
+    local reviewed now log="$OUT/show.log"
+    if ! reviewed=$(plan_field "$PLAN" config_digest 2> "$log"); then
+        # Sealed under a key this job does not have: made before the key was rotated.
+        grep -q 'none of the configured keys' "$log" || die "cannot read $PLAN: $(cat "$log")"
+        printf 'it was encrypted with a key that is no longer configured (made before a key '
+        printf 'rotation?)'
+        return 0
+    fi
     # The digest does not depend on the safety rail: never let it refuse this look.
-    reconciler plan "$PROFILES" "${state_args[@]}" --format json --max-delete-percent 100 \
-        > "$current"
-    reviewed=$(plan_field "$PLAN" config_digest)
-    now=$(plan_field "$current" config_digest)
-    rm -f "$current"
+    now=$(reconciler plan "$PROFILES" "${state_args[@]}" --format json --max-delete-percent 100 \
+        | json_field config_digest)
     if [[ $reviewed != "$now" ]]; then
         printf 'it was reviewed for another configuration (digest %s), and the ' "$reviewed"
         printf 'configuration at this commit is %s' "$now"
@@ -233,9 +254,37 @@ cmd_drift() {
     say "no drift"
 }
 
+# The state files of the state directory: RECONCILER_STATE, else every <workspace>-<version>.json.
+state_files() {
+    if [[ -n $STATE ]]; then
+        [[ -f $STATE ]] && printf '%s\n' "$STATE"
+    else
+        local file
+        for file in "$STATE_DIR"/*.json; do
+            [[ -f $file ]] && printf '%s\n' "$file"
+        done
+    fi
+    return 0
+}
+
+# With a key configured, reconciler refuses a state in clear, so that no run writes beside a
+# copy thought encrypted. Here the copy is the state branch itself, still in clear because the
+# key is new: seal it (state, backup, the ledger's data keys), and the next state-push commits
+# it sealed. The branch's earlier commits stay as they were.
+seal_clear_state() {
+    [[ -n ${RECONCILER_ENCRYPTION_KEY:-} ]] || return 0
+    local file
+    while IFS= read -r file; do
+        [[ $(head -c 24 "$file") == '{"reconciler_encrypted":' ]] && continue
+        say "$file is in clear and RECONCILER_ENCRYPTION_KEY is set: encrypting the state branch (first run with a key)"
+        reconciler state encrypt --state "$file"
+    done < <(state_files)
+}
+
 cmd_state_fetch() {
     if [[ -e $STATE_DIR/.git ]]; then
         say "$STATE_DIR is already a checkout of the state branch"
+        seal_clear_state
         return 0
     fi
     local code=0
@@ -244,6 +293,7 @@ cmd_state_fetch() {
         git fetch --quiet --depth=1 "$STATE_REMOTE" "refs/heads/$STATE_BRANCH"
         git worktree add --quiet --detach "$STATE_DIR" FETCH_HEAD
         say "state branch $STATE_BRANCH checked out in $STATE_DIR"
+        seal_clear_state
     elif [[ $code -eq 2 ]]; then  # no such branch: the first apply creates it
         git worktree add --quiet --detach "$STATE_DIR"
         git -C "$STATE_DIR" switch --quiet --orphan "$STATE_BRANCH"
@@ -253,7 +303,8 @@ cmd_state_fetch() {
     fi
 }
 
-cmd_state_push() {
+cmd_state_push() {  # [WHAT: the commit message's subject]
+    local what=${1:-state after commit $(commit_id)}
     [[ -e $STATE_DIR/.git ]] || die "$STATE_DIR is not a checkout of the state branch: run ci.sh state-fetch first"
     # The lock file is a process's, never shared; everything else (state, backup, a journal
     # left by a killed apply, audit.jsonl) is what the next run must find.
@@ -264,7 +315,7 @@ cmd_state_push() {
         GIT_AUTHOR_EMAIL=${GIT_AUTHOR_EMAIL:-reconciler-ci@localhost} \
         GIT_COMMITTER_NAME=${GIT_COMMITTER_NAME:-reconciler-ci} \
         GIT_COMMITTER_EMAIL=${GIT_COMMITTER_EMAIL:-reconciler-ci@localhost} \
-            git -C "$STATE_DIR" commit --quiet --message "reconciler-ci: state after commit $(commit_id)"
+            git -C "$STATE_DIR" commit --quiet --message "reconciler-ci: $what"
     elif ! git -C "$STATE_DIR" rev-parse --quiet --verify HEAD > /dev/null; then
         say "no state yet: nothing to push"
         return 0
@@ -279,11 +330,89 @@ cmd_state_push() {
     say "state pushed to $STATE_BRANCH"
 }
 
+# A person's request to be forgotten, on the state branch: their values leave the state, its
+# backup and (their data keys destroyed) the ledger, whose records stay and still verify.
+cmd_erase() {  # ID...
+    [[ $# -gt 0 ]] || die "usage: ci.sh erase ID... (the distinct_ids to erase)"
+    local id
+    for id in "$@"; do
+        [[ -n $id && $id != -* ]] || die "not a distinct_id: '$id'; nothing was erased"
+    done
+    cmd_state_fetch
+    mkdir -p "$OUT"
+    # One plan for these ids alone, against no state, says two things: the workspace and
+    # version (they name the state file), and which ids the configuration still declares
+    # with channel data (they get calls): the next apply would record those again.
+    local -a targets=()
+    for id in "$@"; do
+        targets+=(--target "$id")
+    done
+    local nowhere="$OUT/no-state.json" plan workspace version declared
+    rm -f "$nowhere"
+    plan=$(reconciler plan "$PROFILES" --state "$nowhere" "${targets[@]}" --format json \
+        --max-delete-percent 100)
+    workspace=$(json_field workspace <<< "$plan")
+    version=$(json_field version <<< "$plan")
+    declared=$("$PYTHON" -c 'import json, sys
+print(" ".join(sorted({call["distinct_id"] for call in json.load(sys.stdin)["calls"]})))' \
+        <<< "$plan")
+    [[ -z $declared ]] || die "still declared in $PROFILES: $declared. Remove them there first (a pull request; its apply deletes their channel data on the server), then erase; nothing was erased"
+    local state=${STATE:-state/$workspace-$version.json}
+    [[ -f $state ]] || die "no state at $state (nothing applied yet?): nothing to erase"
+
+    local listed name rest
+    local -A recorded=()
+    listed=$(reconciler state list --state "$state")
+    while read -r name rest; do  # "ID" or "ID (missing on the server)"
+        [[ -n $name ]] && recorded[$name]=1
+    done <<< "$listed"
+    local -a still=() gone=()
+    for id in "$@"; do
+        if [[ -n ${recorded[$id]:-} ]]; then still+=("$id"); else gone+=("$id"); fi
+    done
+    local code=0
+    if [[ ${#still[@]} -gt 0 ]]; then
+        say "still recorded in the state: ${still[*]}. Forgetting them first: their channel data stays on the server (state rm makes no call); delete it there if it must go too"
+        reconciler state rm --erase "${still[@]}" --state "$state" || code=$?
+    fi
+    if [[ $code -eq 0 && ${#gone[@]} -gt 0 ]]; then
+        reconciler audit erase "${gone[@]}" --state "$state" || code=$?
+    fi
+    # Prints the ledger's head: the chain still verifies, and the CI log anchors it.
+    reconciler audit verify --state-dir "$STATE_DIR" || code=1
+    # Pushed even after a failure: the state records what was done.
+    cmd_state_push "erased $*"
+    [[ $code -eq 0 ]] || die "erase failed (exit $code); the state branch records what was done"
+    say "erased $* from the head of $STATE_BRANCH. Its earlier commits still hold their values, encrypted with the key of their time: finish with ci.sh rotate and the old key destroyed (README.md, \"Erasure\")"
+}
+
+# Key rotation: everything the head of the state branch holds is read with the old key
+# (RECONCILER_ENCRYPTION_FALLBACK) and written again with the new one. Once the old key is
+# destroyed, the branch's earlier commits, and plans made before, can no longer be read.
+cmd_rotate() {
+    [[ -n ${RECONCILER_ENCRYPTION_KEY:-} && -n ${RECONCILER_ENCRYPTION_FALLBACK:-} ]] \
+        || die "rotate needs the new key as RECONCILER_ENCRYPTION_KEY and the old one as RECONCILER_ENCRYPTION_FALLBACK"
+    cmd_state_fetch
+    local -a files
+    mapfile -t files < <(state_files)
+    [[ ${#files[@]} -gt 0 ]] || die "no state in $STATE_DIR: nothing to re-encrypt"
+    local file code=0
+    for file in "${files[@]}"; do
+        reconciler state encrypt --state "$file" || code=$?
+    done
+    reconciler audit verify --state-dir "$STATE_DIR" || code=1
+    cmd_state_push "re-encrypted under a new key"
+    [[ $code -eq 0 ]] || die "rotate failed (exit $code): keep the old key until it succeeds"
+    say "the head of $STATE_BRANCH is encrypted with the new key only. Destroy the old key now (delete it from the secret store): then no earlier commit of $STATE_BRANCH, and no plan made before, can be read"
+}
+
 case ${1:-} in
     plan) cmd_plan ;;
     apply) cmd_apply ;;
     drift) cmd_drift ;;
     state-fetch) cmd_state_fetch ;;
     state-push) cmd_state_push ;;
-    *) die "usage: ci.sh plan|apply|drift|state-fetch|state-push (see the top of this file)" ;;
+    erase) cmd_erase "${@:2}" ;;
+    rotate) cmd_rotate ;;
+    *) die "usage: ci.sh plan|apply|drift|state-fetch|state-push|erase ID...|rotate (see the top of this file)" ;;
 esac
