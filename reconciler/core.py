@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reconciler.audit import AuditContext
+from reconciler.audit import AuditContext, AuditLedger, ledger_path
 from reconciler.audit.base import Ledger
 from reconciler.audit.entry import ERASE_OPERATION
 from reconciler.config import Config
 from reconciler.encryption import Encryption
+from reconciler.errors import UsageError
 from reconciler.ownership import NO_ENTRIES, unmanaged
 from reconciler.plan import Plan
 from reconciler.planner import diff, forgotten_without_calls
@@ -23,9 +24,29 @@ from reconciler.state import LocalStateFile, State, StateBackend, default_state_
 
 
 def open_state(state_path: Path | None, workspace: str, version: str,
-               encryption: Encryption) -> StateBackend:
-    """The state backend for a workspace: `--state` when given, else the default file."""
-    return LocalStateFile(state_path or default_state_path(workspace, version), encryption)
+               encryption: Encryption, backend: str | None = None,
+               lock_timeout: float = 0.0) -> StateBackend:
+    """The state backend for a workspace: PostgreSQL at `backend` when given, else the file
+    `--state` names, else the default file."""
+    if backend is not None:
+        if state_path is not None:
+            raise UsageError("--state names a file, and --backend (RECONCILER_BACKEND) a "
+                             "database: give one of the two")
+        from reconciler.state.postgres import PostgresState  # psycopg only when used
+
+        return PostgresState(backend, workspace, version, encryption,
+                             lock_timeout=lock_timeout)
+    return LocalStateFile(state_path or default_state_path(workspace, version), encryption,
+                          lock_timeout=lock_timeout)
+
+
+def open_ledger(state_dir: Path, encryption: Encryption, backend: str | None = None) -> Ledger:
+    """The audit ledger `audit` reads: the backend's, else `audit.jsonl` in `state_dir`."""
+    if backend is not None:
+        from reconciler.state.postgres import PostgresState
+
+        return PostgresState(backend, "", "live", encryption).ledger()
+    return AuditLedger(ledger_path(state_dir), encryption=encryption)
 
 
 def make_plan(

@@ -205,6 +205,8 @@ class Encryption:
                                                         repr=False)
     _writers: dict[str, Cipher] = field(default_factory=dict, compare=False, repr=False)
     _salts: dict[str, Kdf] = field(default_factory=dict, compare=False, repr=False)
+    # readers by header line: a table of sealed rows shares a few headers
+    _readers: dict[bytes, Cipher] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def configure(cls, key: str | None, fallbacks: str | None, method: str | None,
@@ -291,8 +293,11 @@ class Encryption:
                     "unset RECONCILER_ENCRYPTION_KEY to use it in clear")
             return data
         end = data.find(b"\n")
-        header = _header(data[:end] if end >= 0 else data, what)
-        cipher = self.reader(header, what)
+        line = data[:end] if end >= 0 else data
+        cipher = self._readers.get(line)
+        header = _header(line, what) if cipher is None else cipher.header
+        if cipher is None:
+            cipher = self._readers.setdefault(line, self.reader(header, what))
         plain = None if end < 0 else cipher.open(data[end + 1:])
         if plain is None:
             raise EncryptionError(

@@ -12,11 +12,14 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from reconciler.audit.entry import AuditEntry
-from reconciler.audit.keys import Profile
+from reconciler.audit.keys import Profile, ProfileKeys
+from reconciler.audit.verify import ChainCheck
 
 
 class Ledger(Protocol):
     """An append-only, hash-chained ledger of the calls made and facts learned."""
+
+    keys: ProfileKeys  # the data keys that open (and erase) its records' sealed values
 
     def __enter__(self) -> Ledger: ...
 
@@ -55,4 +58,8 @@ class Ledger(Protocol):
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every record, in order, as stored."""
+        ...
+
+    def chain(self) -> ChainCheck:
+        """One pass over the records that judges the chain as it yields them."""
         ...

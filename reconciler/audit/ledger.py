@@ -38,7 +38,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
@@ -48,6 +48,9 @@ from reconciler.audit.entry import ERASE_OPERATION, TORN_LINE_OPERATION, AuditEn
 from reconciler.audit.keys import PERSONAL, Profile, ProfileKeys, keys_path
 from reconciler.encryption import NO_ENCRYPTION, Encryption
 from reconciler.errors import AuditError
+
+if TYPE_CHECKING:
+    from reconciler.audit.verify import ChainCheck
 
 LEDGER_NAME: Final = "audit.jsonl"
 _TAIL_CHUNK: Final = 1 << 16
@@ -75,7 +78,7 @@ def seal(body: Mapping[str, Any]) -> tuple[bytes, str]:
     return data[:-1] + b',"hash":"' + digest.encode() + b'"}\n', digest
 
 
-def parse_line(line: bytes, path: Path, number: int) -> Any:
+def parse_line(line: bytes, path: Path | str, number: int) -> Any:
     """The JSON value of the ledger's line `number` (1-based), read strictly.
 
     Raises `strictjson.DuplicateKeyError` (an `AuditError` would hide from a caller which
@@ -151,6 +154,11 @@ class AuditLedger:
 
     def records(self) -> Iterator[dict[str, Any]]:
         return read_records(self.path)
+
+    def chain(self) -> ChainCheck:
+        from reconciler.audit.verify import ChainCheck  # verify builds on this module
+
+        return ChainCheck(self.path)
 
     def check(self) -> None:
         """Make sure records can be chained on, before apply makes its first call.

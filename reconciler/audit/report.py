@@ -74,15 +74,13 @@ def query(path: Path, *, profile: str | None = None, since: datetime | None = No
           encryption: Encryption = NO_ENCRYPTION) -> Iterator[dict[str, Any]]:
     """The records of one profile and/or from `since` on (a naive `since` is UTC), with
     their sealed values opened."""
-    return opened(select(ChainCheck(path).records(), profile=profile, since=since), path,
-                  encryption)
+    return opened(select(ChainCheck(path).records(), profile=profile, since=since),
+                  ProfileKeys(keys_path(path), encryption))
 
 
-def opened(records: Iterable[dict[str, Any]], path: Path,
-           encryption: Encryption) -> Iterator[dict[str, Any]]:
-    """`records` of the ledger at `path` with their sealed values opened (`audit.keys`);
+def opened(records: Iterable[dict[str, Any]], keys: ProfileKeys) -> Iterator[dict[str, Any]]:
+    """`records` with their sealed values opened with `keys` (the ledger's data keys);
     those of an erased profile come with `erased: true` and no values."""
-    keys = ProfileKeys(keys_path(path), encryption)
     keys.refresh()
     return (keys.open_record(record) for record in records)
 

@@ -23,7 +23,7 @@ log of the CI run, say) anchors everything up to it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
@@ -40,7 +40,7 @@ Reason: TypeAlias = Literal["edited", "removed", "reordered", "not_json", "not_r
 class VerifyResult:
     """The verdict on a ledger; `first_bad` is a 1-based line number."""
 
-    path: Path
+    path: Path | str  # the ledger file, or where another backend keeps it
     ok: bool
     count: int  # records verified before the first bad line (all of them when ok)
     first_bad: int | None = None
@@ -77,8 +77,12 @@ class ChainCheck:
     (a report shows what the file holds); `result` is the verdict once they are all read.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str,
+                 lines: Callable[[], Iterator[bytes]] | None = None) -> None:
+        """The ledger file at `path`, or the `lines` another backend reads (each with its
+        newline), `path` then naming it for messages."""
         self.path = path
+        self._lines = lines
         self._result: VerifyResult | None = None
 
     @property
@@ -88,17 +92,23 @@ class ChainCheck:
         return self._result
 
     def records(self) -> Iterator[dict[str, Any]]:
+        if self._lines is not None:
+            yield from self._judged(self._lines())
+            return
         try:
-            file = self.path.open("rb")
+            file = Path(self.path).open("rb")  # noqa: SIM115 (closed by the with below)
         except FileNotFoundError:
             self._result = VerifyResult(self.path, ok=True, count=0)
             return
-        judge = _Judge(self.path)
         with file:
-            for number, raw in enumerate(file, start=1):
-                record = judge.line(number, raw)
-                if isinstance(record, dict):
-                    yield record
+            yield from self._judged(file)
+
+    def _judged(self, lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+        judge = _Judge(self.path)
+        for number, raw in enumerate(lines, start=1):
+            record = judge.line(number, raw)
+            if isinstance(record, dict):
+                yield record
         self._result = judge.end()
 
 
@@ -121,7 +131,7 @@ class _Gap:
 class _Judge:
     """The chain rule, fed the ledger's lines in order; `end()` gives the verdict."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
         self.path = path
         self.count = 0
         self.head = ""

@@ -11,6 +11,7 @@
     privacy_cmds audit erase, state encrypt, state decrypt
     stored      the state a state command works on, and erasing from it
     doctor_cmd  doctor: a read-only check of the set-up
+    backend_cmd backend migrate: the PostgreSQL backend's tables
     sandbox_cmd sandbox: the local stand-in for the API
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 from reconciler.cli import (
     apply_cmd,
     audit_cmds,
+    backend_cmd,
     doctor_cmd,
     export_cmd,
     planning,
@@ -29,5 +31,5 @@ from reconciler.cli import (
 )
 from reconciler.cli.group import cli, main
 
-__all__ = ["apply_cmd", "audit_cmds", "cli", "doctor_cmd", "export_cmd", "main", "planning",
-           "privacy_cmds", "refresh_cmds", "sandbox_cmd", "state_cmds"]
+__all__ = ["apply_cmd", "audit_cmds", "backend_cmd", "cli", "doctor_cmd", "export_cmd", "main",
+           "planning", "privacy_cmds", "refresh_cmds", "sandbox_cmd", "state_cmds"]

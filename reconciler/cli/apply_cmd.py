@@ -21,6 +21,7 @@ from reconciler.cli.options import (
     encryption,
     format_option,
     load_desired,
+    open_store,
     safety_options,
     show_values_option,
     state_option,
@@ -30,7 +31,7 @@ from reconciler.cli.refresh_cmds import refresh_in_memory
 from reconciler.cli.remote import client, progress, require_api_key, retry_policy, run_options
 from reconciler.config.sources import YAML_SUFFIXES
 from reconciler.converge import Report
-from reconciler.core import make_plan, open_state
+from reconciler.core import make_plan
 from reconciler.drift import DriftReport
 from reconciler.errors import (
     ApplyFailedError,
@@ -51,7 +52,7 @@ from reconciler.render.events import (
     report_message,
     summary_event,
 )
-from reconciler.state import State, StateBackend, default_state_path
+from reconciler.state import State, StateBackend
 
 
 @cli.command()
@@ -111,14 +112,13 @@ def _apply_saved(planfile: Path, state_path: Path | None, env: Mapping[str, str]
                  parallelism: int, rate: float | None, out: _Output) -> ApplyResult:
     """Apply exactly a reviewed plan, if the state is still the one it was made against."""
     plan = read_plan(planfile, encryption())
-    path = state_path or default_state_path(plan.workspace, plan.version)
-    backend = open_state(path, plan.workspace, plan.version, encryption())
+    backend = open_store(state_path, plan.workspace, plan.version)
     with backend.lock("apply"):
         state = backend.load(plan.workspace, plan.version)
         check_fresh(plan, planfile, state.lineage, state.serial, plan.workspace, plan.version)
         click.echo(f"Applying the saved plan {planfile}: {len(plan.calls)} calls.", err=True)
         out.plan(plan)
-        return _execute(plan, state, backend, path, planfile.parent, env, parallelism, rate,
+        return _execute(plan, state, backend, planfile.parent, env, parallelism, rate,
                         out)
 
 
@@ -129,8 +129,7 @@ def _apply_config(ctx: click.Context, paths: tuple[Path, ...], state_path: Path 
     """Plan from the configuration, show it, confirm, apply; None: nothing to apply."""
     config = load_desired(paths)
     config_dir = paths[0] if paths[0].is_dir() else paths[0].parent
-    path = state_path or default_state_path(config.workspace, config.version)
-    backend = open_state(path, config.workspace, config.version, encryption())
+    backend = open_store(state_path, config.workspace, config.version)
     with backend.lock("apply"):
         state = backend.load(config.workspace, config.version)
         if refresh:
@@ -151,7 +150,7 @@ def _apply_config(ctx: click.Context, paths: tuple[Path, ...], state_path: Path 
             out.nothing_to_apply(state.serial)
             return None
         _confirm(auto_approve)
-        return _execute(plan, state, backend, path, paths[0], env, parallelism, rate, out)
+        return _execute(plan, state, backend, paths[0], env, parallelism, rate, out)
 
 
 def _saved_plan(paths: tuple[Path, ...]) -> Path | None:
@@ -216,9 +215,9 @@ class _Output:
                                      serial=serial, unconfirmed=0, stopped=None))
 
 
-def _execute(plan: Plan, state: State, backend: StateBackend, state_path: Path,
-             config_path: Path, env: Mapping[str, str], parallelism: int,
-             rate: float | None, out: _Output) -> ApplyResult:
+def _execute(plan: Plan, state: State, backend: StateBackend, config_path: Path,
+             env: Mapping[str, str], parallelism: int, rate: float | None,
+             out: _Output) -> ApplyResult:
     api = client(env, plan.workspace, plan.version, parallelism)
     context = AuditContext.current(
         config_dir=config_path if config_path.is_dir() else config_path.parent,

@@ -8,17 +8,19 @@ from typing import cast
 
 import click
 
-from reconciler.audit import Format, VerifyResult, ledger_path, render_records, verify
+from reconciler.audit import Format, VerifyResult, ledger_path, render_records
+from reconciler.audit.base import Ledger
 from reconciler.audit.report import opened, select
-from reconciler.audit.verify import ChainCheck
 from reconciler.cli.group import cli
 from reconciler.cli.options import (
     F,
+    backend_url,
     common_options,
     encryption,
     format_option,
     show_values_option,
 )
+from reconciler.core import open_ledger
 from reconciler.errors import AuditError
 from reconciler.render.common import printable
 
@@ -61,11 +63,9 @@ def audit(ctx: click.Context, profile: str | None, since: datetime | None, fmt: 
     """
     if ctx.invoked_subcommand is not None:
         return
-    path = ledger_path(state_dir)
-    if not path.exists():
-        raise AuditError(f"no audit ledger at {path}: nothing was applied from here yet")
-    check = ChainCheck(path)
-    records = opened(select(check.records(), profile=profile, since=since), path, encryption())
+    ledger = _ledger(state_dir)
+    check = ledger.chain()
+    records = opened(select(check.records(), profile=profile, since=since), ledger.keys)
     for chunk in render_records(records, cast(Format, fmt), profile=profile,
                                 show_values=show_values):
         click.echo(chunk, nl=False)
@@ -86,13 +86,22 @@ def audit_verify(state_dir: Path) -> None:
     Example:
       reconciler audit verify --state-dir state
     """
-    path = ledger_path(state_dir)
-    if not path.exists():
-        raise AuditError(f"no audit ledger at {path}")
-    result = verify(path)
+    check = _ledger(state_dir).chain()
+    for _ in check.records():
+        pass
+    result = check.result
     if not result.ok:
         raise AuditError(damaged(result))
     click.echo(result.describe())
+
+
+def _ledger(state_dir: Path) -> Ledger:
+    """The ledger of `--backend`, else `audit.jsonl` in `--state-dir`."""
+    url = backend_url()
+    if url is None and not ledger_path(state_dir).exists():
+        raise AuditError(f"no audit ledger at {ledger_path(state_dir)}: nothing was applied "
+                         "from here yet")
+    return open_ledger(state_dir, encryption(), url)
 
 
 def damaged(result: VerifyResult) -> str:

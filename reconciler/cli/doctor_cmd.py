@@ -8,13 +8,11 @@ from pathlib import Path
 import click
 
 from reconciler.cli.group import cli
-from reconciler.cli.options import common_options, encryption, state_option
+from reconciler.cli.options import common_options, open_store, state_option
 from reconciler.cli.remote import client, target_workspace
-from reconciler.core import open_state
 from reconciler.doctor import run_doctor
 from reconciler.errors import ApiSetupError
 from reconciler.render.common import printable
-from reconciler.state import default_state_path
 
 
 @cli.command()
@@ -45,10 +43,8 @@ def doctor(ctx: click.Context, paths: tuple[Path, ...], profile_id: str | None,
     env = os.environ
     workspace, version, _ = target_workspace(paths, env, "to check")
     if profile_id is None:
-        path = state_path or default_state_path(workspace, version)
-        if path.exists():
-            state = open_state(path, workspace, version, encryption()).load(workspace, version)
-            profile_id = min(state.profiles, default=None)
+        state = open_store(state_path, workspace, version).load(workspace, version)
+        profile_id = min(state.profiles, default=None)
     base_url = env.get("FYNO_BASE_URL") or DEFAULT_BASE_URL
     try:
         proxy = proxy_for(httpx.URL(base_url), env)

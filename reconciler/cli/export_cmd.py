@@ -28,15 +28,14 @@ import click
 
 from reconciler import __version__, atomic
 from reconciler.cli.group import cli
-from reconciler.cli.options import common_options, encryption, state_option
+from reconciler.cli.options import common_options, open_store, state_option
 from reconciler.cli.refresh_cmds import check_reading, read
 from reconciler.cli.remote import require_api_key, run_options, target_workspace
 from reconciler.config.sources import is_yaml_name
-from reconciler.core import open_state
 from reconciler.errors import UsageError
 from reconciler.export import Origin, Sorted, public_url, render, render_files, sort_out
 from reconciler.render.common import printable
-from reconciler.state import State, default_state_path
+from reconciler.state import State
 
 DEFAULT_PER_FILE: Final = 1000
 _EXPORT_FILE: Final = re.compile(r"profiles-[0-9]{4,}\.yaml")
@@ -110,18 +109,18 @@ def export(ctx: click.Context, paths: tuple[Path, ...], ids: tuple[str, ...],
 
     recorded: State | None = None
     if all_recorded and not paths and not env.get("FYNO_WSID") and state_path is not None:
-        recorded = open_state(state_path, "", "live", encryption()).load(None, None)
+        recorded = open_store(state_path, "", "live").load(None, None)
         workspace, version = recorded.workspace, recorded.version
     else:
         workspace, version, _ = target_workspace(paths, env, "to export from")
-    path = state_path or default_state_path(workspace, version)  # also checks both names
+    store = open_store(state_path, workspace, version)  # also checks both names
     if all_recorded:
         if recorded is None:
-            recorded = open_state(path, workspace, version, encryption()).load(workspace, version)
+            recorded = store.load(workspace, version)
         wanted = sorted(recorded.profiles.keys() | recorded.missing)
         if not wanted:
-            raise UsageError(f"the state {path} records no profile: import some first, or "
-                             "name them with --id or --ids-from")
+            raise UsageError(f"the state {store.describe()} records no profile: import some "
+                             "first, or name them with --id or --ids-from")
     else:
         wanted = sorted(set(ids) if ids else _read_ids(ids_from))
 

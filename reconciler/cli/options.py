@@ -17,6 +17,7 @@ from reconciler.audit import (
     record_lost_requests,
 )
 from reconciler.config import Config, load_config
+from reconciler.core import open_state
 from reconciler.encryption import Encryption
 from reconciler.state import State, StateBackend
 
@@ -53,14 +54,44 @@ _ENCRYPTION_OPTIONS = (
 )
 
 
+_STORE_OPTIONS = (
+    ("--backend", "RECONCILER_BACKEND", "URL",
+     "Keep state, lock and ledger in PostgreSQL (postgresql://user@host/db; the password "
+     "from PGPASSWORD or ~/.pgpass) instead of files."),
+    ("--lock-timeout", "RECONCILER_LOCK_TIMEOUT", "SECONDS",
+     "Wait up to this long for the state lock instead of refusing at once."),
+)
+_TYPES: dict[str, click.ParamType[Any]] = {
+    "--encryption-method": click.Choice(["aes-gcm", "chacha20-poly1305"]),
+    "--lock-timeout": click.FloatRange(0, 86400),
+}
+
+
 def encryption_options(function: F) -> F:
-    """The encryption settings, given before the command name or in the environment."""
-    for flag, variable, metavar, text in reversed(_ENCRYPTION_OPTIONS):
+    """The settings of where and how state is kept (backend, lock, encryption), given
+    before the command name or in the environment."""
+    for flag, variable, metavar, text in reversed((*_STORE_OPTIONS, *_ENCRYPTION_OPTIONS)):
         function = click.option(flag, envvar=variable, show_envvar=True, metavar=metavar,
                                 expose_value=False, callback=_setting(flag), help=text,
-                                type=click.Choice(["aes-gcm", "chacha20-poly1305"])
-                                if flag == "--encryption-method" else None)(function)
+                                type=_TYPES.get(flag))(function)
     return function
+
+
+def backend_url() -> str | None:
+    """The PostgreSQL backend's URL, if one is given; None: the file backend."""
+    value = click.get_current_context().meta.get("--backend")
+    return str(value) if value else None
+
+
+def lock_timeout() -> float:
+    return float(click.get_current_context().meta.get("--lock-timeout") or 0.0)
+
+
+def open_store(state_path: Path | None, workspace: str, version: str) -> StateBackend:
+    """The state of a workspace as this run's settings say: `--backend`, else `--state`
+    or the default file; with `--lock-timeout` and the encryption key."""
+    return open_state(state_path, workspace, version, encryption(), backend_url(),
+                      lock_timeout())
 
 
 def _setting(flag: str) -> Callable[[click.Context, click.Parameter, Any], None]:

@@ -16,6 +16,7 @@ from reconciler.cli.options import (
     encryption,
     format_option,
     load_desired,
+    open_store,
     paths_argument,
     record,
     safety_options,
@@ -25,7 +26,7 @@ from reconciler.cli.options import (
 )
 from reconciler.cli.refresh_cmds import refresh_in_memory
 from reconciler.cli.remote import require_api_key, run_options
-from reconciler.core import make_plan, open_state
+from reconciler.core import make_plan
 from reconciler.planfile import read_plan, write_plan
 from reconciler.render import render
 
@@ -76,7 +77,7 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None, o
       reconciler plan profiles/ --out plan.json --detailed-exitcode
     """
     config = load_desired(paths)
-    backend = open_state(state_path, config.workspace, config.version, encryption())
+    backend = open_store(state_path, config.workspace, config.version)
     state = backend.load(config.workspace, config.version)
     if refresh:
         require_api_key(os.environ)

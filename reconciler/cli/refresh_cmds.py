@@ -14,9 +14,9 @@ from reconciler.cli.group import cli
 from reconciler.cli.options import (
     EXIT_CHANGES,
     common_options,
-    encryption,
     format_option,
     load_desired,
+    open_store,
     record,
     record_lost,
     show_values_option,
@@ -31,7 +31,6 @@ from reconciler.cli.remote import (
     run_options,
     target_workspace,
 )
-from reconciler.core import open_state
 from reconciler.drift import ProfileDrift
 from reconciler.errors import ApplyFailedError, Interrupted, UsageError
 from reconciler.mask import mask_message
@@ -46,7 +45,7 @@ from reconciler.refresh import (
 )
 from reconciler.render.common import printable
 from reconciler.render.drift import render_drift
-from reconciler.state import State, StateBackend, default_state_path
+from reconciler.state import State, StateBackend
 
 
 def read(state: State, ids: Sequence[str], env: Mapping[str, str], parallelism: int,
@@ -149,8 +148,7 @@ def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
     if not paths and not ids:
         raise UsageError("give the configuration PATHS, or --id ID for each profile to import")
     workspace, version, config = target_workspace(paths, env, "to import from")
-    path = state_path or default_state_path(workspace, version)
-    backend = open_state(path, workspace, version, encryption())
+    backend = open_store(state_path, workspace, version)
     with backend.lock("import"):
         state = backend.load(workspace, version)
         if ids:
@@ -178,7 +176,7 @@ def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
             state = backend.save(state)
             record(backend, workspace, version, adopted, config_dir=config_dir)
     missing = sorted(name for name, data in reading.found.items() if data is None)
-    click.echo(f"Imported {len(reading.found) - len(missing)} profile(s) into {path} "
+    click.echo(f"Imported {len(reading.found) - len(missing)} profile(s) into {backend.describe()} "
                f"(serial {state.serial}).")
     if missing:
         click.echo(f"{len(missing)} not found on the server, recorded as missing (nothing is "
@@ -215,8 +213,7 @@ def refresh(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None
     env = os.environ
     require_api_key(env)
     config = load_desired(paths)
-    path = state_path or default_state_path(config.workspace, config.version)
-    backend = open_state(path, config.workspace, config.version, encryption())
+    backend = open_store(state_path, config.workspace, config.version)
     with backend.lock("refresh"):
         state = backend.load(config.workspace, config.version)
         ids = sorted(managed_ids(state, targets))

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from reconciler.audit import AuditContext
-from reconciler.cli.options import encryption, record_lost
+from reconciler.cli.options import backend_url, encryption, lock_timeout, record_lost
 from reconciler.core import erase_profiles, open_state
 from reconciler.encryption import Encryption
 from reconciler.errors import UsageError
@@ -28,9 +28,10 @@ def state_backend(state_path: Path | None,
     version = os.environ.get("FYNO_VERSION") or "live"
     if state_path is None and not workspace:
         raise UsageError("give --state FILE, or set FYNO_WSID (and FYNO_VERSION) to find the "
-                         "default state file")
+                         "default state file (or the workspace's state in --backend)")
     backend = open_state(state_path, workspace or "", version,
-                         encryption() if encrypted is None else encrypted)
+                         encryption() if encrypted is None else encrypted, backend_url(),
+                         lock_timeout())
     return backend, workspace or "", version
 
 

@@ -14,6 +14,7 @@ back carry (the journal's events).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Final
 
 import orjson
@@ -103,6 +104,13 @@ def decode(data: bytes, source: str) -> State:
             document = strictjson.loads(data, what=f"state {source}")
         except strictjson.JSONError as err:
             raise StateCorruptError(str(err)) from None
+        return decode_document(document, source)
+
+
+def decode_document(document: Any, source: str) -> State:
+    """`decode` of a document already parsed (strictly): a backend that keeps a state in
+    parts assembles the document and has it checked exactly as a file's."""
+    with collector_paused():
         if not isinstance(document, dict) or "format_version" not in document:
             raise StateCorruptError(
                 f"state {source} is not a reconciler state file (no format_version)")
@@ -233,3 +241,51 @@ def _channel_data(channel: dict[str, Any]) -> ChannelData:
 
 def _schema_problems(document: dict[str, Any]) -> list[str]:
     return strictjson.schema_problems(strictjson.validator("state.schema.json"), document)
+
+
+def profile_part(state: State, distinct_id: str) -> dict[str, Any] | None:
+    """All `state` holds of one profile, as a backend keeping a row per profile stores it:
+    its channel data, what our calls wrote, its requests in doubt and its marks; None when
+    it holds nothing of it. `document_of` puts parts back together."""
+    part: dict[str, Any] = {}
+    if distinct_id in state.profiles:
+        part["channel"] = state.profiles[distinct_id].to_json()
+    if distinct_id in state.managed:
+        part["managed"] = _managed_json(state.managed[distinct_id])
+    if distinct_id in state.doubts:
+        part["doubts"] = [doubt_to_json(doubt) for doubt in state.doubts[distinct_id]]
+    if distinct_id in state.unconfirmed:
+        part["unconfirmed"] = True
+    if distinct_id in state.missing:
+        part["missing"] = True
+    return part or None
+
+
+def document_of(head: dict[str, Any], parts: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """The state document (`head`: format_version, lineage, serial, workspace, version) of
+    profile parts, for `decode_document` to check and build as it does a file's."""
+    profiles: dict[str, Any] = {}
+    managed: dict[str, Any] = {}
+    doubts: dict[str, Any] = {}
+    unconfirmed: list[str] = []
+    missing: list[str] = []
+    for distinct_id, part in parts:
+        if not isinstance(part, dict):
+            raise StateCorruptError(f"the stored part of profile {distinct_id!r} is not an "
+                                    "object")
+        if "channel" in part:
+            profiles[distinct_id] = part["channel"]
+        if "managed" in part:
+            managed[distinct_id] = part["managed"]
+        if "doubts" in part:
+            doubts[distinct_id] = part["doubts"]
+        if part.get("unconfirmed") is True:
+            unconfirmed.append(distinct_id)
+        if part.get("missing") is True:
+            missing.append(distinct_id)
+    document = {**head, "profiles": profiles}
+    for name, value in (("managed", managed), ("doubts", doubts),
+                        ("unconfirmed", sorted(unconfirmed)), ("missing", sorted(missing))):
+        if value:
+            document[name] = value
+    return document

@@ -164,3 +164,17 @@ def from_json(line: Any) -> Event:
         return Holds(distinct_id, codec.decode_channel(data, "its channel data"))
     except StateCorruptError as error:
         raise NotAnEvent(str(error)) from None
+
+
+def drop_profiles(state: State, ids: set[str]) -> bool:
+    """Remove every trace of `ids` from `state` (an erasure: profiles, doubts, marks and
+    what was written by whom); whether there was any."""
+    found = False
+    for held in (state.profiles, state.doubts, state.managed):
+        for distinct_id in ids & held.keys():
+            del held[distinct_id]
+            found = True
+    for marks in (state.unconfirmed, state.missing):
+        found = found or bool(marks & ids)
+        marks -= ids
+    return found

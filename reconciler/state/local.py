@@ -25,7 +25,7 @@ from reconciler.encryption import NO_ENCRYPTION, Encryption
 from reconciler.errors import StateCorruptError, StateError, StateMismatchError, UsageError
 from reconciler.state import codec, journal
 from reconciler.state.base import LockInfo, State, StateBackend
-from reconciler.state.events import Event
+from reconciler.state.events import Event, drop_profiles
 from reconciler.state.journal import Journal
 from reconciler.state.lock import FileLock
 
@@ -52,10 +52,11 @@ class LocalStateFile:
     the backup is the previous file itself, sealed as it was written.
     """
 
-    def __init__(self, path: Path, encryption: Encryption = NO_ENCRYPTION) -> None:
+    def __init__(self, path: Path, encryption: Encryption = NO_ENCRYPTION, *,
+                 lock_timeout: float = 0.0) -> None:
         self.path = path
         self.encryption = encryption
-        self._lock = FileLock(self.lock_path,
+        self._lock = FileLock(self.lock_path, timeout=lock_timeout,
                               unlock_hint=f"reconciler state unlock --state {path}")
         # The stored version this object last read or wrote, so that `save` can tell whether
         # the file still is the one its caller loaded without parsing 40 MB again.
@@ -137,9 +138,9 @@ class LocalStateFile:
         ids = set(distinct_ids)
         if ids & state.profiles.keys():
             raise StateError(f"still recorded: {', '.join(sorted(ids & state.profiles.keys()))}")
-        if _drop(state, ids):
+        if drop_profiles(state, ids):
             state = self.save(state)
-        self._rewrite_backup(lambda kept: _drop(kept, ids))
+        self._rewrite_backup(lambda kept: drop_profiles(kept, ids))
         return state
 
     def reseal(self, state: State) -> State:
@@ -289,19 +290,6 @@ class _FileEventLog:
     def close(self, *, discard: bool = False) -> None:
         self._ledger.close()
         self.journal.close(discard=discard)
-
-
-def _drop(state: State, ids: set[str]) -> bool:
-    """Remove `ids` from everything `state` holds of profiles; whether anything was."""
-    found = False
-    for held in (state.profiles, state.doubts, state.managed):
-        for distinct_id in ids & held.keys():
-            del held[distinct_id]
-            found = True
-    for marks in (state.unconfirmed, state.missing):
-        found = found or bool(marks & ids)
-        marks -= ids
-    return found
 
 
 def _fingerprint(stat: os.stat_result) -> _Fingerprint:

@@ -44,6 +44,7 @@ _READ_RETRIES: Final = 10  # a fresh holder writes its details just after taking
 # Seconds by which a process may seem to start after its lock was taken: `started_at` is cut
 # to whole seconds, and the kernel's boot time, from which a start time is computed, too.
 _CLOCK_SLACK: Final = 2.0
+_WAIT_POLL: Final = 0.2  # seconds between tries while waiting for a held lock
 
 
 class HolderStatus(enum.Enum):
@@ -83,8 +84,9 @@ class FileLock:
     workers saving) the lock is shared, and `_mutex` only keeps its bookkeeping consistent.
     """
 
-    def __init__(self, path: Path, unlock_hint: str) -> None:
+    def __init__(self, path: Path, unlock_hint: str, timeout: float = 0.0) -> None:
         self.path = path
+        self.timeout = timeout  # seconds to wait for a held lock before refusing
         self._unlock_hint = unlock_hint
         self._mutex = threading.RLock()
         self._fd: int | None = None
@@ -108,10 +110,17 @@ class FileLock:
             self._depth += 1
             return
         self.path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.timeout
         while True:
             fd, created = _open_lock_file(self.path)
             try:
-                locked = self._flock(fd, created)
+                try:
+                    locked = self._flock(fd, created)
+                except StateLockedError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    locked = False  # held: --lock-timeout waits, and tries again
+                    time.sleep(_WAIT_POLL)
                 # The holder we waited for may have removed the file between our open and our
                 # flock; a lock on an unlinked file protects nothing, so start over.
                 if locked and _same_file(fd, self.path):

@@ -1,0 +1,93 @@
+"""The PostgreSQL backend's schema, created and upgraded by numbered migrations.
+
+`migrate` applies, in order and each in its own transaction, the migrations the database has
+not seen, under a transaction-level advisory lock so that runners starting at once do not
+race. It runs on first use and as `reconciler backend migrate`. A database migrated by a newer
+reconciler (a version above the last known here) is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import psycopg
+
+from reconciler.errors import StateError
+
+MIGRATION_LOCK: Final = 0x7265636F6E63696C  # "reconcil": one advisory key for migrations
+
+MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
+    (1, """
+CREATE TABLE reconciler_states (
+    workspace   text NOT NULL,
+    version     text NOT NULL,
+    lineage     text NOT NULL,
+    serial      bigint NOT NULL,
+    PRIMARY KEY (workspace, version)
+);
+CREATE TABLE reconciler_profiles (
+    workspace   text NOT NULL,
+    version     text NOT NULL,
+    distinct_id text NOT NULL,
+    part        bytea NOT NULL,     -- codec.profile_part as JSON, sealed with a key
+    unconfirmed boolean NOT NULL,   -- a call's outcome unknown: read back before acting
+    PRIMARY KEY (workspace, version, distinct_id),
+    FOREIGN KEY (workspace, version) REFERENCES reconciler_states ON DELETE CASCADE
+);
+CREATE TABLE reconciler_locks (
+    workspace   text NOT NULL,
+    version     text NOT NULL,
+    pid         integer NOT NULL,
+    host        text NOT NULL,
+    command     text NOT NULL,
+    started_at  text NOT NULL,
+    session     integer NOT NULL,   -- the backend pid holding the advisory lock
+    PRIMARY KEY (workspace, version)
+);
+CREATE TABLE reconciler_ledger (
+    seq         bigint PRIMARY KEY,
+    line        bytea NOT NULL,     -- the record exactly as the file ledger's line holds it
+    workspace   text,
+    version     text,
+    distinct_id text
+);
+CREATE INDEX reconciler_ledger_profile ON reconciler_ledger (workspace, version, distinct_id);
+CREATE TABLE reconciler_ledger_head (
+    id          integer PRIMARY KEY CHECK (id = 1),
+    seq         bigint NOT NULL,
+    hash        text NOT NULL
+);
+INSERT INTO reconciler_ledger_head VALUES (1, 0, '');
+CREATE TABLE reconciler_ledger_keys (
+    id          bigserial PRIMARY KEY,
+    line        bytea NOT NULL      -- a line of keys.ProfileKeys, as audit.keys holds it
+);
+"""),
+)
+LATEST: Final = MIGRATIONS[-1][0]
+
+
+def migrate(connection: psycopg.Connection[Any]) -> list[int]:
+    """Bring the schema up to `LATEST`; the versions applied now (none when up to date)."""
+    applied: list[int] = []
+    try:
+        with connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            connection.execute("CREATE TABLE IF NOT EXISTS reconciler_migrations (version "
+                               "integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT "
+                               "now())")
+            done = {row[0] for row in connection.execute(
+                "SELECT version FROM reconciler_migrations")}
+            if done and max(done) > LATEST:
+                raise StateError(f"the backend's schema is at version {max(done)}, written by "
+                                 f"a newer reconciler (this one knows up to {LATEST}): upgrade "
+                                 "reconciler")
+            for version, sql in MIGRATIONS:
+                if version not in done:
+                    connection.execute(sql.encode())
+                    connection.execute("INSERT INTO reconciler_migrations (version) VALUES (%s)",
+                                       (version,))
+                    applied.append(version)
+    except psycopg.Error as error:
+        raise StateError(f"cannot set up the backend's tables: {error}") from None
+    return applied
