@@ -60,6 +60,15 @@ class Ledger(Protocol):
         """Every record, in order, as stored."""
         ...
 
+    def lines(self) -> Iterator[bytes]:
+        """Every record exactly as stored, one line (with its newline) each, in order."""
+        ...
+
+    def restore(self, lines: Iterable[bytes], keys: list[bytes]) -> int:
+        """Into an empty ledger: these records and data-key lines, exactly; how many
+        records (`state migrate`)."""
+        ...
+
     def chain(self) -> ChainCheck:
         """One pass over the records that judges the chain as it yields them."""
         ...

@@ -155,6 +155,29 @@ class AuditLedger:
     def records(self) -> Iterator[dict[str, Any]]:
         return read_records(self.path)
 
+    def lines(self) -> Iterator[bytes]:
+        try:
+            file = self.path.open("rb")
+        except FileNotFoundError:
+            return
+        with file:
+            yield from file
+
+    def restore(self, lines: Iterable[bytes], keys: list[bytes]) -> int:
+        with self._mutex, self._locked() as fd:
+            if os.fstat(fd).st_size:
+                raise AuditError(f"{self.path} already holds records: a ledger is only "
+                                 "restored into an empty one")
+            count = 0
+            for line in lines:
+                self._write(fd, line if line.endswith(b"\n") else line + b"\n",
+                            os.fstat(fd).st_size)
+                count += 1
+            os.fsync(fd)
+            self._tail = None
+        self.keys.lines.replace(keys)
+        return count
+
     def chain(self) -> ChainCheck:
         from reconciler.audit.verify import ChainCheck  # verify builds on this module
 

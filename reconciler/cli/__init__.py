@@ -12,6 +12,7 @@
     stored      the state a state command works on, and erasing from it
     doctor_cmd  doctor: a read-only check of the set-up
     backend_cmd backend migrate: the PostgreSQL backend's tables
+    migrate_cmd state migrate --to: a state and its ledger to another backend
     sandbox_cmd sandbox: the local stand-in for the API
 """
 
@@ -23,6 +24,7 @@ from reconciler.cli import (
     backend_cmd,
     doctor_cmd,
     export_cmd,
+    migrate_cmd,
     planning,
     privacy_cmds,
     refresh_cmds,
@@ -32,4 +34,4 @@ from reconciler.cli import (
 from reconciler.cli.group import cli, main
 
 __all__ = ["apply_cmd", "audit_cmds", "backend_cmd", "cli", "doctor_cmd", "export_cmd", "main",
-           "planning", "privacy_cmds", "refresh_cmds", "sandbox_cmd", "state_cmds"]
+           "migrate_cmd", "planning", "privacy_cmds", "refresh_cmds", "sandbox_cmd", "state_cmds"]

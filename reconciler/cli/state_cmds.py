@@ -70,12 +70,16 @@ def state_list(state_path: Path | None) -> None:
     Example:
       reconciler state list --state state/FYXXXXXXXX-live.json
     """
-    recorded = _read_state(state_path)
+    backend, workspace, version = state_backend(state_path)
+    recorded = backend.load(workspace or None, version if workspace else None)
     notes = {name: " (missing on the server)" for name in recorded.missing}
     notes.update({name: " (unconfirmed: the next apply reads it back first)"
                   for name in recorded.unconfirmed})
     for name in sorted(recorded.profiles.keys() | recorded.missing):
         click.echo(printable(name) + notes.get(name, ""))
+    holder = backend.lock_info()
+    if holder is not None:
+        click.echo(printable(f"Locked by {holder}."), err=True)
 
 
 @state.command("show")

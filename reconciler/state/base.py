@@ -161,6 +161,11 @@ class StateBackend(Protocol):
         """
         ...
 
+    def restore(self, state: State) -> None:
+        """Store `state` exactly as it is (lineage, serial, every profile) where this backend
+        holds no state yet: the destination of `state migrate`."""
+        ...
+
     def ledger(self, *, durable: bool = False) -> Ledger:
         """The audit ledger of this state (`durable`: each record survives a power cut)."""
         ...

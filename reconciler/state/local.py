@@ -225,6 +225,13 @@ class LocalStateFile:
                 f"(loaded {_describe_version(loaded)}, now {_describe_version(stored)}); "
                 f"nothing was saved. Run the command again to work from the current state.")
 
+    def restore(self, state: State) -> None:
+        with self.lock("state migrate"):
+            if self.path.exists():
+                raise StateError(f"{self.path} already exists: a state is only moved to where "
+                                 "there is none")
+            atomic.replace_file(self.path, self.encryption.seal_file("state", codec.encode(state)))
+
     @property
     def ledger_path(self) -> Path:
         """`audit.jsonl` beside the state: one ledger for every state of the directory."""

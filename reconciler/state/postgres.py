@@ -182,6 +182,24 @@ class PostgresState:
             raise StateError("a run's changes extend a saved state: save the new state first")
         return PostgresEventLog(self, state)
 
+    def restore(self, state: State) -> None:
+        with self.lock("state migrate"):
+            connection = self.connections.get()
+            with connection.transaction(), connection.cursor() as cursor:
+                cursor.execute("SELECT 1 FROM reconciler_states WHERE workspace = %s AND "
+                               "version = %s", (self.workspace, self.version))
+                if cursor.fetchone() is not None:
+                    raise StateError(f"{self.describe()} already holds a state: a state is only "
+                                     "moved to where there is none")
+                cursor.execute("INSERT INTO reconciler_states (workspace, version, lineage, "
+                               "serial) VALUES (%s, %s, %s, %s)",
+                               (self.workspace, self.version, state.lineage, state.serial))
+                self._rows = {}
+                rows = self._changed_rows(state)
+                self._write(cursor, rows)
+            self._rows = {name: row for name, row in rows.items() if row is not None}
+            self._serial = state.serial
+
     def ledger(self, *, durable: bool = False) -> PostgresLedger:
         del durable  # every commit is durable
         return PostgresLedger(self.connections, self.encryption)

@@ -76,10 +76,12 @@ class PostgresLedger:
             body = self.keys.seal(body, durable=True)
         body["seq"], body["prev"] = head[0] + 1, head[1]
         line, digest = seal(body)
+        # The row's key is its position: the record's `seq`, unless a ledger moved here from
+        # a file kept a torn line (a row of its own, vouched for by the marker after it).
         connection.execute(
             "INSERT INTO reconciler_ledger (seq, line, workspace, version, distinct_id) "
-            "VALUES (%s, %s, %s, %s, %s)",
-            (body["seq"], line.rstrip(b"\n"), entry.workspace, entry.version, entry.distinct_id))
+            "SELECT coalesce(max(seq), 0) + 1, %s, %s, %s, %s FROM reconciler_ledger",
+            (line.rstrip(b"\n"), entry.workspace, entry.version, entry.distinct_id))
         connection.execute("UPDATE reconciler_ledger_head SET seq = %s, hash = %s WHERE id = 1",
                            (body["seq"], digest))
 
@@ -116,6 +118,37 @@ class PostgresLedger:
             record = parse_line(line.rstrip(b"\n"), self.where, number)
             if isinstance(record, dict):
                 yield record
+
+    def lines(self) -> Iterator[bytes]:
+        return self._lines()
+
+    def restore(self, lines: Iterable[bytes], keys: list[bytes]) -> int:
+        connection = self._connections.get()
+        count, seq, digest = 0, 0, ""
+        with connection.transaction(), connection.cursor() as cursor:
+            head = cursor.execute("SELECT seq FROM reconciler_ledger_head WHERE id = 1 FOR "
+                                  "UPDATE").fetchone()
+            if head is None or head[0]:
+                raise AuditError(f"{self.where} already holds records: a ledger is only "
+                                 "restored into an empty one")
+            batch: list[tuple[Any, ...]] = []
+            for line in lines:
+                body = line.rstrip(b"\n")
+                record = parse_line(body, self.where, count + 1)
+                count += 1
+                if isinstance(record, dict):
+                    seq = int(record.get("seq") or count)
+                    digest = str(record.get("hash") or "")
+                    batch.append((count, body, record.get("workspace"), record.get("version"),
+                                  record.get("distinct_id")))
+                else:  # a torn line the file kept, and a marker record vouches for
+                    batch.append((count, body, None, None, None))
+            cursor.executemany("INSERT INTO reconciler_ledger (seq, line, workspace, version, "
+                               "distinct_id) VALUES (%s, %s, %s, %s, %s)", batch)
+            cursor.execute("UPDATE reconciler_ledger_head SET seq = %s, hash = %s WHERE id = 1",
+                           (seq, digest))
+            self.keys.lines.replace(keys)
+        return count
 
     def chain(self) -> ChainCheck:
         return ChainCheck(self.where, self._lines)
