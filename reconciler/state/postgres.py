@@ -47,6 +47,7 @@ from reconciler.state.postgres_ledger import PostgresLedger
 from reconciler.state.schema import migrate
 
 LOCK_POLL_SECONDS: Final = 0.2
+HOLDER_RETRIES: Final = 20
 _Row = tuple[bytes, bool]  # the part's JSON in clear, and whether the profile is unconfirmed
 
 
@@ -257,7 +258,7 @@ class PostgresState:
             if got is not None and got[0]:
                 break
             if time.monotonic() >= deadline:
-                holder = self.lock_info()
+                holder = self._holder()
                 who = "another session" if holder is None else str(holder)
                 waited = f" (waited {self.lock_timeout:g} s)" if self.lock_timeout else ""
                 raise StateLockedError(
@@ -273,6 +274,16 @@ class PostgresState:
             "started_at = EXCLUDED.started_at, session = EXCLUDED.session",
             (self.workspace, self.version, info.pid, info.host, info.command, info.started_at,
              _backend_pid(connection)))
+
+    def _holder(self) -> LockInfo | None:
+        """The holder of a lock just found taken: it writes its row right after taking the
+        lock, so a moment later it is there."""
+        for _ in range(HOLDER_RETRIES):
+            holder = self.lock_info()
+            if holder is not None:
+                return holder
+            time.sleep(LOCK_POLL_SECONDS / 2)
+        return None
 
     def lock_info(self) -> LockInfo | None:
         """The holder, if a live session holds the lock; a killed holder holds nothing."""
