@@ -105,8 +105,9 @@ class PostgresServer:
     stops it and removes the directory (also on exit of the process, however it ends)."""
 
     def __init__(self, binaries: Binaries, *, superuser: str = SUPERUSER,
-                 timeout: float = START_TIMEOUT) -> None:
+                 timeout: float = START_TIMEOUT, durable: bool = False) -> None:
         self.binaries = binaries
+        self.durable = durable  # fsync as a production server does (benchmarks); off for tests
         self.superuser = superuser
         self.timeout = timeout
         self.host = "127.0.0.1"
@@ -237,10 +238,9 @@ class PostgresServer:
             conf.write("\n# reconciler's throwaway test server\n"
                        "listen_addresses = '127.0.0.1'\n"
                        f"unix_socket_directories = '{self.directory}'\n"
-                       "fsync = off\n"
-                       "synchronous_commit = off\n"
-                       "full_page_writes = off\n"
                        "max_connections = 200\n")
+            if not self.durable:
+                conf.write("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
 
     def _start(self) -> None:
         for _attempt in range(5):  # another process may take the free port before we bind it

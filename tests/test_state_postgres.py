@@ -45,7 +45,7 @@ def saved(url: str, **profiles: ChannelData) -> State:
 
 def rows(url: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as connection:
-        return connection.execute("SELECT distinct_id, part, unconfirmed, xmin::text FROM "
+        return connection.execute("SELECT distinct_id, channel, unconfirmed, xmin::text FROM "
                                   "reconciler_profiles ORDER BY distinct_id").fetchall()
 
 

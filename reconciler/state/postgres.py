@@ -5,8 +5,8 @@ from libpq's usual places (PGPASSWORD, ~/.pgpass), never from the URL. The schem
 `schema.py`'s migrations, run on first use and by `reconciler backend migrate`:
 
     reconciler_states     a row per workspace/version: lineage, serial
-    reconciler_profiles   a row per profile: all the state holds of it (`codec.profile_part`),
-                          sealed when a key is configured; `unconfirmed` shown as a column
+    reconciler_profiles   a row per profile: its channel object, what our calls wrote and its
+                          requests in doubt (sealed with a key); unconfirmed, missing
     reconciler_locks      who holds each workspace/version's lock (pid, host, command, since)
     reconciler_ledger ... the audit ledger, see `postgres_ledger.py`
 
@@ -30,6 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
@@ -39,6 +40,7 @@ from reconciler import strictjson
 from reconciler.audit.entry import AuditEntry
 from reconciler.encryption import NO_ENCRYPTION, Encryption
 from reconciler.errors import StateCorruptError, StateError, StateLockedError
+from reconciler.model import ChannelData
 from reconciler.state import codec
 from reconciler.state.base import LockInfo, State, StateBackend
 from reconciler.state.events import Event, apply_event, drop_profiles
@@ -48,7 +50,9 @@ from reconciler.state.schema import migrate
 
 LOCK_POLL_SECONDS: Final = 0.2
 HOLDER_RETRIES: Final = 20
-_Row = tuple[bytes, bool]  # the part's JSON in clear, and whether the profile is unconfirmed
+# A profile's row, in clear: its channel object's JSON, the JSON of what our calls wrote and
+# its requests in doubt (`codec.profile_part`'s other members), unconfirmed, missing.
+_Row = tuple[bytes | None, bytes | None, bool, bool]
 
 
 class PostgresState:
@@ -64,6 +68,7 @@ class PostgresState:
         self.connections = Connections(url)
         migrate(self.connections.get())
         self._rows: dict[str, _Row] = {}  # as stored, for `save` to write only what changed
+        self._objects: dict[str, ChannelData] = {}  # the channel data each row was made of
         self._serial: int | None = None  # the stored serial this object last read or wrote
         self._lock_depth = 0
         self._lock_connection: psycopg.Connection[Any] | None = None
@@ -87,21 +92,41 @@ class PostgresState:
             if head is None:
                 self._rows, self._serial = {}, None
                 return State.new(*wanted)
-            cursor.execute("SELECT distinct_id, part, unconfirmed FROM reconciler_profiles "
-                           "WHERE workspace = %s AND version = %s", wanted)
-            rows = {distinct_id: (self._open(distinct_id, part), unconfirmed)
-                    for distinct_id, part, unconfirmed in cursor}
+            cursor.execute("SELECT distinct_id, channel, extra, unconfirmed, missing FROM "
+                           "reconciler_profiles WHERE workspace = %s AND version = %s", wanted,
+                           binary=True)
+            rows: dict[str, _Row] = {
+                distinct_id: (self._open(distinct_id, channel), self._open(distinct_id, extra),
+                              unconfirmed, missing)
+                for distinct_id, channel, extra, unconfirmed, missing in cursor}
+        state = codec.decode_document(self._document(head, rows), self.describe())
+        self._rows, self._serial = rows, state.serial
+        self._objects = dict(state.profiles)
+        return state
+
+    def _document(self, head: tuple[Any, ...], rows: dict[str, _Row]) -> dict[str, Any]:
+        """The state document of the rows, for `codec` to check and build as a file's: the
+        channel objects joined into one JSON text and parsed at once (strictly), which is
+        several times faster than a parse per profile."""
         source = self.describe()
+        channels = b",".join(orjson.dumps(distinct_id) + b":" + channel
+                             for distinct_id, (channel, *_) in rows.items()
+                             if channel is not None)
         try:
-            parts = [(distinct_id, strictjson.loads(part, what=f"{source} {distinct_id}"))
-                     for distinct_id, (part, _) in rows.items()]
+            profiles = strictjson.loads(b"{" + channels + b"}", what=f"{source} profiles")
+            extras = {distinct_id: strictjson.loads(extra, what=f"{source} {distinct_id}")
+                      for distinct_id, (_, extra, *_) in rows.items() if extra is not None}
         except strictjson.JSONError as error:
             raise StateCorruptError(str(error)) from None
-        state = codec.decode_document(codec.document_of(
+        parts = [(distinct_id, {**(extras.get(distinct_id) or {}),
+                                **({"unconfirmed": True} if row[2] else {}),
+                                **({"missing": True} if row[3] else {})})
+                 for distinct_id, row in rows.items()]
+        document = codec.document_of(
             {"format_version": codec.FORMAT_VERSION, "lineage": str(head[0]),
-             "serial": head[1], "workspace": wanted[0], "version": wanted[1]}, parts), source)
-        self._rows, self._serial = rows, state.serial
-        return state
+             "serial": head[1], "workspace": self.workspace, "version": self.version}, parts)
+        document["profiles"] = profiles
+        return document
 
     def save(self, state: State) -> State:
         with self.lock("save"), self._mutex:
@@ -119,9 +144,7 @@ class PostgresState:
                                    (self.workspace, self.version, saved.lineage, serial))
                 rows = self._changed_rows(saved)
                 self._write(cursor, rows)
-            self._rows.update((name, row) for name, row in rows.items() if row is not None)
-            for name in [name for name, row in rows.items() if row is None]:
-                self._rows.pop(name, None)
+            self._remember(saved, rows)
             self._serial = serial
             return saved
 
@@ -143,14 +166,36 @@ class PostgresState:
         return serial
 
     def _changed_rows(self, state: State) -> dict[str, _Row | None]:
-        ids = (state.profiles.keys() | state.unconfirmed | state.missing | state.doubts.keys()
-               | state.managed.keys() | self._rows.keys())
+        """The rows to write: a profile whose channel data is the very object its row was
+        made of, and which holds nothing else, is unchanged without being encoded again."""
+        special = (state.unconfirmed | state.missing | state.doubts.keys()
+                   | state.managed.keys())
         changed: dict[str, _Row | None] = {}
-        for distinct_id in ids:
+        for distinct_id in state.profiles.keys() | special | self._rows.keys():
+            stored = self._rows.get(distinct_id)
+            data = state.profiles.get(distinct_id)
+            if (data is not None and distinct_id not in special and stored is not None
+                    and stored[1:] == (None, False, False)
+                    and self._objects.get(distinct_id) is data):
+                continue
             row = _row(state, distinct_id)
-            if row != self._rows.get(distinct_id):
+            if row != stored:
                 changed[distinct_id] = row
         return changed
+
+    def _remember(self, state: State, rows: dict[str, _Row | None]) -> None:
+        """Rows written: what is stored now, and the objects they were made of."""
+        for distinct_id, row in rows.items():
+            if row is None:
+                self._rows.pop(distinct_id, None)
+                self._objects.pop(distinct_id, None)
+                continue
+            self._rows[distinct_id] = row
+            data = state.profiles.get(distinct_id)
+            if data is None:
+                self._objects.pop(distinct_id, None)
+            else:
+                self._objects[distinct_id] = data
 
     def _write(self, cursor: psycopg.Cursor[Any], rows: dict[str, _Row | None]) -> None:
         """Upsert the rows that hold something, delete those that no longer do."""
@@ -158,19 +203,22 @@ class PostgresState:
         if gone:
             cursor.execute("DELETE FROM reconciler_profiles WHERE workspace = %s AND version = "
                            "%s AND distinct_id = ANY(%s)", (self.workspace, self.version, gone))
-        kept = [(self.workspace, self.version, name, self._seal(row[0]), row[1])
-                for name, row in rows.items() if row is not None]
+        kept = [(self.workspace, self.version, name, self._seal(row[0]), self._seal(row[1]),
+                 row[2], row[3]) for name, row in rows.items() if row is not None]
         if kept:
             cursor.executemany(
-                "INSERT INTO reconciler_profiles (workspace, version, distinct_id, part, "
-                "unconfirmed) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (workspace, version, "
-                "distinct_id) DO UPDATE SET part = EXCLUDED.part, unconfirmed = "
-                "EXCLUDED.unconfirmed", kept)
+                "INSERT INTO reconciler_profiles (workspace, version, distinct_id, channel, "
+                "extra, unconfirmed, missing) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT "
+                "(workspace, version, distinct_id) DO UPDATE SET channel = EXCLUDED.channel, "
+                "extra = EXCLUDED.extra, unconfirmed = EXCLUDED.unconfirmed, missing = "
+                "EXCLUDED.missing", kept)
 
-    def _seal(self, part: bytes) -> bytes:
-        return self.encryption.seal_file("profile", part)
+    def _seal(self, value: bytes | None) -> bytes | None:
+        return None if value is None else self.encryption.seal_file("profile", value)
 
-    def _open(self, distinct_id: str, stored: bytes) -> bytes:
+    def _open(self, distinct_id: str, stored: bytes | None) -> bytes | None:
+        if stored is None:
+            return None
         return self.encryption.open_file(bytes(stored), f"{self.describe()} profile "
                                                         f"{distinct_id}")
 
@@ -195,10 +243,10 @@ class PostgresState:
                 cursor.execute("INSERT INTO reconciler_states (workspace, version, lineage, "
                                "serial) VALUES (%s, %s, %s, %s)",
                                (self.workspace, self.version, state.lineage, state.serial))
-                self._rows = {}
+                self._rows, self._objects = {}, {}
                 rows = self._changed_rows(state)
                 self._write(cursor, rows)
-            self._rows = {name: row for name, row in rows.items() if row is not None}
+            self._remember(state, rows)
             self._serial = state.serial
 
     def ledger(self, *, durable: bool = False) -> PostgresLedger:
@@ -217,7 +265,8 @@ class PostgresState:
         return self.save(state)  # rows hold no history: a deleted row is gone
 
     def reseal(self, state: State) -> State:
-        self._rows = {}  # every row is written again, under the encryption now configured
+        # every row is written again, under the encryption now configured
+        self._rows, self._objects = {}, {}
         return self.save(state)
 
     # the lock -------------------------------------------------------------------------------
@@ -313,8 +362,25 @@ class PostgresState:
         return int.from_bytes(digest[:8], "big", signed=True)
 
 
+@dataclass(slots=True)
+class _Change:
+    """One `record` call, waiting for the transaction that stores it."""
+
+    event: Event | None
+    row: _Row | None
+    entries: Sequence[AuditEntry]
+    done: bool = False
+    error: BaseException | None = None
+
+
 class PostgresEventLog:
-    """An apply's changes, each with its ledger records, one transaction per finished call."""
+    """An apply's changes, each with its ledger records, stored before `record` returns.
+
+    Group commit: the calls that finish while a transaction is being committed are stored
+    together in the next one (the first of them writes it, the others wait), so sixteen
+    workers do not queue for sixteen commits, each holding the ledger's head row. A change
+    and its records are always in one transaction; a batch is never split.
+    """
 
     def __init__(self, backend: PostgresState, state: State) -> None:
         self._backend = backend
@@ -325,34 +391,60 @@ class PostgresEventLog:
             state, profiles=dict(state.profiles), unconfirmed=set(state.unconfirmed),
             missing=set(state.missing), doubts=dict(state.doubts), managed=dict(state.managed))
         self._mutex = threading.Lock()
+        self._ready = threading.Condition()
+        self._pending: list[_Change] = []
+        self._writing = False
         self._bumped = False
 
     def record(self, event: Event | None, entries: Sequence[AuditEntry] = ()) -> None:
-        backend = self._backend
-        row = None
         with self._mutex:
+            row = None
             if event is not None:
                 apply_event(self._shadow, event)
                 row = _row(self._shadow, event.distinct_id)
-            bump, self._bumped = not self._bumped, True
+        change = _Change(event, row, entries)
+        with self._ready:
+            self._pending.append(change)
+            while not change.done and self._writing:
+                self._ready.wait()
+            if not change.done:  # nobody is writing: this thread writes what is waiting
+                self._writing = True
+                batch, self._pending = self._pending, []
+        if not change.done:
+            error: BaseException | None = None
+            try:
+                self._store(batch)
+            except BaseException as failure:
+                error = failure
+            with self._ready:
+                for item in batch:
+                    item.done, item.error = True, error
+                self._writing = False
+                self._ready.notify_all()
+        if change.error is not None:
+            raise change.error
+
+    def _store(self, batch: list[_Change]) -> None:
+        backend = self._backend
+        bump = not self._bumped
         connection = backend.connections.get()
         with connection.transaction(), connection.cursor() as cursor:
-            for entry in entries:
-                self._ledger.append_in(connection, entry)
-            if event is not None:
-                backend._write(cursor, {event.distinct_id: row})
+            for change in batch:
+                for entry in change.entries:
+                    self._ledger.append_in(connection, entry)
+                if change.event is not None:
+                    backend._write(cursor, {change.event.distinct_id: change.row})
             if bump:
                 cursor.execute("UPDATE reconciler_states SET serial = serial + 1 WHERE "
                                "workspace = %s AND version = %s RETURNING serial",
                                (backend.workspace, backend.version))
                 bumped = cursor.fetchone()
         with self._mutex:
-            if event is not None:
-                if row is None:
-                    backend._rows.pop(event.distinct_id, None)
-                else:
-                    backend._rows[event.distinct_id] = row
+            for change in batch:
+                if change.event is not None:
+                    backend._remember(self._shadow, {change.event.distinct_id: change.row})
             if bump and bumped is not None:
+                self._bumped = True
                 backend._serial = int(bumped[0])
 
     def close(self, *, discard: bool = False) -> None:
@@ -363,7 +455,11 @@ def _row(state: State, distinct_id: str) -> _Row | None:
     part = codec.profile_part(state, distinct_id)
     if part is None:
         return None
-    return orjson.dumps(part, option=orjson.OPT_SORT_KEYS), bool(part.get("unconfirmed"))
+    channel = part.pop("channel", None)
+    unconfirmed, missing = part.pop("unconfirmed", False), part.pop("missing", False)
+    return (None if channel is None else orjson.dumps(channel),
+            orjson.dumps(part, option=orjson.OPT_SORT_KEYS) if part else None,
+            unconfirmed, missing)
 
 
 def _halves(key: int) -> tuple[int, int]:

@@ -29,8 +29,10 @@ CREATE TABLE reconciler_profiles (
     workspace   text NOT NULL,
     version     text NOT NULL,
     distinct_id text NOT NULL,
-    part        bytea NOT NULL,     -- codec.profile_part as JSON, sealed with a key
+    channel     bytea,              -- its channel object as JSON (sealed with a key); NULL: none
+    extra       bytea,              -- what our calls wrote and requests in doubt, likewise
     unconfirmed boolean NOT NULL,   -- a call's outcome unknown: read back before acting
+    missing     boolean NOT NULL,   -- the server has no such profile
     PRIMARY KEY (workspace, version, distinct_id),
     FOREIGN KEY (workspace, version) REFERENCES reconciler_states ON DELETE CASCADE
 );
