@@ -11,7 +11,7 @@ gap or fork. The per-profile data keys (`keys.ProfileKeys`) are rows of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -67,23 +67,39 @@ class PostgresLedger:
 
     def append_in(self, connection: psycopg.Connection[Any], entry: AuditEntry) -> None:
         """Append `entry` inside the caller's transaction on `connection`."""
+        self.append_all_in(connection, [entry])
+
+    def append_all_in(self, connection: psycopg.Connection[Any],
+                      entries: Sequence[AuditEntry]) -> None:
+        """Append `entries`, in order, inside the caller's transaction: the head is locked
+        and moved once, and the rows go in one batch, whatever their number."""
+        if not entries:
+            return
         head = connection.execute("SELECT seq, hash FROM reconciler_ledger_head WHERE id = 1 "
                                   "FOR UPDATE").fetchone()
         if head is None:
             raise AuditError(f"{self.where}: the chain's head row is missing")
-        body = entry.to_json()
-        if entry.distinct_id is not None and entry.operation != ERASE_OPERATION:
-            body = self.keys.seal(body, durable=True)
-        body["seq"], body["prev"] = head[0] + 1, head[1]
-        line, digest = seal(body)
         # The row's key is its position: the record's `seq`, unless a ledger moved here from
         # a file kept a torn line (a row of its own, vouched for by the marker after it).
-        connection.execute(
-            "INSERT INTO reconciler_ledger (seq, line, workspace, version, distinct_id) "
-            "SELECT coalesce(max(seq), 0) + 1, %s, %s, %s, %s FROM reconciler_ledger",
-            (line.rstrip(b"\n"), entry.workspace, entry.version, entry.distinct_id))
+        last_row = connection.execute("SELECT coalesce(max(seq), 0) FROM "
+                                      "reconciler_ledger").fetchone()
+        row_key = 0 if last_row is None else int(last_row[0])
+        seq, prev = int(head[0]), str(head[1])
+        rows: list[tuple[Any, ...]] = []
+        for entry in entries:
+            body = entry.to_json()
+            if entry.distinct_id is not None and entry.operation != ERASE_OPERATION:
+                body = self.keys.seal(body, durable=True)
+            seq, row_key = seq + 1, row_key + 1
+            body["seq"], body["prev"] = seq, prev
+            line, prev = seal(body)
+            rows.append((row_key, line.rstrip(b"\n"), entry.workspace, entry.version,
+                         entry.distinct_id))
+        with connection.cursor() as cursor:
+            cursor.executemany("INSERT INTO reconciler_ledger (seq, line, workspace, version, "
+                               "distinct_id) VALUES (%s, %s, %s, %s, %s)", rows)
         connection.execute("UPDATE reconciler_ledger_head SET seq = %s, hash = %s WHERE id = 1",
-                           (body["seq"], digest))
+                           (seq, prev))
 
     def erase(self, entry: AuditEntry) -> int:
         assert entry.operation == ERASE_OPERATION and entry.distinct_id is not None
