@@ -212,3 +212,21 @@ def test_a_url_with_a_password_is_refused_without_showing_it() -> None:
     with pytest.raises(UsageError) as raised:
         PostgresState("postgresql://ci:hunter22@db.example/reconciler", "FYTEST", "live")
     assert "hunter22" not in str(raised.value) and "PGPASSWORD" in str(raised.value)
+
+
+def test_a_role_that_may_only_read_loads_and_one_without_grants_is_told_what_is_missing(
+        postgres_url: str) -> None:
+    saved(postgres_url, alice=ALICE)  # the tables exist, made by the owner
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute("CREATE ROLE plan_reader LOGIN")
+        connection.execute("CREATE ROLE stranger LOGIN")
+        connection.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO plan_reader")
+    reader = postgres_url.replace("//reconciler@", "//plan_reader@")
+    stranger = postgres_url.replace("//reconciler@", "//stranger@")
+
+    # no DDL on start: a role that may not create tables can still plan
+    assert backend(reader).load("FYTEST", "live").profiles == {"alice": ALICE}
+    with pytest.raises(StateError) as raised:
+        backend(stranger).load("FYTEST", "live")
+    assert "permission denied" in str(raised.value)
+    assert "the role needs SELECT, INSERT, UPDATE and DELETE" in str(raised.value)

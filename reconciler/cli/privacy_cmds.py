@@ -17,7 +17,7 @@ import click
 from reconciler.cli.audit_cmds import audit
 from reconciler.cli.options import common_options, encryption, state_option
 from reconciler.cli.state_cmds import state
-from reconciler.cli.stored import erase_in, state_backend, state_file
+from reconciler.cli.stored import erase_in, state_backend
 from reconciler.encryption import KEY_HINT, Encryption
 from reconciler.errors import UsageError
 from reconciler.render.common import plural, printable
@@ -99,15 +99,14 @@ def state_decrypt(state_path: Path | None) -> None:
 
 def _reseal(state_path: Path | None, sealing: Encryption, command: str, done: str) -> None:
     backend, workspace, version = state_backend(state_path, sealing)
-    path = state_file(state_path, workspace, version)
     with backend.lock(command):
         recorded = backend.load(workspace or None, version if workspace else None)
         if recorded.lineage is None:
-            raise UsageError(f"there is no state at {path}; nothing was changed")
+            raise UsageError(f"there is no state in {backend.describe()}; nothing was changed")
         saved = backend.reseal(recorded)
         with backend.ledger(durable=True) as ledger:
             keys = ledger.rewrap()
     click.echo(printable(
-        f"The state {path} (serial {saved.serial}), its backup and "
+        f"The state {backend.describe()} (serial {saved.serial}), any backup and "
         f"{plural(keys, 'data key')} of the ledger are now {done}. Copies made before (git "
         "history, saved plans, old backups) are as they were."))

@@ -52,8 +52,9 @@ def erase_in(backend: StateBackend, state: State, distinct_ids: Sequence[str]) -
     for distinct_id, keys in destroyed.items():
         what = (f"{plural(keys, 'data key')} destroyed: the values of its ledger records can "
                 "no longer be read" if keys else "the ledger held no sealed values of it")
-        click.echo(printable(f"Erased {distinct_id}: {what}; the state and its backup hold "
-                             "none. The records keep their place: `audit verify` still passes."))
+        click.echo(printable(f"Erased {distinct_id}: {what}; the state (and any backup of it) "
+                             "holds none. The records keep their place: `audit verify` still "
+                             "passes."))
         if clear[distinct_id]:
             click.echo(printable(
                 f"Warning: {plural(clear[distinct_id], 'older record')} of {distinct_id} "

@@ -9,11 +9,14 @@ messages.
 
 from __future__ import annotations
 
+import functools
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import psycopg.errors
 
 from reconciler.errors import StateError, UsageError
 
@@ -39,6 +42,34 @@ def check_url(url: str) -> None:
     if parts.password is not None:
         raise UsageError(f"the backend URL {shown_url(url)} carries a password: put it in "
                          "PGPASSWORD or ~/.pgpass instead, never in a URL or a command line")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def database_errors(function: F) -> F:
+    """Turn what the database refuses into a `StateError` naming the backend and the reason
+    (a missing privilege says which grant is missing), never an internal error."""
+    @functools.wraps(function)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(self, *args, **kwargs)
+        except psycopg.Error as error:
+            raise backend_error(self.connections.url, error) from None
+    return cast(F, wrapper)
+
+
+def backend_error(url: str, error: psycopg.Error) -> StateError:
+    return StateError(f"the backend {shown_url(url)} refused: {refusal(error)}")
+
+
+def refusal(error: psycopg.Error) -> str:
+    """What the database said, in one line; a missing privilege says which are needed."""
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    if isinstance(error, psycopg.errors.InsufficientPrivilege):
+        reason += ("; the role needs SELECT, INSERT, UPDATE and DELETE on the reconciler_* "
+                   "tables (and CREATE, once, for `reconciler backend migrate`)")
+    return reason
 
 
 class Connections:

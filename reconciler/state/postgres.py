@@ -45,7 +45,12 @@ from reconciler.model import ChannelData
 from reconciler.state import codec
 from reconciler.state.base import LockInfo, State, StateBackend
 from reconciler.state.events import Begun, Event, apply_event, drop_profiles
-from reconciler.state.pgconnect import Connections, shown_url
+from reconciler.state.pgconnect import (
+    Connections,
+    backend_error,
+    database_errors,
+    shown_url,
+)
 from reconciler.state.postgres_ledger import PostgresLedger
 from reconciler.state.schema import migrate
 
@@ -80,6 +85,7 @@ class PostgresState:
 
     # loading and saving ----------------------------------------------------------------------
 
+    @database_errors
     def load(self, workspace: str | None, version: str | None) -> State:
         wanted = (workspace or self.workspace, version or self.version)
         if wanted != (self.workspace, self.version):
@@ -136,6 +142,7 @@ class PostgresState:
         document["profiles"] = profiles
         return document
 
+    @database_errors
     def save(self, state: State) -> State:
         with self.lock("save"), self._mutex:
             connection = self.connections.get()
@@ -239,6 +246,7 @@ class PostgresState:
             raise StateError("a run's changes extend a saved state: save the new state first")
         return PostgresEventLog(self, state)
 
+    @database_errors
     def restore(self, state: State) -> None:
         with self.lock("state migrate"):
             connection = self.connections.get()
@@ -263,6 +271,7 @@ class PostgresState:
 
     # erasure and sealing -------------------------------------------------------------------
 
+    @database_errors
     def erase(self, state: State, distinct_ids: Collection[str]) -> State:
         if self._lock_depth == 0:
             raise StateError("profiles are only erased under the state lock")
@@ -272,6 +281,7 @@ class PostgresState:
         drop_profiles(state, ids)
         return self.save(state)  # rows hold no history: a deleted row is gone
 
+    @database_errors
     def reseal(self, state: State) -> State:
         # every row is written again, under the encryption now configured
         self._rows, self._objects = {}, {}
@@ -307,6 +317,7 @@ class PostgresState:
                 connection.execute("SELECT pg_advisory_unlock(%s)", (self._lock_key(),))
             connection.close()
 
+    @database_errors
     def _acquire(self, connection: psycopg.Connection[Any], command: str) -> None:
         deadline = time.monotonic() + self.lock_timeout
         while True:
@@ -342,6 +353,7 @@ class PostgresState:
             time.sleep(LOCK_POLL_SECONDS / 2)
         return None
 
+    @database_errors
     def lock_info(self) -> LockInfo | None:
         """The holder, if a live session holds the lock; a killed holder holds nothing."""
         connection = self.connections.get()
@@ -422,6 +434,8 @@ class PostgresEventLog:
             error: BaseException | None = None
             try:
                 self._store(batch)
+            except psycopg.Error as failure:
+                error = backend_error(self._backend.connections.url, failure)
             except BaseException as failure:
                 error = failure
             with self._ready:

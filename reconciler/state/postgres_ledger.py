@@ -23,7 +23,7 @@ from reconciler.audit.ledger import parse_line, seal
 from reconciler.audit.verify import ChainCheck
 from reconciler.encryption import Encryption
 from reconciler.errors import AuditError
-from reconciler.state.pgconnect import Connections, shown_url
+from reconciler.state.pgconnect import Connections, backend_error, database_errors, shown_url
 
 _BATCH = 2000  # rows fetched at a time when reading the whole chain
 
@@ -33,6 +33,7 @@ class PostgresLedger:
 
     def __init__(self, connections: Connections, encryption: Encryption) -> None:
         self._connections = connections
+        self.connections = connections  # for `database_errors`
         self.where = f"{shown_url(connections.url)} table reconciler_ledger"
         self.keys = ProfileKeys(_KeyRows(connections), encryption)
 
@@ -49,17 +50,20 @@ class PostgresLedger:
     def sync(self) -> None:
         pass  # every record was committed, durably
 
+    @database_errors
     def check(self) -> None:
         connection = self._connections.get()
         if connection.execute("SELECT seq FROM reconciler_ledger_head").fetchone() is None:
             raise AuditError(f"{self.where}: the chain's head row is missing; run "
                              "`reconciler audit verify`")
 
+    @database_errors
     def prepare(self, profiles: Iterable[Profile]) -> int:
         connection = self._connections.get()
         with connection.transaction():
             return self.keys.ensure(profiles, durable=True)
 
+    @database_errors
     def append(self, entry: AuditEntry) -> None:
         connection = self._connections.get()
         with connection.transaction():
@@ -101,6 +105,7 @@ class PostgresLedger:
         connection.execute("UPDATE reconciler_ledger_head SET seq = %s, hash = %s WHERE id = 1",
                            (seq, prev))
 
+    @database_errors
     def erase(self, entry: AuditEntry) -> int:
         assert entry.operation == ERASE_OPERATION and entry.distinct_id is not None
         connection = self._connections.get()
@@ -110,12 +115,14 @@ class PostgresLedger:
             self.append_in(connection, entry)
         return count
 
+    @database_errors
     def rewrap(self) -> int:
         connection = self._connections.get()
         with connection.transaction():
             connection.execute("LOCK TABLE reconciler_ledger_keys IN EXCLUSIVE MODE")
             return self.keys.rewrap()
 
+    @database_errors
     def unsealed(self, profile: Profile) -> int:
         connection = self._connections.get()
         count = 0
@@ -138,6 +145,7 @@ class PostgresLedger:
     def lines(self) -> Iterator[bytes]:
         return self._lines()
 
+    @database_errors
     def restore(self, lines: Iterable[bytes], keys: list[bytes]) -> int:
         connection = self._connections.get()
         count, seq, digest = 0, 0, ""
@@ -171,12 +179,15 @@ class PostgresLedger:
 
     def _lines(self) -> Iterator[bytes]:
         """Every record's line, in `seq` order, a batch at a time (a named cursor)."""
-        with self._connections.new(autocommit=False) as connection, \
-                connection.cursor(name="reconciler_ledger_lines") as cursor:
-            cursor.itersize = _BATCH
-            cursor.execute("SELECT line FROM reconciler_ledger ORDER BY seq")
-            for (line,) in cursor:
-                yield bytes(line) + b"\n"
+        try:
+            with self._connections.new(autocommit=False) as connection, \
+                    connection.cursor(name="reconciler_ledger_lines") as cursor:
+                cursor.itersize = _BATCH
+                cursor.execute("SELECT line FROM reconciler_ledger ORDER BY seq")
+                for (line,) in cursor:
+                    yield bytes(line) + b"\n"
+        except psycopg.Error as error:
+            raise backend_error(self._connections.url, error) from None
 
 
 class _KeyRows:

@@ -13,6 +13,7 @@ from typing import Any, Final
 import psycopg
 
 from reconciler.errors import StateError
+from reconciler.state.pgconnect import refusal
 
 MIGRATION_LOCK: Final = 0x7265636F6E63696C  # "reconcil": one advisory key for migrations
 
@@ -69,10 +70,22 @@ CREATE TABLE reconciler_ledger_keys (
 LATEST: Final = MIGRATIONS[-1][0]
 
 
+def _current(connection: psycopg.Connection[Any]) -> int | None:
+    """The schema's version, read without creating anything; None before the first."""
+    with connection.transaction():
+        exists = connection.execute("SELECT to_regclass('reconciler_migrations')").fetchone()
+        if exists is None or exists[0] is None:
+            return None
+        row = connection.execute("SELECT max(version) FROM reconciler_migrations").fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
 def migrate(connection: psycopg.Connection[Any]) -> list[int]:
     """Bring the schema up to `LATEST`; the versions applied now (none when up to date)."""
     applied: list[int] = []
     try:
+        if _current(connection) == LATEST:
+            return applied  # no DDL at all: a role that may only read and write rows can run
         with connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             connection.execute("CREATE TABLE IF NOT EXISTS reconciler_migrations (version "
@@ -91,5 +104,5 @@ def migrate(connection: psycopg.Connection[Any]) -> list[int]:
                                        (version,))
                     applied.append(version)
     except psycopg.Error as error:
-        raise StateError(f"cannot set up the backend's tables: {error}") from None
+        raise StateError(f"cannot set up the backend's tables: {refusal(error)}") from None
     return applied
