@@ -12,6 +12,12 @@
 #                      as RECONCILER_ENCRYPTION_FALLBACK): state-fetch, state
 #                      encrypt, state-push                                        exit 0 | 1
 #
+# State in PostgreSQL: with RECONCILER_BACKEND (a postgresql:// URL, from the secret store) the
+# state, its lock and the audit ledger live in that database, and there is no state branch:
+# `state-fetch` and `state-push` only say so, every other step works on the database as it
+# works on files, and each waits up to RECONCILER_LOCK_TIMEOUT seconds for the lock another
+# job (or a person at a terminal) holds, instead of failing (`reconciler --lock-timeout`).
+#
 # It posts nothing and needs no CI service: the workflow files post comment.md and drift.md.
 # FYNO_API_KEY (apply, drift) comes from the environment, i.e. the CI's secret store.
 # `plan` needs no Fyno key: it reads only the YAML and the recorded state.
@@ -24,12 +30,17 @@
 #   RECONCILER_PROFILES     the desired-state YAML: a directory or a file [profiles]
 #   RECONCILER_OUT          where plan.json, comment.md, drift.md and *.env go [reconciler-out]
 #   RECONCILER_PLAN         the saved plan [$RECONCILER_OUT/plan.json]
-#   RECONCILER_STATE        the state file [reconciler's default: state/<workspace>-<version>.json]
+#   RECONCILER_STATE        the state file [reconciler's default: state/<workspace>-<version>.json];
+#                           not with RECONCILER_BACKEND
 #   RECONCILER_STATE_DIR    the state directory (state files and audit.jsonl) [dir of the above]
 #   RECONCILER_STATE_BRANCH the branch holding the state directory [reconciler-state]
 #   RECONCILER_STATE_REMOTE the remote (name or URL) of that branch [origin]
 #   RECONCILER_PLAN_ARGS    extra options of `plan`, e.g. "--max-delete-percent 50" []
 #   RECONCILER_COMMIT       the commit named in the comment [git rev-parse HEAD]
+#   RECONCILER_BACKEND      postgresql://user@host/db: state, lock and ledger in PostgreSQL
+#                           [none: files, on the state branch]; its password comes from
+#                           PGPASSWORD or ~/.pgpass, never the URL (reconciler refuses one there)
+#   RECONCILER_LOCK_TIMEOUT with RECONCILER_BACKEND: seconds to wait for the lock [600]
 #   RECONCILER_ENCRYPTION_KEY       the key provider, e.g. env:RECONCILER_STATE_KEY [none: clear]
 #   RECONCILER_ENCRYPTION_FALLBACK  the old key's provider while rotating [none]
 #   RECONCILER              the command to run [reconciler]
@@ -48,6 +59,7 @@ if [[ -n $STATE ]]; then
 else
     STATE_DIR=${RECONCILER_STATE_DIR:-state}
 fi
+BACKEND=${RECONCILER_BACKEND:-}
 STATE_BRANCH=${RECONCILER_STATE_BRANCH:-reconciler-state}
 STATE_REMOTE=${RECONCILER_STATE_REMOTE:-origin}
 PYTHON=${PYTHON:-python3}
@@ -55,14 +67,23 @@ read -ra RECONCILER_CMD <<< "${RECONCILER:-reconciler}"
 read -ra plan_args <<< "${RECONCILER_PLAN_ARGS:-}"
 state_args=()
 [[ -n $STATE ]] && state_args=(--state "$STATE")
+# In a database, its lock lets one job at a time write the state: one that finds it taken
+# waits. (An apply that waited while another wrote finds its plan stale, and plans again.)
+lock_args=()
+[[ -n $BACKEND ]] && lock_args=(--lock-timeout "${RECONCILER_LOCK_TIMEOUT:-600}")
 
 PLAN_MARKER='<!-- reconciler-plan -->'
 DRIFT_MARKER='<!-- reconciler-drift -->'
 COMMENT_LIMIT=65000  # GitHub refuses comments over 65,536 characters; GitLab notes fit too
 
-reconciler() { command "${RECONCILER_CMD[@]}" "$@"; }  # `command`: not this function
+# `command`: not this function. The lock's options go before the command name.
+reconciler() { command "${RECONCILER_CMD[@]}" "${lock_args[@]}" "$@"; }
 say() { printf 'ci.sh: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
+
+if [[ -n $BACKEND && -n $STATE ]]; then
+    die "RECONCILER_STATE names a file and RECONCILER_BACKEND a database: set one of the two"
+fi
 
 commit_id() {
     if [[ -n ${RECONCILER_COMMIT:-} ]]; then
@@ -281,7 +302,30 @@ seal_clear_state() {
     done < <(state_files)
 }
 
+# The plan of the configuration (or of `--target ID`s) against no state, as JSON: always on
+# the file backend, with a state file that does not exist, never the database's state.
+plan_from_nothing() {  # [--target ID]...
+    local nowhere="$OUT/no-state.json"
+    rm -f "$nowhere"
+    (
+        unset RECONCILER_BACKEND
+        reconciler plan "$PROFILES" --state "$nowhere" "$@" --format json --max-delete-percent 100
+    )
+}
+
+# A database holds the states of every workspace and version: the `state` and `audit erase`
+# commands find the configuration's by FYNO_WSID and FYNO_VERSION.
+name_the_state() {  # PLAN-JSON: plan_from_nothing's
+    FYNO_WSID=$(json_field workspace <<< "$1")
+    FYNO_VERSION=$(json_field version <<< "$1")
+    export FYNO_WSID FYNO_VERSION
+}
+
 cmd_state_fetch() {
+    if [[ -n $BACKEND ]]; then
+        say "RECONCILER_BACKEND is set: the state and the audit ledger are in the database, no state branch to fetch"
+        return 0
+    fi
     if [[ -e $STATE_DIR/.git ]]; then
         say "$STATE_DIR is already a checkout of the state branch"
         seal_clear_state
@@ -305,6 +349,10 @@ cmd_state_fetch() {
 
 cmd_state_push() {  # [WHAT: the commit message's subject]
     local what=${1:-state after commit $(commit_id)}
+    if [[ -n $BACKEND ]]; then
+        say "RECONCILER_BACKEND is set: every change was committed to the database as it was made, no state branch to push"
+        return 0
+    fi
     [[ -e $STATE_DIR/.git ]] || die "$STATE_DIR is not a checkout of the state branch: run ci.sh state-fetch first"
     # The lock file is a process's, never shared; everything else (state, backup, a journal
     # left by a killed apply, audit.jsonl) is what the next run must find.
@@ -341,28 +389,31 @@ cmd_erase() {  # ID...
     cmd_state_fetch
     mkdir -p "$OUT"
     # One plan for these ids alone, against no state, says two things: the workspace and
-    # version (they name the state file), and which ids the configuration still declares
-    # with channel data (they get calls): the next apply would record those again.
+    # version (they name the state), and which ids the configuration still declares with
+    # channel data (they get calls): the next apply would record those again.
     local -a targets=()
     for id in "$@"; do
         targets+=(--target "$id")
     done
-    local nowhere="$OUT/no-state.json" plan workspace version declared
-    rm -f "$nowhere"
-    plan=$(reconciler plan "$PROFILES" --state "$nowhere" "${targets[@]}" --format json \
-        --max-delete-percent 100)
-    workspace=$(json_field workspace <<< "$plan")
-    version=$(json_field version <<< "$plan")
+    local plan declared
+    plan=$(plan_from_nothing "${targets[@]}")
     declared=$("$PYTHON" -c 'import json, sys
 print(" ".join(sorted({call["distinct_id"] for call in json.load(sys.stdin)["calls"]})))' \
         <<< "$plan")
     [[ -z $declared ]] || die "still declared in $PROFILES: $declared. Remove them there first (a pull request; its apply deletes their channel data on the server), then erase; nothing was erased"
-    local state=${STATE:-state/$workspace-$version.json}
-    [[ -f $state ]] || die "no state at $state (nothing applied yet?): nothing to erase"
+    local -a at=()  # where the state is: a file, else (database) FYNO_WSID and FYNO_VERSION
+    if [[ -n $BACKEND ]]; then
+        name_the_state "$plan"
+    else
+        local state
+        state=${STATE:-state/$(json_field workspace <<< "$plan")-$(json_field version <<< "$plan").json}
+        [[ -f $state ]] || die "no state at $state (nothing applied yet?): nothing to erase"
+        at=(--state "$state")
+    fi
 
     local listed name rest
     local -A recorded=()
-    listed=$(reconciler state list --state "$state")
+    listed=$(reconciler state list "${at[@]}")
     while read -r name rest; do  # "ID" or "ID (missing on the server)"
         [[ -n $name ]] && recorded[$name]=1
     done <<< "$listed"
@@ -373,15 +424,20 @@ print(" ".join(sorted({call["distinct_id"] for call in json.load(sys.stdin)["cal
     local code=0
     if [[ ${#still[@]} -gt 0 ]]; then
         say "still recorded in the state: ${still[*]}. Forgetting them first: their channel data stays on the server (state rm makes no call); delete it there if it must go too"
-        reconciler state rm --erase "${still[@]}" --state "$state" || code=$?
+        reconciler state rm --erase "${still[@]}" "${at[@]}" || code=$?
     fi
     if [[ $code -eq 0 && ${#gone[@]} -gt 0 ]]; then
-        reconciler audit erase "${gone[@]}" --state "$state" || code=$?
+        reconciler audit erase "${gone[@]}" "${at[@]}" || code=$?
     fi
     # Prints the ledger's head: the chain still verifies, and the CI log anchors it.
     reconciler audit verify --state-dir "$STATE_DIR" || code=1
     # Pushed even after a failure: the state records what was done.
     cmd_state_push "erased $*"
+    if [[ -n $BACKEND ]]; then
+        [[ $code -eq 0 ]] || die "erase failed (exit $code); the database records what was done"
+        say "erased $* from the database. Its backups (and any copy of its tables) still hold their data keys, encrypted with the current key: finish with ci.sh rotate and the old key destroyed (README.md, \"Erasure\")"
+        return 0
+    fi
     [[ $code -eq 0 ]] || die "erase failed (exit $code); the state branch records what was done"
     say "erased $* from the head of $STATE_BRANCH. Its earlier commits still hold their values, encrypted with the key of their time: finish with ci.sh rotate and the old key destroyed (README.md, \"Erasure\")"
 }
@@ -393,16 +449,28 @@ cmd_rotate() {
     [[ -n ${RECONCILER_ENCRYPTION_KEY:-} && -n ${RECONCILER_ENCRYPTION_FALLBACK:-} ]] \
         || die "rotate needs the new key as RECONCILER_ENCRYPTION_KEY and the old one as RECONCILER_ENCRYPTION_FALLBACK"
     cmd_state_fetch
-    local -a files
-    mapfile -t files < <(state_files)
-    [[ ${#files[@]} -gt 0 ]] || die "no state in $STATE_DIR: nothing to re-encrypt"
     local file code=0
-    for file in "${files[@]}"; do
-        reconciler state encrypt --state "$file" || code=$?
-    done
+    if [[ -n $BACKEND ]]; then
+        # The configuration's state (its rows) and every data key of the database's ledger.
+        local plan
+        plan=$(plan_from_nothing)
+        name_the_state "$plan"
+        reconciler state encrypt || code=$?
+    else
+        local -a files
+        mapfile -t files < <(state_files)
+        [[ ${#files[@]} -gt 0 ]] || die "no state in $STATE_DIR: nothing to re-encrypt"
+        for file in "${files[@]}"; do
+            reconciler state encrypt --state "$file" || code=$?
+        done
+    fi
     reconciler audit verify --state-dir "$STATE_DIR" || code=1
     cmd_state_push "re-encrypted under a new key"
     [[ $code -eq 0 ]] || die "rotate failed (exit $code): keep the old key until it succeeds"
+    if [[ -n $BACKEND ]]; then
+        say "the database holds the state and the ledger's data keys encrypted with the new key only. Destroy the old key now (delete it from the secret store): then no backup of the database taken before, and no plan made before, can be read"
+        return 0
+    fi
     say "the head of $STATE_BRANCH is encrypted with the new key only. Destroy the old key now (delete it from the secret store): then no earlier commit of $STATE_BRANCH, and no plan made before, can be read"
 }
 
