@@ -6,7 +6,8 @@ Each test works in a private copy of examples/gitops made into a git repository,
 branch, a merge is `git merge --no-ff`, and the plan artifact is a copy of the pull request's
 plan.json kept outside the working tree. The flow runs with a state key, as the workflow files
 configure it (one test runs it without, too): nothing personal may then be in clear in any
-commit of the state branch or in any plan artifact.
+commit of the state branch or in any plan artifact. One test runs the flow with the state in a
+PostgreSQL database of the throwaway server (`postgres_url`) instead of on the branch.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
+import psycopg
 import pytest
 import yaml
 from ledgers import ledger_records
@@ -33,6 +36,7 @@ from reconciler.cli import cli
 from reconciler.config import load_config
 from reconciler.encryption import NO_ENCRYPTION, Encryption
 from reconciler.model import ChannelData
+from reconciler.state.postgres import PostgresState
 
 ROOT = Path(__file__).resolve().parent.parent
 GITOPS = ROOT / "examples" / "gitops"
@@ -75,10 +79,11 @@ class Ci:
     workflow files do: RECONCILER_ENCRYPTION_KEY=env:RECONCILER_STATE_KEY."""
 
     def __init__(self, repo: Path, sandbox: SandboxProcess | None,
-                 key: str | None = None) -> None:
+                 key: str | None = None, backend: str | None = None) -> None:
         self.repo = repo
         self.sandbox = sandbox
         self.key = key
+        self.backend = backend  # RECONCILER_BACKEND, as the CI's secret store would set it
 
     @property
     def encryption(self) -> Encryption:
@@ -101,6 +106,8 @@ class Ci:
         if self.key is not None:
             clean["RECONCILER_ENCRYPTION_KEY"] = f"env:{STATE_KEY}"
             clean[STATE_KEY] = self.key
+        if self.backend is not None:
+            clean["RECONCILER_BACKEND"] = self.backend
         clean.update(env)
         return clean
 
@@ -108,6 +115,12 @@ class Ci:
         return subprocess.run(["./ci.sh", mode, *args], cwd=self.repo, env=self.env(**env),
                               capture_output=True, text=True, stdin=subprocess.DEVNULL,
                               timeout=120, check=False)
+
+    def start(self, mode: str, **env: str) -> subprocess.Popen[str]:
+        """`./ci.sh MODE` started, not waited for: a job that overlaps another."""
+        return subprocess.Popen(["./ci.sh", mode], cwd=self.repo, env=self.env(**env),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                stdin=subprocess.DEVNULL)
 
     def job(self, mode: str, **env: str) -> subprocess.CompletedProcess[str]:
         """A job that writes the state, as the workflow files run it: state-fetch, MODE,
@@ -564,6 +577,107 @@ def test_erase_leaves_no_value_in_the_state_branch_and_rotation_closes_its_histo
     assert ci("plan").returncode == 1  # nor does the head read with the old key
 
 
+# -- state in PostgreSQL -------------------------------------------------------------------
+
+def database_values(url: str) -> dict[str, list[bytes]]:
+    """Every value of every row of reconciler's tables in the database at `url`, by table."""
+    found: dict[str, list[bytes]] = {}
+    with psycopg.connect(url, autocommit=True) as connection:
+        tables = [row[0] for row in connection.execute(
+            "SELECT tablename FROM pg_tables WHERE tablename LIKE 'reconciler%'")]
+        for table in tables:
+            rows = connection.execute(psycopg.sql.SQL("SELECT * FROM {}").format(
+                psycopg.sql.Identifier(table))).fetchall()
+            found[table] = [bytes(value) if isinstance(value, bytes | memoryview)
+                            else str(value).encode()
+                            for row in rows for value in row if value is not None]
+    return found
+
+
+def waiting_for_the_lock(url: str) -> bool:
+    """Whether a session of the database waits for a lock: blocked on it, or polling for an
+    advisory lock it did not get (a holder's last query is the row that names it)."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+            "pid <> pg_backend_pid() AND (wait_event_type = 'Lock' OR "
+            "query LIKE 'SELECT pg_try_advisory_lock%')").fetchone()
+    return row is not None and row[0] > 0
+
+
+def test_state_in_postgresql_no_branch_jobs_wait_for_the_lock_and_the_ledger_verifies(
+        repo: Path, remote: Path, sandbox: SandboxProcess, postgres_url: str) -> None:
+    ci = Ci(repo, sandbox, new_key(), backend=postgres_url)
+    fetched, pushed = ci("state-fetch"), ci("state-push")
+    assert fetched.returncode == pushed.returncode == 0, fetched.stderr + pushed.stderr
+    assert fetched.stderr.splitlines() == [
+        "ci.sh: RECONCILER_BACKEND is set: the state and the audit ledger are in the database, "
+        "no state branch to fetch"]
+    assert len(pushed.stderr.splitlines()) == 1 and "no state branch to push" in pushed.stderr
+    applied_first(ci)
+    pull_request(repo, "pr-1", "support.yaml", "maria@example.com", "maria@new.example.com")
+    assert ci("plan").returncode == 0
+    reviewed = ci.keep_plan("pr-1")
+    plan_id = ci.plan(reviewed)["plan_id"]
+    merged = merge(repo, "pr-1")
+
+    # The merge's apply starts while someone else (a person at a terminal, another runner)
+    # holds the workspace's lock: it waits for it instead of failing, then applies the plan.
+    holder = PostgresState(postgres_url, WORKSPACE, "live", ci.encryption)
+    with holder.lock("apply (someone at a terminal)"):
+        job = ci.start("apply", RECONCILER_PLAN=str(reviewed))
+        try:
+            deadline = time.monotonic() + 90
+            while not waiting_for_the_lock(postgres_url):
+                assert job.poll() is None, job.communicate()
+                assert time.monotonic() < deadline, "ci.sh apply never asked for the lock"
+                time.sleep(0.2)
+            listed = ci.reconciler("state", "list", FYNO_WSID=WORKSPACE)
+            assert "running 'apply (someone at a terminal)'" in listed.stderr, listed.stderr
+            assert job.poll() is None  # still waiting
+        except BaseException:
+            job.kill()
+            job.communicate()
+            raise
+    holder.connections.get().close()
+    out, err = job.communicate(timeout=120)
+    assert job.returncode == 0, err
+    assert f"Applying the saved plan {reviewed}: 1 calls." in out
+    assert "STALE" not in err
+    assert sandbox.data()["u-2001"]["email"] == "maria@new.example.com"
+    assert_server_holds_the_configuration(repo, sandbox)
+
+    # The scheduled drift job, on the same database.
+    server = sandbox.data()
+    server["u-2002"]["email"] = "someone@else.example.com"
+    sandbox.put_data(server)
+    drift = ci.job("drift")
+    assert drift.returncode == 2, drift.stderr
+    assert "<code>~ u-2002</code>" in ci.out("drift.md")
+
+    # The ledger is the database's: it verifies, and names the reviewed plan and the merge.
+    verified = ci.reconciler("audit", "verify")
+    assert verified.returncode == 0, verified.stderr
+    assert "table reconciler_ledger" in verified.stdout and "chain intact" in verified.stdout
+    shown = ci.reconciler("audit", "--format", "json", "--show-values")
+    assert shown.returncode == 0, shown.stderr
+    records = [json.loads(line) for line in shown.stdout.splitlines()]
+    applied = [r for r in records if r["plan_id"] == plan_id]
+    assert [(r["commit"], r["distinct_id"]) for r in applied] == [(merged, "u-2001")]
+    assert records[-1]["operation"] == "drift" and records[-1]["distinct_id"] == "u-2002"
+
+    # No state branch, no state directory; nothing personal in clear in the database (rows
+    # and ledger sealed with the state key) or in a plan.
+    assert git(remote, "branch", "--list") == ""
+    assert not (repo / "state").exists()
+    tables = database_values(postgres_url)
+    assert tables["reconciler_profiles"] and tables["reconciler_ledger"]
+    assert [table for table, values in tables.items()
+            if any(secret in value for secret in PERSONAL for value in values)] == []
+    plans = plan_artifacts(repo)
+    assert plans and all(plan.startswith(SEALED) for plan in plans.values())
+
+
 # -- the state branch -----------------------------------------------------------------------
 
 def test_state_branch_is_created_then_pushed_fast_forward_only(tmp_path: Path) -> None:
@@ -698,6 +812,13 @@ def test_workflow_file_is_valid_yaml_and_uses_only_real_commands(service: str) -
     assert values_of(jobs["rotate"], "RECONCILER_ENCRYPTION_FALLBACK") == [
         "env:RECONCILER_STATE_KEY_OLD"]
     assert "RECONCILER_STATE_KEY" in text.split("\n\n")[0]  # the header says what it needs
+    # State in PostgreSQL, opt-in: the URL and the password from the secret store only, in
+    # every job (GitHub: empty without the secrets, and ci.sh then uses the branch).
+    for variable in ("RECONCILER_BACKEND", "PGPASSWORD"):
+        assert variable in text.split("\n\n")[0]
+        for job in ("plan", "apply", "drift", "erase", "rotate"):
+            assert values_of(jobs[job], variable) == (
+                [f"${{{{ secrets.{variable} }}}}"] if secrets else [])
     # Erasing and rotating are started by hand only.
     if service == "github":
         dispatch = workflow[True]["workflow_dispatch"]["inputs"]
@@ -726,6 +847,10 @@ def test_ci_script_uses_only_real_commands_and_options() -> None:
     lines = shell_lines(text)
     assert sum("reconciler plan " in line for line in lines) >= 3
     assert ci_script_problems(text) == []
+    # The options every invocation gets before the command name are reconciler's own.
+    globals_ = {opt for param in cli.params for opt in param.opts}
+    assert array_options(text)["lock_args"] == ["--lock-timeout"]
+    assert set(array_options(text)["lock_args"]) <= globals_
 
 
 def test_the_check_catches_a_misspelled_option_a_wrong_command_or_mode() -> None:
