@@ -32,12 +32,18 @@ def run(workdir: Path, sandbox: SandboxProcess, *args: str, code: int = 0,
     return result
 
 
-def test_file_to_postgresql_and_back_keeps_profiles_serial_and_ledger(
-        tmp_path: Path, sandbox: SandboxProcess, postgres_url: str) -> None:
+def applied(tmp_path: Path, sandbox: SandboxProcess) -> Path:
+    """A working directory whose configuration was applied with the file backend."""
     workdir = tmp_path / "work"
     workdir.mkdir()
     write_config(workdir / "profiles.yaml", DECLARED)
     run(workdir, sandbox, "apply", "profiles.yaml", "--auto-approve")
+    return workdir
+
+
+def test_file_to_postgresql_and_back_keeps_profiles_serial_and_ledger(
+        tmp_path: Path, sandbox: SandboxProcess, postgres_url: str) -> None:
+    workdir = applied(tmp_path, sandbox)
     source = workdir / STATE
     before_state, before_ledger = source.read_bytes(), (workdir / "state/audit.jsonl").read_bytes()
     run(workdir, sandbox, "plan", "profiles.yaml", "--out", "saved.json")
@@ -75,10 +81,7 @@ def test_file_to_postgresql_and_back_keeps_profiles_serial_and_ledger(
 
 def test_a_destination_that_already_holds_a_state_is_refused(
         tmp_path: Path, sandbox: SandboxProcess, postgres_url: str) -> None:
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    write_config(workdir / "profiles.yaml", DECLARED)
-    run(workdir, sandbox, "apply", "profiles.yaml", "--auto-approve")
+    workdir = applied(tmp_path, sandbox)
     run(workdir, sandbox, "state", "migrate", "--state", str(STATE), "--to", postgres_url)
 
     again = run(workdir, sandbox, "state", "migrate", "--state", str(STATE), "--to",
