@@ -99,10 +99,17 @@ class PostgresState:
             if head is None:
                 self._rows, self._objects, self._serial = {}, {}, None
                 return State.new(*wanted)
+            # Most rows hold channel data only: those come as two columns, the few others
+            # whole (fewer values to convert at 100,000 rows).
+            cursor.execute("SELECT distinct_id, channel FROM reconciler_profiles WHERE "
+                           "workspace = %s AND version = %s AND extra IS NULL AND NOT "
+                           "unconfirmed AND NOT missing", wanted, binary=True)
+            fetched = [(distinct_id, channel, None, False, False)
+                       for distinct_id, channel in cursor.fetchall()]
             cursor.execute("SELECT distinct_id, channel, extra, unconfirmed, missing FROM "
-                           "reconciler_profiles WHERE workspace = %s AND version = %s", wanted,
-                           binary=True)
-            fetched = cursor.fetchall()
+                           "reconciler_profiles WHERE workspace = %s AND version = %s AND "
+                           "(extra IS NOT NULL OR unconfirmed OR missing)", wanted, binary=True)
+            fetched += cursor.fetchall()
         if self.encryption.encrypts or any(
                 (channel or b"").startswith(SEALED_MARK) or (extra or b"").startswith(SEALED_MARK)
                 for _, channel, extra, _, _ in fetched):
