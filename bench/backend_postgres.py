@@ -155,15 +155,18 @@ def scenario_settle(server: PostgresServer, calls: int = 300,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--only", choices=("settle", "load", "apply"),
+                        help="Run one scenario (its row only).")
     args = parser.parse_args()
     binaries = find_binaries()
     if binaries is None:
         sys.exit("PostgreSQL is not installed: apt-get install postgresql")
     server = PostgresServer(binaries, durable=True)
+    nothing = {"file": 0.0, "postgresql": 0.0, "small": 0.0, "large": 0.0, "ratio": 0.0}
     try:
-        settle = scenario_settle(server)
-        load = scenario_load(server)
-        applied = scenario_apply(server, args.rounds)
+        settle = scenario_settle(server) if args.only in (None, "settle") else nothing
+        load = scenario_load(server) if args.only in (None, "load") else nothing
+        applied = scenario_apply(server, args.rounds) if args.only in (None, "apply") else nothing
     finally:
         server.close()
     print("| measure | file | PostgreSQL | ratio | target |")

@@ -87,6 +87,11 @@ class PostgresState:
 
     @database_errors
     def load(self, workspace: str | None, version: str | None) -> State:
+        # 100,000 rows and their objects: the collector paused, as the file backend does
+        with collector_paused():
+            return self._load(workspace, version)
+
+    def _load(self, workspace: str | None, version: str | None) -> State:
         wanted = (workspace or self.workspace, version or self.version)
         if wanted != (self.workspace, self.version):
             raise StateError(f"{self.describe()} is not the state of workspace {wanted[0]} "
@@ -119,8 +124,7 @@ class PostgresState:
                 for distinct_id, channel, extra, unconfirmed, missing in fetched}
         else:  # in clear, as expected: nothing to open, row by row (a load reads 100,000)
             rows = {row[0]: row[1:] for row in fetched}
-        with collector_paused():  # 100,000 small objects: see `reconciler.heap`
-            state = codec.decode_document(self._document(head, rows), self.describe())
+        state = codec.decode_document(self._document(head, rows), self.describe())
         self._rows, self._serial = rows, state.serial
         self._objects = dict(state.profiles)
         return state
