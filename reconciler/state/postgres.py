@@ -323,7 +323,7 @@ class PostgresState:
             self._lock_connection = None
             with contextlib.suppress(psycopg.Error):
                 connection.execute("DELETE FROM reconciler_locks WHERE workspace = %s AND "
-                                   "version = %s AND pid = %s",
+                                   "version = %s AND session = %s",
                                    (self.workspace, self.version, _backend_pid(connection)))
                 connection.execute("SELECT pg_advisory_unlock(%s)", (self._lock_key(),))
             connection.close()
