@@ -13,6 +13,11 @@ PostgreSQL: `postgres_server` is a throwaway server (tests/pgserver.py) started 
 installed binaries, one per test process (each xdist worker has its own); without PostgreSQL
 the tests that use it are skipped, with one line saying how to install it. `postgres_url` is a
 new, empty database on it for one test, `postgres_databases` makes more (each call, another).
+
+`store`: the backend the test's CLI processes keep state, lock and ledger in (tests/stores.py).
+A test that uses it (the end-to-end modules say `pytestmark = pytest.mark.usefixtures("store")`)
+runs twice, `[file]` and `[postgresql]`, one body for both; one marked
+`@pytest.mark.file_only("why")` (a test about the files as such) runs on files alone.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import secrets
 from collections.abc import Callable, Iterator
 
 import pytest
+import stores
 from hypothesis import settings
 from pgserver import INSTALL_HINT, PostgresServer, find_binaries
 from sandboxproc import SandboxProcess
@@ -29,6 +35,36 @@ from sandboxproc import SandboxProcess
 settings.register_profile("default", max_examples=100, deadline=None)
 settings.register_profile("fuzz", max_examples=5_000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+STORES = ("file", "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "file_only(reason): a test of the file backend's files as such: the `store` "
+                   "fixture runs it on files alone")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses `store` runs on each backend, but a `file_only` one on files."""
+    if "store" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("file_only")
+    if marker is not None and not (marker.args and isinstance(marker.args[0], str)):
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: file_only needs its reason")
+    metafunc.parametrize("store", ["file"] if marker else STORES, indirect=True)
+
+
+@pytest.fixture
+def store(request: pytest.FixtureRequest,
+          monkeypatch: pytest.MonkeyPatch) -> stores.Store:
+    """The backend of this run of the test (`stores.ACTIVE` meanwhile): files, or, for
+    `postgresql`, a new database on the throwaway server per working directory."""
+    chosen: stores.Store = stores.FileStore()
+    if request.param == "postgresql":
+        chosen = stores.PostgresStore(request.getfixturevalue("postgres_databases"))
+    monkeypatch.setattr(stores, "ACTIVE", chosen)
+    return chosen
 
 
 @pytest.fixture

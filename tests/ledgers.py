@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reconciler.audit import query
+import stores
+
 from reconciler.encryption import NO_ENCRYPTION, Encryption
 
 
 def ledger_records(workdir: Path, encryption: Encryption = NO_ENCRYPTION) -> list[dict[str, Any]]:
-    """The records of `workdir/state/audit.jsonl`, values opened (None once erased)."""
-    return list(query(workdir / "state" / "audit.jsonl", encryption=encryption))
+    """The records of the ledger the CLI runs in `workdir` wrote, values opened (None once
+    erased): `workdir/state/audit.jsonl` (none if it does not exist), or the test's PostgreSQL
+    database (`stores.ACTIVE`)."""
+    return stores.ACTIVE.ledger_records(workdir, encryption)

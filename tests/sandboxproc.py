@@ -1,5 +1,10 @@
 """End-to-end harness: the sandbox as a separate process on a free loopback port, and the
-reconciler CLI run as a process against it."""
+reconciler CLI run as a process against it.
+
+Every CLI process keeps its state, lock and ledger in the test's store (`stores.ACTIVE`: files
+under its working directory, or a PostgreSQL database); `seed_state`, `recorded_state`,
+`loaded_state`, `state_snapshot` and `state_option` seed and read that state whichever it is.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import stores
+
+from reconciler.state import State
 
 API_KEY = "sk-e2e-7f3c9a1b2d4e6f80"
 WORKSPACE = "FYE2E00001"
@@ -103,6 +112,7 @@ def reconciler(*args: str | Path, cwd: Path, sandbox: SandboxProcess | None = No
         env["FYNO_BASE_URL"] = sandbox.url
     if key is not None:
         env["FYNO_API_KEY"] = key
+    env.update(stores.ACTIVE.env(cwd))
     env.update(extra_env or {})
     result = subprocess.run([sys.executable, "-m", "reconciler", *map(str, args)], cwd=cwd,
                             env=env, capture_output=True, text=True, timeout=timeout,
@@ -115,11 +125,19 @@ def start_apply(workdir: Path, sandbox: SandboxProcess, *args: str,
     """`reconciler apply profiles.yaml --auto-approve ARGS` in the background."""
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("FYNO_", "RECONCILER_"))},
            "FYNO_API_KEY": API_KEY, "FYNO_BASE_URL": sandbox.url,
-           "RECONCILER_RETRY_BASE": "0.01"}
+           "RECONCILER_RETRY_BASE": "0.01", **stores.ACTIVE.env(workdir)}
     return subprocess.Popen(
         [sys.executable, "-m", "reconciler", "apply", "profiles.yaml", "--auto-approve",
          "--max-delete-percent", "100", *args],
-        cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=output, text=True)
+        cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=output, text=True,
+        preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """SIGINT as a terminal gives it, whatever the test run inherited: a run started in the
+    background by a non-interactive shell (`nohup make test &`) ignores SIGINT, and an
+    ignored signal stays ignored across exec, so the Ctrl-C test's apply would not see it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def write_config(path: Path, profiles: dict[str, Any]) -> None:
@@ -129,12 +147,48 @@ def write_config(path: Path, profiles: dict[str, Any]) -> None:
 
 
 def write_state(path: Path, profiles: dict[str, Any], serial: int = 1) -> None:
+    """A state file at `path` (the file backend only: `seed_state` seeds the test's store)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({
-        "format_version": 1, "lineage": "00000000-0000-4000-8000-000000000e2e",
-        "serial": serial, "workspace": WORKSPACE, "version": "live",
-        "profiles": {name: _with_status(channel) for name, channel in profiles.items()},
-    }))
+    path.write_text(json.dumps(state_document(profiles, serial)))
+
+
+def state_document(profiles: dict[str, Any], serial: int = 1,
+                   **fields: Any) -> dict[str, Any]:
+    """A state of `WORKSPACE` live recording `profiles`, as its file holds it; `fields` adds
+    others (`unconfirmed`, `doubts`, ...)."""
+    return {"format_version": 1, "lineage": "00000000-0000-4000-8000-000000000e2e",
+            "serial": serial, "workspace": WORKSPACE, "version": "live",
+            "profiles": {name: _with_status(channel) for name, channel in profiles.items()},
+            **fields}
+
+
+def seed_state(workdir: Path, profiles: dict[str, Any], serial: int = 1,
+               **fields: Any) -> None:
+    """Record `profiles` (and `fields`) as the state of `WORKSPACE` live in the test's store
+    for CLI runs in `workdir`: `state/FYE2E00001-live.json` there, or its database."""
+    stores.ACTIVE.write(workdir, state_document(profiles, serial, **fields))
+
+
+def recorded_state(workdir: Path) -> dict[str, Any]:
+    """The state the runs in `workdir` recorded, as the JSON document its file holds."""
+    return stores.ACTIVE.document(workdir, WORKSPACE, "live")
+
+
+def loaded_state(workdir: Path) -> State:
+    """That state as the next command loads it (a file backend's journal folded in)."""
+    return stores.ACTIVE.load(workdir, WORKSPACE, "live")
+
+
+def state_snapshot(workdir: Path) -> bytes:
+    """That state's bytes (the file's; the same document for PostgreSQL), to tell whether
+    a command changed it at all, serial included."""
+    return stores.ACTIVE.snapshot(workdir, WORKSPACE, "live")
+
+
+def state_option(path: Path | str) -> list[str]:
+    """`--state PATH` on the file backend; nothing on PostgreSQL, whose state FYNO_WSID
+    names (set it in the command's environment: it is harmless next to --state)."""
+    return stores.ACTIVE.state_option(path)
 
 
 def _with_status(channel: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 After each run the same three things must hold: the server holds exactly what the
 configuration declares, the state records exactly what the server holds, and the audit
 ledger verifies. A run may fail under harsh faults, but then with a clear summary, a state
-that is still true, and a rerun that converges.
+that is still true, and a rerun that converges. Every test runs on both state backends (files,
+PostgreSQL: the `store` fixture).
 """
 
 from __future__ import annotations
@@ -20,16 +21,23 @@ import pytest
 from ledgers import ledger_records
 from sandboxproc import (
     API_KEY,
+    WORKSPACE,
     Run,
     SandboxProcess,
     reconciler,
+    recorded_state,
+    seed_state,
     start_apply,
+    state_option,
+    state_snapshot,
     write_config,
-    write_state,
     writes_repeated_without_read_back,
 )
+from stores import Store
 
 from reconciler.model import ChannelData
+
+pytestmark = pytest.mark.usefixtures("store")
 
 HOSTILE_IDS = ["a/b", "../x", "a?b#c", "%2F", "x y", "ünï"]
 
@@ -69,7 +77,7 @@ def drifted(recorded: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     write_config(tmp_path / "profiles.yaml", DESIRED)
-    write_state(tmp_path / "state" / "FYE2E00001-live.json", RECORDED)
+    seed_state(tmp_path, RECORDED)
     return tmp_path
 
 
@@ -88,9 +96,7 @@ def normal(channel: dict[str, Any]) -> dict[str, Any]:
 
 
 def state_of(workdir: Path) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(
-        (workdir / "state" / "FYE2E00001-live.json").read_text())
-    return document
+    return recorded_state(workdir)
 
 
 def assert_state_is_true(workdir: Path, sandbox: SandboxProcess) -> None:
@@ -198,15 +204,14 @@ def test_401_stops_at_once_and_leaves_the_state_unchanged(
         workdir: Path, sandboxes: list[SandboxProcess]) -> None:
     sandbox = start(workdir)
     sandboxes.append(sandbox)
-    state_file = workdir / "state" / "FYE2E00001-live.json"
-    before = state_file.read_bytes()
+    before = state_snapshot(workdir)
     result = reconciler("apply", "profiles.yaml", "--auto-approve", "--parallelism", "4",
                         "--max-delete-percent", "100", cwd=workdir, sandbox=sandbox,
                         key="wrong-key")
     assert result.code == 1
     assert "401" in result.output and "FYNO_API_KEY" in result.output
     assert len(sandbox.log()) <= 4  # the calls already in flight, and not one more
-    assert state_file.read_bytes() == before
+    assert state_snapshot(workdir) == before
     assert "wrong-key" not in result.output
 
 
@@ -239,7 +244,9 @@ def test_saved_plan_is_applied_exactly_and_refused_when_stale_or_edited(
     edited.write_text(json.dumps(document))
     refused = reconciler("apply", "edited.json", cwd=workdir, sandbox=sandbox)
     assert refused.code == 1 and "edited" in refused.output
-    reconciler("state", "rm", "p-00", "--state", "state/FYE2E00001-live.json", cwd=workdir)
+    removed = reconciler("state", "rm", "p-00", *state_option("state/FYE2E00001-live.json"),
+                         cwd=workdir, extra_env={"FYNO_WSID": WORKSPACE})
+    assert removed.code == 0, removed.output
     stale = reconciler("apply", "plan.json", cwd=workdir, sandbox=sandbox)
     assert stale.code == 1 and "stale" in stale.output and "plan --out" in stale.output
     assert sandbox.log() == []
@@ -280,8 +287,8 @@ def test_hostile_distinct_ids_reach_the_server_intact(
     assert {entry["distinct_id"] for entry in sandbox.log()} >= set(HOSTILE_IDS)
 
 
-def test_the_api_key_is_in_no_file_and_no_output(workdir: Path,
-                                                 sandboxes: list[SandboxProcess]) -> None:
+def test_the_api_key_is_in_no_file_and_no_output(workdir: Path, sandboxes: list[SandboxProcess],
+                                                 store: Store) -> None:
     sandbox = start(workdir, "--lose-rate", "0.3", "--error-rate", "0.2")
     sandboxes.append(sandbox)
     outputs = [apply_until_converged(workdir, sandbox).output]
@@ -297,6 +304,8 @@ def test_the_api_key_is_in_no_file_and_no_output(workdir: Path,
             content = path.read_bytes()
             assert API_KEY.encode() not in content, path
             assert b"another-secret-key" not in content, path
+    stored = store.kept_elsewhere(workdir)  # the database's rows, on PostgreSQL
+    assert API_KEY.encode() not in stored and b"another-secret-key" not in stored
 
 
 def test_ctrl_c_stops_new_calls_records_finished_ones_and_exits_130(
@@ -350,7 +359,7 @@ def test_rate_limits_the_calls_per_second(workdir: Path,
 def test_a_recorded_profile_without_data_leaves_the_state_without_a_call(
         workdir: Path, sandboxes: list[SandboxProcess]) -> None:
     recorded = {**RECORDED, "p-empty": {}}
-    write_state(workdir / "state" / "FYE2E00001-live.json", recorded)
+    seed_state(workdir, recorded)
     sandbox = start(workdir)
     sandboxes.append(sandbox)
     apply_until_converged(workdir, sandbox, runs=1)

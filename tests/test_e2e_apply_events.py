@@ -1,6 +1,7 @@
 """End to end: `apply --format json` is a stream of JSON objects, one per line: the plan,
 each request with its outcome, read-backs, failures and a summary, as Terraform's
-`apply -json` gives; stdout holds nothing else, and no personal value unless asked."""
+`apply -json` gives; stdout holds nothing else, and no personal value unless asked. On both
+state backends (files, PostgreSQL: the `store` fixture)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ledgers import ledger_records
-from sandboxproc import SandboxProcess, reconciler, write_config, write_state
+from sandboxproc import SandboxProcess, reconciler, seed_state, state_snapshot, write_config
 
-STATE = Path("state") / "FYE2E00001-live.json"
+pytestmark = pytest.mark.usefixtures("store")
+
 RECORDED = {f"p-{i}": {"email": f"p{i}@old.example.com", "push": [{"token": f"tok-{i}-a"}]}
             for i in range(6)}
 DESIRED = {f"p-{i}": {"email": f"p{i}@new.example.com"} for i in range(6)}
@@ -22,7 +25,7 @@ def events(stdout: str) -> list[dict[str, Any]]:
 
 
 def setup(workdir: Path, sandboxes: list[SandboxProcess], *faults: str) -> SandboxProcess:
-    write_state(workdir / STATE, RECORDED)
+    seed_state(workdir, RECORDED)
     write_config(workdir / "profiles.yaml", DESIRED)
     sandbox = SandboxProcess.seeded(workdir, RECORDED, *faults)
     sandboxes.append(sandbox)
@@ -70,14 +73,14 @@ def test_show_values_puts_the_request_bodies_in_the_stream(
 def test_a_run_that_stops_ends_the_stream_with_an_error_event(
         tmp_path: Path, sandboxes: list[SandboxProcess]) -> None:
     sandbox = setup(tmp_path, sandboxes, "--gateway", "404")
-    before = (tmp_path / STATE).read_bytes()
+    before = state_snapshot(tmp_path)
     result = reconciler("apply", "profiles.yaml", "--auto-approve", "--format", "json",
                         "--max-delete-percent", "100", cwd=tmp_path, sandbox=sandbox)
     assert result.code == 1
     stream = events(result.stdout)
     assert [event["type"] for event in stream] == ["plan", "error"]
     assert stream[-1]["exit_code"] == 1 and "404" in stream[-1]["message"]
-    assert (tmp_path / STATE).read_bytes() == before
+    assert state_snapshot(tmp_path) == before
 
 
 def test_json_cannot_ask_for_yes(tmp_path: Path, sandboxes: list[SandboxProcess]) -> None:

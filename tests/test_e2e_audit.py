@@ -1,6 +1,7 @@
 """End to end: the audit ledger tells the whole truth. Every request that may have changed
 the server is on record, whatever came back, one record per request the sandbox saw; a
-read-back says what it settled; drift is only what no call of ours explains."""
+read-back says what it settled; drift is only what no call of ours explains. On both state
+backends (files, PostgreSQL: the `store` fixture)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ from typing import Any
 
 import pytest
 from ledgers import ledger_records
-from sandboxproc import SandboxProcess, reconciler, write_config, write_state
+from sandboxproc import (
+    WORKSPACE,
+    SandboxProcess,
+    reconciler,
+    recorded_state,
+    seed_state,
+    state_option,
+    write_config,
+)
+
+pytestmark = pytest.mark.usefixtures("store")
 
 STATE = Path("state") / "FYE2E00001-live.json"
 RECORDED = {f"p-{i:02d}": {"sms": f"+1555000{i:04d}", "email": f"p{i}@old.example.com",
@@ -35,12 +46,7 @@ def write_state_in_doubt(workdir: Path, recorded: dict[str, Any],
                          doubts: dict[str, list[dict[str, Any]]] | None = None) -> None:
     """A state an earlier run left with p-1 unconfirmed: with the requests in doubt, when
     given (as a killed run's journal leaves them), or without (an older state)."""
-    write_state(workdir / STATE, recorded)
-    document = json.loads((workdir / STATE).read_text())
-    document["unconfirmed"] = ["p-1"]
-    if doubts:
-        document["doubts"] = doubts
-    (workdir / STATE).write_text(json.dumps(document))
+    seed_state(workdir, recorded, unconfirmed=["p-1"], **({"doubts": doubts} if doubts else {}))
 
 
 def apply_until_converged(workdir: Path, sandbox: SandboxProcess) -> None:
@@ -71,7 +77,7 @@ def assert_every_write_is_on_record_once(workdir: Path, sandbox: SandboxProcess)
 def test_every_write_the_server_saw_is_on_record(tmp_path: Path,
                                                  sandboxes: list[SandboxProcess],
                                                  faults: list[str]) -> None:
-    write_state(tmp_path / STATE, RECORDED)
+    seed_state(tmp_path, RECORDED)
     write_config(tmp_path / "profiles.yaml", DESIRED)
     sandbox = start(tmp_path, sandboxes, RECORDED, *faults)
     apply_until_converged(tmp_path, sandbox)
@@ -139,8 +145,8 @@ def test_a_request_the_killed_run_never_recorded_is_put_on_record_and_settled(
     assert len(ledger(tmp_path)) == 3
 
 
-@pytest.mark.parametrize("command", [["refresh", "profiles.yaml"],
-                                     ["state", "rm", "p-1", "--state", str(STATE)]])
+@pytest.mark.parametrize("command", [["refresh", "profiles.yaml"], ["state", "rm", "p-1"]],
+                         ids=["refresh", "state-rm"])
 def test_other_commands_that_settle_a_doubt_put_its_request_on_record_first(
         tmp_path: Path, sandboxes: list[SandboxProcess], command: list[str]) -> None:
     before = {"p-1": {"email": "old@example.com"}}
@@ -149,7 +155,10 @@ def test_other_commands_that_settle_a_doubt_put_its_request_on_record_first(
     write_state_in_doubt(tmp_path, before, {"p-1": [delete]})
     write_config(tmp_path / "profiles.yaml", {"p-1": {}})
     sandbox = start(tmp_path, sandboxes, {"p-1": {}})  # the delete landed
-    result = reconciler(*command, cwd=tmp_path, sandbox=sandbox)
+    env = {}
+    if command[0] == "state":  # the state of FYNO_WSID: the file --state names, or a database's
+        command, env = [*command, *state_option(STATE)], {"FYNO_WSID": WORKSPACE}
+    result = reconciler(*command, cwd=tmp_path, sandbox=sandbox, extra_env=env)
     assert result.code == 0, result.output
     records = ledger(tmp_path)
     assert records[0]["operation"] == "delete_channels"
@@ -158,7 +167,7 @@ def test_other_commands_that_settle_a_doubt_put_its_request_on_record_first(
     assert "drift" not in [record["operation"] for record in records]
     if command[0] == "refresh":
         assert records[1]["settles"] == ["cd" * 16] and records[1]["found"] == "landed"
-    state = json.loads((tmp_path / STATE).read_text())
+    state = recorded_state(tmp_path)
     assert "doubts" not in state and "unconfirmed" not in state
 
 
@@ -192,35 +201,49 @@ def test_changes_made_without_a_call_are_on_record_with_who_and_where(
     refreshed = reconciler("refresh", "profiles.yaml", cwd=tmp_path, sandbox=sandbox,
                            extra_env=CI)
     assert refreshed.code == 0, refreshed.output
-    removed = reconciler("state", "rm", "u-2", "--state", str(STATE), cwd=tmp_path,
-                         extra_env=CI)
+    removed = reconciler("state", "rm", "u-2", *state_option(STATE), cwd=tmp_path,
+                         extra_env={**CI, "FYNO_WSID": WORKSPACE})
     assert removed.code == 0, removed.output
+
+    records = ledger(tmp_path)
+    facts = [(record["operation"], record["distinct_id"]) for record in records]
+    assert facts == [("import", "u-1"), ("import", "u-2"), ("import", "u-3"), ("drift", "u-1"),
+                     ("state_rm", "u-2")]
+    assert records[2]["message"].startswith("not found on the server")
+    assert records[3]["before"] == {"email": "one@example.com"}
+    assert records[3]["after"] == {"email": "changed@example.com"}
+    assert all(is_from_ci(record) for record in records)
+    assert reconciler("audit", "verify", cwd=tmp_path).code == 0
+
+
+def is_from_ci(record: dict[str, Any]) -> bool:
+    return (record["actor"] == "octocat" and record["commit"] == "abc123"
+            and record["pipeline"] == "https://github.example/team/profiles/actions/runs/42")
+
+
+@pytest.mark.file_only("a stale lock file is the file backend's: PostgreSQL's advisory lock "
+                       "is freed with its holder's session, and `state unlock` finds no lock")
+def test_a_forced_unlock_of_a_stale_lock_file_is_on_record_with_who_and_where(
+        tmp_path: Path) -> None:
+    seed_state(tmp_path, {"u-1": {"email": "one@example.com"}})
     (tmp_path / "state" / "FYE2E00001-live.json.lock").write_text(json.dumps(
         {"pid": 999999999, "host": "elsewhere", "command": "apply",
          "started_at": "2026-01-01T00:00:00Z"}))
     unlocked = reconciler("state", "unlock", "--force", "--state", str(STATE), cwd=tmp_path,
                           extra_env=CI)
     assert unlocked.code == 0, unlocked.output
-
-    records = ledger(tmp_path)
-    facts = [(record["operation"], record["distinct_id"]) for record in records]
-    assert facts == [("import", "u-1"), ("import", "u-2"), ("import", "u-3"), ("drift", "u-1"),
-                     ("state_rm", "u-2"), ("unlock", None)]
-    assert records[2]["message"].startswith("not found on the server")
-    assert records[3]["before"] == {"email": "one@example.com"}
-    assert records[3]["after"] == {"email": "changed@example.com"}
-    assert "elsewhere" in records[5]["message"]
-    assert all(record["actor"] == "octocat" and record["commit"] == "abc123"
-               and record["pipeline"] == "https://github.example/team/profiles/actions/runs/42"
-               for record in records)
+    (record,) = ledger(tmp_path)
+    assert (record["operation"], record["distinct_id"]) == ("unlock", None)
+    assert "elsewhere" in record["message"]
+    assert is_from_ci(record)
     assert reconciler("audit", "verify", cwd=tmp_path).code == 0
 
 
 def test_a_saved_plan_forced_past_the_rail_is_on_record(tmp_path: Path) -> None:
-    write_state(tmp_path / STATE, RECORDED)
+    seed_state(tmp_path, RECORDED)
     write_config(tmp_path / "profiles.yaml", {})
     refused = reconciler("plan", "profiles.yaml", "--out", "plan.json", cwd=tmp_path)
-    assert refused.code == 1 and not (tmp_path / "state" / "audit.jsonl").exists()
+    assert refused.code == 1 and ledger(tmp_path) == []
     forced = reconciler("plan", "profiles.yaml", "--out", "plan.json", "--force",
                         cwd=tmp_path, extra_env={"RECONCILER_ACTOR": "alice"})
     assert forced.code == 0, forced.output

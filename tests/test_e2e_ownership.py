@@ -1,5 +1,6 @@
 """End to end: a workspace shared with the app. The test writes to the sandbox behind the
-tool's back, as Fyno's SDKs do, and checks what `owned`, `ignored` and `remove` do with it."""
+tool's back, as Fyno's SDKs do, and checks what `owned`, `ignored` and `remove` do with it.
+On both state backends (files, PostgreSQL: the `store` fixture)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ledgers import ledger_records
-from sandboxproc import WORKSPACE, SandboxProcess, reconciler
+from sandboxproc import WORKSPACE, SandboxProcess, reconciler, recorded_state
 
-STATE = Path("state") / f"{WORKSPACE}-live.json"
+pytestmark = pytest.mark.usefixtures("store")
 
 
 def write(workdir: Path, profiles: dict[str, Any], ownership: Any = None) -> None:
@@ -78,7 +80,7 @@ def test_under_owned_the_apps_tokens_survive_and_only_ours_are_deleted(
     write(tmp_path, {}, owned)
     apply(tmp_path, sandbox, "--max-delete-percent", "100")
     assert tokens(sandbox, "u-1") == ["app-1"]
-    assert "u-1" not in json.loads((tmp_path / STATE).read_text())["profiles"]
+    assert "u-1" not in recorded_state(tmp_path)["profiles"]
 
 
 def test_an_explicit_removal_deletes_a_token_the_reconciler_never_owned(

@@ -1,4 +1,5 @@
-"""End to end: import, refresh and drift against the sandbox process."""
+"""End to end: import, refresh and drift against the sandbox process, on both state backends
+(files, PostgreSQL: the `store` fixture)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,17 @@ from typing import Any
 
 import pytest
 from ledgers import ledger_records
-from sandboxproc import SandboxProcess, reconciler, write_config
+from sandboxproc import (
+    WORKSPACE,
+    SandboxProcess,
+    reconciler,
+    recorded_state,
+    state_option,
+    state_snapshot,
+    write_config,
+)
+
+pytestmark = pytest.mark.usefixtures("store")
 
 STATE = Path("state") / "FYE2E00001-live.json"
 
@@ -47,8 +58,7 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def state_of(workdir: Path) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((workdir / STATE).read_text())
-    return document
+    return recorded_state(workdir)
 
 
 def run(workdir: Path, sandbox: SandboxProcess, *args: str) -> Any:
@@ -80,17 +90,17 @@ def test_import_records_declared_profiles_exactly_as_the_server_holds_them(
 
 
 def test_import_of_named_profiles_and_replace(workdir: Path, sandbox: SandboxProcess) -> None:
-    first = run(workdir, sandbox, "import", "--id", "u-2", "--state", str(STATE))
+    first = run(workdir, sandbox, "import", "--id", "u-2", *state_option(STATE))
     assert first.code == 1 and "FYNO_WSID" in first.output
     named = reconciler("import", "--id", "u-2", "--id", "u-3", cwd=workdir, sandbox=sandbox,
-                       extra_env={"FYNO_WSID": "FYE2E00001"})
+                       extra_env={"FYNO_WSID": WORKSPACE})
     assert named.code == 0, named.output
     assert sorted(state_of(workdir)["profiles"]) == ["u-2", "u-3"]
     again = reconciler("import", "--id", "u-2", cwd=workdir, sandbox=sandbox,
-                       extra_env={"FYNO_WSID": "FYE2E00001"})
+                       extra_env={"FYNO_WSID": WORKSPACE})
     assert again.code == 1 and "--replace" in again.output
     replaced = reconciler("import", "--id", "u-2", "--replace", cwd=workdir, sandbox=sandbox,
-                          extra_env={"FYNO_WSID": "FYE2E00001"})
+                          extra_env={"FYNO_WSID": WORKSPACE})
     assert replaced.code == 0, replaced.output
 
 
@@ -153,7 +163,7 @@ def test_unknown_channel_keys_survive_plan_and_apply_untouched(
 def test_plan_refresh_plans_against_the_server_and_leaves_the_state_byte_identical(
         workdir: Path, sandbox: SandboxProcess) -> None:
     assert run(workdir, sandbox, "import", "profiles.yaml").code == 0
-    before = (workdir / STATE).read_bytes()
+    before = state_snapshot(workdir)
     server = sandbox.data()
     server["u-2"]["email"] = "drifted@example.com"
     sandbox.put_data(server)
@@ -166,7 +176,7 @@ def test_plan_refresh_plans_against_the_server_and_leaves_the_state_byte_identic
     assert ("u-2", {"channel": {"email": "two@example.com"}}) in [
         (call["distinct_id"], call["body"]) for call in calls]
     assert "u-2" in refreshed.stderr  # the drift is reported
-    assert (workdir / STATE).read_bytes() == before
+    assert state_snapshot(workdir) == before
 
 
 def test_apply_refresh_converges_from_the_server_truth(workdir: Path,
