@@ -7,6 +7,7 @@
     apply_cmd   apply (with progress: a bar on a terminal, periodic lines otherwise)
     refresh_cmds import, refresh (and --refresh for plan and apply)
     export_cmd  export: configuration YAML from what the server holds
+    fmt_cmd     fmt: the canonical layout of configuration YAML, comments kept
     audit_cmds  audit, audit verify
     privacy_cmds audit erase, state encrypt, state decrypt
     stored      the state a state command works on, and erasing from it
@@ -24,6 +25,7 @@ from reconciler.cli import (
     backend_cmd,
     doctor_cmd,
     export_cmd,
+    fmt_cmd,
     migrate_cmd,
     planning,
     privacy_cmds,
@@ -33,5 +35,6 @@ from reconciler.cli import (
 )
 from reconciler.cli.group import cli, main
 
-__all__ = ["apply_cmd", "audit_cmds", "backend_cmd", "cli", "doctor_cmd", "export_cmd", "main",
-           "migrate_cmd", "planning", "privacy_cmds", "refresh_cmds", "sandbox_cmd", "state_cmds"]
+__all__ = ["apply_cmd", "audit_cmds", "backend_cmd", "cli", "doctor_cmd", "export_cmd", "fmt_cmd",
+           "main", "migrate_cmd", "planning", "privacy_cmds", "refresh_cmds", "sandbox_cmd",
+           "state_cmds"]
