@@ -11,7 +11,9 @@ Text, markdown, JSON and CSV on stdout, messages and progress go through here un
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
@@ -99,13 +101,50 @@ def mask_opaque(value: str) -> str:
     return f"{value[:keep]}{DOTS}"
 
 
-def display_token(token: Token, *, show_values: bool = False) -> str:
+# The key of `fingerprint`, new in every process. A short unkeyed hash would give the value
+# away: a masked phone number hides 5 digits, 100,000 candidates, and 16 bits of their hash
+# leave about one. Keyed by a secret that is never written or shown, the fingerprint says
+# nothing about the value to anyone, and only tells two values apart within one output: all
+# it is for. The same value has the same fingerprint throughout a run, never across runs.
+_FINGERPRINT_KEY: Final = secrets.token_bytes(32)
+FINGERPRINT_LENGTH: Final = 4  # hex digits: two different values look alike once in 65,536
+
+
+def fingerprint(value: str) -> str:
+    """`#3fa1`: tells apart two values whose masks are equal (`u•••@example.com` both), for
+    the outputs that show both sides of a change masked; see `_FINGERPRINT_KEY`."""
+    digest = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), key=_FINGERPRINT_KEY,
+                             digest_size=8).hexdigest()
+    return "#" + digest[:FINGERPRINT_LENGTH]
+
+
+def display_pair(channel: str, before: str | Token, after: str | Token, *,
+                 show_values: bool = False) -> tuple[str, str]:
+    """Both sides of a change for people, masked unless `show_values`.
+
+    When the two masks are equal though the values differ (`u•••@example.com` twice, two
+    numbers with the same last digits), each side gets its `fingerprint`, so that a reviewer
+    sees that something changes; otherwise they are shown as `display_value` shows them.
+    """
+    shown = (display_value(channel, before, show_values=show_values),
+             display_value(channel, after, show_values=show_values))
+    if show_values or shown[0] != shown[1] or before == after:
+        return shown
+    return (display_value(channel, before, fingerprinted=True),
+            display_value(channel, after, fingerprinted=True))
+
+
+def display_token(token: Token, *, show_values: bool = False,
+                  fingerprinted: bool = False) -> str:
     """A token for people: `fcm_token:ab…f3 (integration I1, status 0)`.
 
     Only the parts that differ from the API's defaults (all integrations, status 1) are shown;
     the integration id and status are configuration, not personal data, so never masked.
+    `fingerprinted` adds the token's `fingerprint` to its mask (see `display_pair`).
     """
     text = token.token if show_values else mask_token(token.token)
+    if fingerprinted and not show_values:
+        text += fingerprint(token.token)
     details = []
     if token.integration_id is not None:
         details.append(f"integration {token.integration_id}")
@@ -114,11 +153,15 @@ def display_token(token: Token, *, show_values: bool = False) -> str:
     return f"{text} ({', '.join(details)})" if details else text
 
 
-def display_value(channel: str, value: str | Token, *, show_values: bool = False) -> str:
-    """A single value or a token of `channel`, masked unless `show_values`."""
+def display_value(channel: str, value: str | Token, *, show_values: bool = False,
+                  fingerprinted: bool = False) -> str:
+    """A single value or a token of `channel`, masked unless `show_values`; `fingerprinted`
+    adds the value's `fingerprint` to its mask (see `display_pair`)."""
     if isinstance(value, Token):
-        return display_token(value, show_values=show_values)
-    return value if show_values else mask(channel, value)
+        return display_token(value, show_values=show_values, fingerprinted=fingerprinted)
+    if show_values:
+        return value
+    return mask(channel, value) + (fingerprint(value) if fingerprinted else "")
 
 
 def mask_channel_object(channel: Any) -> Any:
@@ -162,16 +205,31 @@ def _mask_entry(channel: str, value: Any) -> Any:
 
 def mask_change_json(change: Mapping[str, Any]) -> dict[str, Any]:
     """A plan's or a drift report's change (`{channel, before, after}`) with its values
-    masked: single values by their channel, tokens by `mask_token`."""
+    masked: single values by their channel, tokens by `mask_token`; two different values
+    that mask alike each get their `fingerprint`, as in text (`display_pair`)."""
     channel = change.get("channel")
+    sides = {side: _masked_side(channel, change.get(side)) for side in ("before", "after")}
+    before, after = sides["before"], sides["after"]
+    alike = (before is not None and after is not None and before[0] != after[0]
+             and before[1] == after[1] != MASKED)
     masked = dict(change)
-    for side in ("before", "after"):
-        value = change.get(side)
-        if isinstance(value, str):
-            masked[side] = mask(channel, value) if channel in CHANNELS else MASKED
-        elif isinstance(value, dict) and isinstance(value.get("token"), str):
-            masked[side] = {**value, "token": mask_token(value["token"])}
+    for side, found in sides.items():
+        if found is not None:
+            raw, text = found
+            text += fingerprint(raw) if alike else ""
+            value = change[side]
+            masked[side] = text if isinstance(value, str) else {**value, "token": text}
     return masked
+
+
+def _masked_side(channel: Any, value: Any) -> tuple[str, str] | None:
+    """(text, masked text) of one side of a change: a single value, masked by its channel,
+    or a token object's token; None for a side with no text (absent)."""
+    if isinstance(value, str):
+        return value, mask(channel, value) if channel in CHANNELS else MASKED
+    if isinstance(value, dict) and isinstance(value.get("token"), str):
+        return value["token"], mask_token(value["token"])
+    return None
 
 
 _EMAIL_IN_TEXT: Final = re.compile(r"[^\s\"'<>(),;:]+@[^\s\"'<>(),;:]+")

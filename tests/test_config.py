@@ -36,7 +36,9 @@ FAILURES = [
     ("duplicate_id.yaml", 5, 3,
      'distinct_id "u-1" is declared twice; first at {dir}/duplicate_id.yaml:3:3'),
     ("unknown_channel.yaml", 4, 5, 'unknown channel "emial"; did you mean "email"?'),
-    ("null_value.yaml", 4, 12, 'email: null is read by YAML as null, not text; quote it: "null"'),
+    ("null_value.yaml", 4, 12,
+     'email: null is read by YAML as null, not text; write email: "" to declare it empty, '
+     'or quote it if it is text: "null"'),
     ("boolean_value.yaml", 4, 12,
      'slack: true is read by YAML as the boolean true, not text; quote it: "true"'),
     ("empty_token.yaml", 5, 16, "token must not be empty"),
@@ -232,10 +234,16 @@ def test_fallbacks_supply_workspace_and_version(tmp_path: Path) -> None:
     assert load_config([path], workspace="FYENV").version == "live"
 
 
-def test_a_version_stated_in_a_file_overrides_fyno_version() -> None:
-    config = load_config([FIXTURES / "version_disagrees" / "b.yaml"], workspace="FYW",
-                         version="live")
-    assert config.version == "test"
+def test_version_that_disagrees_with_fyno_version_is_reported_as_fyno_wsid_is() -> None:
+    path = FIXTURES / "version_disagrees" / "b.yaml"
+    (problem,) = problems_of(path, workspace="FYW", version="live")
+    assert (problem.file, problem.line, problem.column) == (str(path), 1, 10)
+    assert problem.message == 'version "test" disagrees with "live" from FYNO_VERSION'
+
+
+def test_fyno_version_names_the_version_of_files_that_state_none(tmp_path: Path) -> None:
+    path = write(tmp_path, "p.yaml", "workspace: FYW\nprofiles: {}\n")
+    assert load_config([path], version="test").version == "test"
 
 
 def test_missing_workspace_without_fallback_is_an_error(tmp_path: Path) -> None:

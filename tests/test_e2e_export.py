@@ -84,7 +84,7 @@ def test_an_export_of_1000_profiles_imports_and_plans_to_nothing(
                  "--per-file", "250")
     print(f"export of {len(SERVER)} profiles: {time.monotonic() - started:.2f} s")
     assert result.code == 0, result.output
-    assert f"Exported {len(SERVER)} profile(s) to profiles (4 files)." in result.stderr
+    assert f"Exported {len(SERVER)} profiles to profiles (4 files)." in result.stderr
     assert "2 not found on the server, not declared: u-ghost-1, u-ghost-2" in result.stderr
     assert list(files_of(workdir / "profiles")) == [f"profiles-000{n}.yaml" for n in range(1, 5)]
     first = (workdir / "profiles" / "profiles-0001.yaml").read_text()

@@ -71,7 +71,7 @@ def test_import_records_declared_profiles_exactly_as_the_server_holds_them(
         workdir: Path, sandbox: SandboxProcess) -> None:
     result = run(workdir, sandbox, "import", "profiles.yaml")
     assert result.code == 0, result.output
-    assert "Imported 3 profile(s)" in result.output
+    assert "Imported 3 profiles" in result.output
     assert "u-ghost" in result.output and "missing" in result.output
     state = state_of(workdir)
     assert state["profiles"]["u-1"]["push"] == [

@@ -337,7 +337,7 @@ def test_merged_pull_request_applies_exactly_its_reviewed_plan(
     result = ci.job("apply", RECONCILER_PLAN=str(reviewed))
     assert result.returncode == 0, result.stderr
     assert "STALE" not in result.stderr
-    assert f"Applying the saved plan {reviewed}: 1 calls." in result.stdout
+    assert f"Applying the saved plan {reviewed}: 1 call." in result.stdout
     assert "chain intact" in result.stdout
     assert sandbox.data()["u-2001"]["email"] == "maria@new.example.com"
     assert_server_holds_the_configuration(repo, sandbox)
@@ -642,7 +642,7 @@ def test_state_in_postgresql_no_branch_jobs_wait_for_the_lock_and_the_ledger_ver
     holder.connections.get().close()
     out, err = job.communicate(timeout=120)
     assert job.returncode == 0, err
-    assert f"Applying the saved plan {reviewed}: 1 calls." in out
+    assert f"Applying the saved plan {reviewed}: 1 call." in out
     assert "STALE" not in err
     assert sandbox.data()["u-2001"]["email"] == "maria@new.example.com"
     assert_server_holds_the_configuration(repo, sandbox)

@@ -42,7 +42,7 @@ from reconciler.errors import (
 from reconciler.plan import Plan
 from reconciler.planfile import check_fresh, read_plan
 from reconciler.render import render
-from reconciler.render.common import printable
+from reconciler.render.common import noun, plural, printable
 from reconciler.render.drift import render_drift
 from reconciler.render.events import (
     event_line,
@@ -87,8 +87,8 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None,
       reconciler apply plan.json --format json > apply-events.jsonl
     """
     env = os.environ
-    require_api_key(env)
     planfile = _saved_plan(paths)
+    require_api_key(env)
     out = _Output(fmt == "json", show_values)
     with out.errors():
         if out.json and planfile is None and not auto_approve:
@@ -116,7 +116,8 @@ def _apply_saved(planfile: Path, state_path: Path | None, env: Mapping[str, str]
     with backend.lock("apply"):
         state = backend.load(plan.workspace, plan.version)
         check_fresh(plan, planfile, state.lineage, state.serial, plan.workspace, plan.version)
-        click.echo(f"Applying the saved plan {planfile}: {len(plan.calls)} calls.", err=True)
+        click.echo(f"Applying the saved plan {planfile}: {plural(len(plan.calls), 'call')}.",
+                   err=True)
         out.plan(plan)
         return _execute(plan, state, backend, planfile.parent, env, parallelism, rate,
                         out)
@@ -154,9 +155,20 @@ def _apply_config(ctx: click.Context, paths: tuple[Path, ...], state_path: Path 
 
 
 def _saved_plan(paths: tuple[Path, ...]) -> Path | None:
-    """A single argument that is a file but not YAML is a saved plan."""
-    if len(paths) == 1 and paths[0].is_file() and paths[0].suffix.lower() not in YAML_SUFFIXES:
-        return paths[0]
+    """A single argument that is a file but not YAML is a saved plan.
+
+    Among several arguments it is an error, said before anything else (the API key
+    included): read as configuration, a plan would only draw YAML problems about JSON.
+    """
+    plans = [path for path in paths if path.is_file() and path.suffix.lower() not in YAML_SUFFIXES]
+    if len(paths) == 1 and plans:
+        return plans[0]
+    if plans:
+        raise UsageError(
+            f"{printable(str(plans[0]))} is a saved plan, and a saved plan is applied alone: "
+            f"`reconciler apply {printable(str(plans[0]))}` applies exactly it (the "
+            "configuration was read when it was made); to plan from the configuration "
+            "instead, give only its YAML files and directories")
     return None
 
 
@@ -245,10 +257,11 @@ def _report(result: ApplyResult, out: _Output) -> None:
     made = min(outcome.finished, result.calls)
     rate = made / result.seconds if result.seconds else 0.0
     left = f", {result.calls - made} left" if stopped else ""
-    out.prose(f"Apply {'stopped' if stopped else 'complete'}: {made} of {result.calls} "
-              f"planned calls made{left}, {failed} failed, in {result.seconds:.1f} s "
-              f"({rate:.1f} calls/s; {outcome.requests} requests in all); "
-              f"state serial {result.state.serial}.")
+    out.prose(f"Apply {'stopped' if stopped else 'complete'}: {made} of "
+              f"{plural(result.calls, 'planned call')} made{left}, {failed} failed, in "
+              f"{result.seconds:.1f} s ({rate:.1f} calls/s; "
+              f"{plural(outcome.requests, 'request')} in all); state serial "
+              f"{result.state.serial}.")
     if out.json:
         for report in outcome.failures:
             out.event(failed_event(report, show_values=out.show_values))
@@ -264,13 +277,15 @@ def _report(result: ApplyResult, out: _Output) -> None:
         click.echo(printable(f"  failed: {report.distinct_id}: {report.operation}: {status} "
                              f"{message} (attempts: {report.attempts})"), err=True)
     if result.state.unconfirmed:
-        click.echo(f"  {len(result.state.unconfirmed)} profile(s) are unconfirmed (a call's "
-                   "outcome is unknown); the next apply reads them back first.", err=True)
+        unconfirmed = len(result.state.unconfirmed)
+        click.echo(f"  {plural(unconfirmed, 'profile')} {noun(unconfirmed, 'is', 'are')} "
+                   "unconfirmed (a call's outcome is unknown); the next apply reads "
+                   f"{noun(unconfirmed, 'it', 'them')} back first.", err=True)
     if outcome.fatal is not None:
         raise outcome.fatal
     if outcome.interrupted:
         raise Interrupted("interrupted: the calls that finished are recorded; run `reconciler "
                           "plan` to see what is left")
     if failed:
-        raise ApplyFailedError(f"{failed} profile(s) failed; the state records exactly what "
-                               "was done: run `reconciler plan` to see what is left")
+        raise ApplyFailedError(f"{plural(failed, 'profile')} failed; the state records exactly "
+                               "what was done: run `reconciler plan` to see what is left")

@@ -34,7 +34,7 @@ from reconciler.cli.remote import require_api_key, run_options, target_workspace
 from reconciler.config.sources import is_yaml_name
 from reconciler.errors import UsageError
 from reconciler.export import Origin, Sorted, public_url, render, render_files, sort_out
-from reconciler.render.common import printable
+from reconciler.render.common import noun, plural, printable
 from reconciler.state import State
 
 DEFAULT_PER_FILE: Final = 1000
@@ -54,7 +54,7 @@ class _Target:
             return "stdout"
         if not self.is_directory:
             return str(self.path)
-        return f"{self.path} ({files} file{'' if files == 1 else 's'})"
+        return f"{self.path} ({plural(files, 'file')})"
 
 
 @cli.command("export")
@@ -257,11 +257,13 @@ def _write_new_directory(directory: Path, files: Sequence[tuple[str, str]]) -> N
 
 
 def _summarize(target: _Target, files: int, sorted_out: Sorted) -> None:
-    lines = [f"Exported {len(sorted_out.declared)} profile(s) to {target.describe(files)}."]
+    lines = [f"Exported {plural(len(sorted_out.declared), 'profile')} to "
+             f"{target.describe(files)}."]
     if sorted_out.with_unmanaged:
-        lines.append(f"{sorted_out.with_unmanaged} of them hold channels the profile API does not "
-                     "document (e.g. webpush): written as comments, kept as the server holds "
-                     "them, never planned.")
+        count = sorted_out.with_unmanaged
+        lines.append(f"{count} of them {noun(count, 'holds', 'hold')} channels the profile API "
+                     "does not document (e.g. webpush): written as comments, kept as the server "
+                     "holds them, never planned.")
     if sorted_out.missing:
         lines.append(f"{len(sorted_out.missing)} not found on the server, not declared: "
                      + _some(sorted_out.missing))

@@ -43,7 +43,7 @@ from reconciler.refresh import (
     record_reading,
     settled_by,
 )
-from reconciler.render.common import printable
+from reconciler.render.common import plural, printable
 from reconciler.render.drift import render_drift
 from reconciler.state import State, StateBackend
 
@@ -61,7 +61,7 @@ def read(state: State, ids: Sequence[str], env: Mapping[str, str], parallelism: 
         bar.close()
         api.close()
     seconds = time.monotonic() - started
-    click.echo(f"{label}: read {len(reading.found)} profile(s) in {seconds:.2f} s "
+    click.echo(f"{label}: read {plural(len(reading.found), 'profile')} in {seconds:.2f} s "
                f"({len(reading.found) / seconds if seconds else 0:.1f} profiles/s).", err=True)
     return reading
 
@@ -119,7 +119,7 @@ def check_reading(reading: Reading, outcome: str = "nothing was planned", *,
         recorded = known.profiles.get(first.distinct_id) if known is not None else None
         why = first.message if show_values else mask_message(
             first.message, None if recorded is None else {"channel": recorded.to_json()})
-        raise ApplyFailedError(f"{len(reading.failures)} profile(s) could not be read "
+        raise ApplyFailedError(f"{plural(len(reading.failures), 'profile')} could not be read "
                                f"({names}); {outcome}. The first: {why}")
 
 
@@ -176,8 +176,8 @@ def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
             state = backend.save(state)
             record(backend, workspace, version, adopted, config_dir=config_dir)
     missing = sorted(name for name, data in reading.found.items() if data is None)
-    click.echo(f"Imported {len(reading.found) - len(missing)} profile(s) into {backend.describe()} "
-               f"(serial {state.serial}).")
+    imported = plural(len(reading.found) - len(missing), "profile")
+    click.echo(f"Imported {imported} into {backend.describe()} (serial {state.serial}).")
     if missing:
         click.echo(f"{len(missing)} not found on the server, recorded as missing (nothing is "
                    f"planned for them): {printable(', '.join(missing[:20]))}"

@@ -23,7 +23,7 @@ from reconciler.cli.options import (
     state_option,
 )
 from reconciler.cli.stored import erase_in, state_backend
-from reconciler.errors import StateLockedError, UsageError
+from reconciler.errors import StateError, StateLockedError, UsageError
 from reconciler.mask import display_value, mask_channel_object
 from reconciler.model import CHANNEL_ORDER
 from reconciler.ownership import entry_of
@@ -32,6 +32,8 @@ from reconciler.state import (
     Forgotten,
     HolderStatus,
     LockInfo,
+    State,
+    StateBackend,
     apply_event,
     holder_status,
 )
@@ -55,9 +57,28 @@ def _record_unlock(state_path: Path | None, workspace: str, version: str, remove
            [Fact(None, "unlock", f"removed the state lock held by {removed} ({how})")])
 
 
-def _read_state(state_path: Path | None) -> Any:
+def _read_state(state_path: Path | None) -> tuple[StateBackend, State]:
+    """The backend and the state it holds; an error when it holds none.
+
+    A state that was never saved (no file, no row) would list as empty and exit 0, which
+    reads as "nothing is managed" when in fact the command looked in the wrong place (a
+    mistyped `--state`, another directory, FYNO_WSID unset), as `terraform state list` says
+    "No state file was found!".
+    """
     backend, workspace, version = state_backend(state_path)
-    return backend.load(workspace or None, version if workspace else None)
+    recorded = backend.load(workspace or None, version if workspace else None)
+    if recorded.lineage is None and not recorded.profiles and not recorded.missing:
+        raise StateError(_no_state(backend, state_path))
+    return backend, recorded
+
+
+def _no_state(backend: StateBackend, state_path: Path | None) -> str:
+    where = printable(backend.describe())
+    if state_path is not None:
+        return f"--state names no state: {where} does not exist"
+    return (f"no state at {where} (the default of FYNO_WSID and FYNO_VERSION): name the "
+            "state with --state FILE, set FYNO_WSID and FYNO_VERSION to the workspace and "
+            "version it records, or RECONCILER_BACKEND to the database that holds it")
 
 
 @state.command("list")
@@ -70,8 +91,7 @@ def state_list(state_path: Path | None) -> None:
     Example:
       reconciler state list --state state/FYXXXXXXXX-live.json
     """
-    backend, workspace, version = state_backend(state_path)
-    recorded = backend.load(workspace or None, version if workspace else None)
+    backend, recorded = _read_state(state_path)
     notes = {name: " (missing on the server)" for name in recorded.missing}
     notes.update({name: " (unconfirmed: the next apply reads it back first)"
                   for name in recorded.unconfirmed})
@@ -95,7 +115,7 @@ def state_show(distinct_id: str, state_path: Path | None, fmt: str, show_values:
     Example:
       reconciler state show u-1001 --state state/FYXXXXXXXX-live.json
     """
-    recorded = _read_state(state_path)
+    _backend, recorded = _read_state(state_path)
     profile = recorded.profiles.get(distinct_id)
     if profile is None and distinct_id in recorded.missing:
         click.echo(f"{printable(distinct_id)}: recorded as missing on the server (nothing is "

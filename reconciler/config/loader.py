@@ -186,8 +186,9 @@ def load_config(
     """Read, check and merge the configuration at `paths`; raise ConfigError listing all problems.
 
     `workspace` and `version` are the fallbacks for files that do not state them (the CLI
-    passes FYNO_WSID and FYNO_VERSION). A file stating another workspace than FYNO_WSID is
-    a problem; a file stating a version overrides FYNO_VERSION.
+    passes FYNO_WSID and FYNO_VERSION). A file stating another workspace than FYNO_WSID, or
+    another version than FYNO_VERSION, is a problem: the variable names the state and the API
+    path of the run, so a silent choice between the two would act on a pair nobody asked for.
     """
     with collector_paused():
         names, problems = expand_paths(paths)
@@ -207,8 +208,7 @@ def load_config(
             problems.append(Problem("FYNO_VERSION", 0, 0, f"must be live or test, not {version!r}"))
             version = None
         chosen_workspace, elsewhere = _agree(files, "workspace", workspace or None, "FYNO_WSID")
-        # Unlike FYNO_WSID, FYNO_VERSION is only a default: a file may state another version.
-        chosen_version, more = _agree(files, "version", None, "FYNO_VERSION")
+        chosen_version, more = _agree(files, "version", version, "FYNO_VERSION")
         elsewhere += more + _duplicate_ids(files) + _ownership_disagreements(files)
         # A file that could not be read as a mapping may well state the workspace: say it
         # is missing only when every file was read, and none stated a wrong one.

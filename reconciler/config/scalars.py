@@ -132,8 +132,8 @@ def not_text_message(
     if not isinstance(value, int | float | None):  # a mapping, a list, anything else
         return f"{label} must be text, not {kind_of(value)}"
     written = source if source is not None else ("" if value is None else number_text(value))
-    if value is None and written == "":
-        return f"{label} has no value (YAML reads it as null); {if_empty}"
+    if value is None:
+        return _null_message(label, written, if_empty)
     reads = _as_yaml_reads_it(value, written)
     if len(written) > SHOWN_LENGTH:
         return (
@@ -142,3 +142,18 @@ def not_text_message(
         )
     quoted = orjson.dumps(written).decode()
     return f"{label}: {written} is read by YAML as {reads}, not text; quote it: {quoted}"
+
+
+def _null_message(label: str, written: str, if_empty: str) -> str:
+    """A null says what to write for "no value" (`email: ""` declares the channel empty).
+
+    `~` is only ever YAML's spelling of null, never meant as text: quoting it would suggest
+    the value `"~"`. A word (`null`, `NULL`) may be meant as text, so its quoted form is
+    offered as well.
+    """
+    if written == "":
+        return f"{label} has no value (YAML reads it as null); {if_empty}"
+    said = f"{label}: {written} is read by YAML as null, not text; {if_empty}"
+    if written.isalpha():
+        return f"{said}, or quote it if it is text: {orjson.dumps(written).decode()}"
+    return said

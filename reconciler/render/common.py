@@ -15,7 +15,7 @@ from typing import Any, Final
 import orjson
 
 from reconciler.drift import DriftReport, DriftSummary
-from reconciler.mask import display_value, mask_token
+from reconciler.mask import display_pair, display_value, mask_token
 from reconciler.model import CHANNEL_ORDER, Token
 from reconciler.plan import (
     Call,
@@ -174,15 +174,16 @@ def _integration(token: Token) -> str:
 
 
 def describe_change(change: Change, *, show_values: bool) -> str:
-    """`email: a•••@example.com`, `sms: +91•••••0000 -> +91•••••1111` (without the marker)."""
+    """`email: a•••@example.com`, `sms: +91•••••0000 -> +91•••••1111` (without the marker);
+    `email: u•••@example.com#3fa1 -> u•••@example.com#9c02` when both sides mask alike."""
     before, after = change.before, change.after
     if before is None and after is not None:
         shown = display_value(change.channel, after, show_values=show_values)
     elif after is None and before is not None:
         shown = display_value(change.channel, before, show_values=show_values)
     elif before is not None and after is not None:
-        shown = (f"{display_value(change.channel, before, show_values=show_values)} -> "
-                 f"{display_value(change.channel, after, show_values=show_values)}")
+        # Two values that mask alike carry a fingerprint each (`u•••@example.com#3fa1`).
+        shown = " -> ".join(display_pair(change.channel, before, after, show_values=show_values))
     else:
         shown = "(nothing)"
     return f"{change.channel}: {printable(shown)}"
@@ -263,13 +264,24 @@ def fit_sections(head: str, sections: Iterable[Section], *, profiles: int, chang
 def cut_note(profiles: int, changes: int, limit: int, see_all: str) -> str:
     """`> [!NOTE]` saying how much was left out to stay under `limit`; `see_all` says how to
     see everything."""
-    return (f"> [!NOTE]\n> **{profiles:,} more {'profile' if profiles == 1 else 'profiles'} "
-            f"({changes:,} {'change' if changes == 1 else 'changes'}) left out** to keep this "
-            f"comment under {limit:,} characters. {see_all}\n")
+    return (f"> [!NOTE]\n> **{profiles:,} more {noun(profiles, 'profile')} ({changes:,} "
+            f"{noun(changes, 'change')}) left out** to keep this comment under {limit:,} "
+            f"characters. {see_all}\n")
 
 
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+def plural(count: int, singular: str, many: str | None = None) -> str:
+    """`1 call`, `2 calls`, `1 recorded entry`, `2 recorded entries`.
+
+    The one place every count a person reads is worded, so that no output says `1 calls` or
+    hedges with `profile(s)`.
+    """
+    return f"{count} {noun(count, singular, many)}"
+
+
+def noun(count: int, singular: str, many: str | None = None) -> str:
+    """`singular` for a count of 1, else its plural: `many` when given (`entries`), else
+    `singular` + "s"; for a count written in another way (`1,000 more profiles`)."""
+    return singular if count == 1 else many or singular + "s"
 
 
 def drift_title(report: DriftReport) -> str:

@@ -31,6 +31,7 @@ from reconciler.render.common import (
     fit_sections,
     inline_markdown,
     leaves_management,
+    plural,
     printable,
     profile_action,
     summary_line,
@@ -106,7 +107,7 @@ def _warnings(warnings: tuple[str, ...], room: int) -> list[str]:
     for index, warning in enumerate(warnings):
         line = f"> - {inline_markdown(warning)}"
         if used + len(line) > room:
-            lines.append(f"> - … and {len(warnings) - index} more warnings "
+            lines.append(f"> - … and {plural(len(warnings) - index, 'more warning')} "
                          "(`reconciler show` lists them all)")
             break
         lines.append(line)

@@ -38,6 +38,7 @@ from reconciler.render.common import (
     describe_entry,
     group_by_profile,
     leaves_management,
+    plural,
     printable,
     profile_action,
     summary_line,
@@ -88,8 +89,9 @@ def _header(plan: Plan, paint: Paint, *, show_values: bool) -> list[str]:
                      + ". Other changes may be pending.")
     if plan.forced:
         lines.append(paint(
-            f"FORCED: this plan removes {plan.deletions} of {plan.recorded_entries} recorded "
-            "channel entries, more than the safety rail allows; --force let it through.",
+            f"FORCED: this plan removes {plan.deletions} of "
+            f"{plural(plan.recorded_entries, 'recorded channel entry', 'recorded channel entries')}"
+            ", more than the safety rail allows; --force let it through.",
             RED + BOLD))
     if plan.summary.has_changes:
         lines.append(f"Markers: {paint('+', GREEN)} add, {paint('~', YELLOW)} change, "
@@ -102,5 +104,5 @@ def _state_line(plan: Plan) -> str:
     if plan.lineage is None:
         return "Computed against a new, empty state."
     return (f"Computed against state lineage {printable(plan.lineage)}, serial {plan.serial} "
-            f"({plan.recorded_entries} recorded entries).")
+            f"({plural(plan.recorded_entries, 'recorded entry', 'recorded entries')}).")
 
