@@ -7,11 +7,16 @@
    20 calls): the cost of recording a call must not grow with the state (calls/s within 1.2x).
 Each apply is timed as a whole process, and its own report (the call phase: journal, audit
 ledger and the final save included) gives calls/s; peak RSS comes from wait4.
-3. With `--baseline REV`: scenario 1 again, alternating this tree's reconciler with the one
+3. The adoption plan: `plan --out plan.json` of 100,000 new profiles (no state yet), then
+   `apply plan.json` against an empty sandbox without latency: peak memory at most 800 MB,
+   and calls/s within 10% of the same for a 1,000-profile adoption plan, in the same run.
+   `--only-adoption` runs this scenario alone.
+4. With `--baseline REV`: scenario 1 again, alternating this tree's reconciler with the one
    of git revision REV (checked out in a worktree under bench/_work), `--rounds` times each,
    against the same sandbox: the median ratio of their calls/s, measured in one run.
 
     python bench/apply_throughput.py --results bench/RESULTS.md [--baseline HEAD~1]
+    python bench/apply_throughput.py --only-adoption --results bench/RESULTS.md
 """
 
 from __future__ import annotations
@@ -54,12 +59,15 @@ class Sandbox:
 
 
 def run_apply(folder: Path, sandbox: Sandbox, parallelism: int,
-              source: Path | None = None) -> dict[str, float]:
-    """One `reconciler apply` process; `source`: run the package of that source tree."""
+              source: Path | None = None, what: tuple[str, ...] = ("profiles.yaml",
+                                                                   "--auto-approve"),
+              ) -> dict[str, float]:
+    """One `reconciler apply` process; `source`: run the package of that source tree;
+    `what`: the configuration (and --auto-approve), or a saved plan."""
     env = {**os.environ, "FYNO_API_KEY": KEY, "FYNO_BASE_URL": sandbox.url}
     if source is not None:
         env["PYTHONPATH"] = str(source)
-    argv = [sys.executable, "-m", "reconciler", "apply", "profiles.yaml", "--auto-approve",
+    argv = [sys.executable, "-m", "reconciler", "apply", *what,
             "--parallelism", str(parallelism), "--no-color"]
     log = folder / "apply.log"  # a file, not a pipe: the plan text would fill a pipe
     with log.open("w") as out:
@@ -96,6 +104,53 @@ def scenario(name: str, profiles: int, calls: int, latency_ms: float,
     print(f"{name}: {result['calls']:.0f} calls, {result['rate']:.0f} calls/s", file=sys.stderr)
     return {**result, "profiles": profiles, "latency_ms": latency_ms,
             "parallelism": parallelism}
+
+
+def adoption(profiles: int, parallelism: int = 16) -> dict[str, float]:
+    """`plan --out plan.json` of `profiles` new profiles, then `apply plan.json` against an
+    empty sandbox without latency (each call a PATCH answered 404, then the create)."""
+    folder = WORK / f"adoption-{profiles}"
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "state").mkdir(parents=True)
+    write_yaml(folder / "profiles.yaml", profiles)
+    seed = folder / "seed.json"
+    write_state(seed, 0)
+    planned = subprocess.run([sys.executable, "-m", "reconciler", "plan", "profiles.yaml",
+                              "--out", "plan.json", "--format", "json"], cwd=folder,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    if planned.returncode != 0:
+        sys.exit(f"plan failed:\n{planned.stderr.decode()[-3000:]}")
+    sandbox = Sandbox(seed, 0)
+    try:
+        result = run_apply(folder, sandbox, parallelism, what=("plan.json",))
+    finally:
+        sandbox.stop()
+    print(f"adoption of {profiles}: {result['calls']:.0f} calls, {result['rate']:.0f} calls/s, "
+          f"{result['peak_mb']:.0f} MB", file=sys.stderr)
+    return {**result, "profiles": profiles}
+
+
+def adoption_report(large: dict[str, float], small: dict[str, float]) -> str:
+    lines = [
+        "",
+        "Adoption: `apply plan.json` of a saved plan where every profile is new (no state, an "
+        "empty sandbox, no latency, parallelism 16), in the same run:",
+        "",
+        "| saved plan | calls/s (apply phase) | apply phase | whole process | peak RSS |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in (large, small):
+        lines.append(f"| {int(row['profiles']):,} new profiles | {row['rate']:.0f} "
+                     f"| {row['apply_s']:.1f} s | {row['wall_s']:.1f} s "
+                     f"| {row['peak_mb']:.0f} MB |")
+    lines += [
+        "",
+        f"- {int(large['profiles']):,} profiles: {large['rate']:.0f} calls/s = "
+        f"{large['rate'] / small['rate']:.2f} of the {int(small['profiles']):,}-profile plan's "
+        f"{small['rate']:.0f} (target at least 0.90); peak {large['peak_mb']:.0f} MB (target "
+        "at most 800 MB).",
+    ]
+    return "\n".join(lines)
 
 
 def report(latency: dict[str, float], large: dict[str, float], small: dict[str, float]) -> str:
@@ -167,11 +222,22 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="REV",
                         help="also compare scenario 1 with this git revision's reconciler")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each, with --baseline")
+    parser.add_argument("--only-adoption", action="store_true",
+                        help="run only the adoption scenario (recorded in its own section)")
+    parser.add_argument("--adoption-profiles", type=int, default=100_000)
     args = parser.parse_args()
+    adopted = adoption_report(adoption(args.adoption_profiles), adoption(1_000))
+    if args.only_adoption:
+        print(adopted)
+        if args.results:
+            record(args.results, adopted.strip(), name="apply_adoption",
+                   command="python bench/apply_throughput.py --only-adoption "
+                           "--results bench/RESULTS.md")
+        return
     latency = scenario("latency", 2_000, 2_000, 50, 16)
     large = scenario("large-state", 100_000, 20_000, 0, 16)
     small = scenario("small-state", 1_000, 1_000, 0, 16)
-    text = report(latency, large, small)
+    text = report(latency, large, small) + "\n" + adopted
     if args.baseline:
         text += "\n" + baseline(args.baseline, args.rounds)
     print(text)

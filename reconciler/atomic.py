@@ -16,6 +16,7 @@ import glob
 import os
 import secrets
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
@@ -33,8 +34,9 @@ def temp_name_pattern(path: Path) -> str:
     return f".{glob.escape(path.name)}.*.tmp"
 
 
-def replace_file(path: Path, data: bytes) -> None:
-    """Atomically make `data` the content of `path` (mode 0600)."""
+def replace_file(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """Atomically make `data` the content of `path` (mode 0600); given as chunks, it is
+    written as they come, so that a large file (a saved plan) is never held whole."""
     _replace(path, data, backup=False)
 
 
@@ -43,7 +45,7 @@ def replace_with_backup(path: Path, data: bytes) -> None:
     _replace(path, data, backup=True)
 
 
-def _replace(path: Path, data: bytes, backup: bool) -> None:
+def _replace(path: Path, data: bytes | Iterable[bytes], backup: bool) -> None:
     path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     temp = _write_temp(path, data)
     try:
@@ -57,13 +59,15 @@ def _replace(path: Path, data: bytes, backup: bool) -> None:
     fsync_directory(path.parent)
 
 
-def write_new_file(path: Path, data: bytes) -> None:
-    """Write `data` to a file that must not exist yet, mode 0600, fsynced."""
+def write_new_file(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """Write `data` (bytes, or chunks of them) to a file that must not exist yet, mode 0600,
+    fsynced."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
     try:
         # os.open's mode is filtered by the umask; the state must be 0600 whatever the umask.
         os.fchmod(fd, FILE_MODE)
-        _write_all(fd, data)
+        for chunk in (data,) if isinstance(data, bytes) else data:
+            _write_all(fd, chunk)
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -77,7 +81,7 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _write_temp(path: Path, data: bytes, kind: str = "") -> Path:
+def _write_temp(path: Path, data: bytes | Iterable[bytes], kind: str = "") -> Path:
     """A fresh temporary file next to `path` holding `data`; removed again if writing fails."""
     while True:
         temp = path.with_name(f".{path.name}.{kind}{secrets.token_hex(6)}.tmp")

@@ -37,11 +37,8 @@ class Token(NamedTuple):
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Token:
         status = data.get("status")
-        return cls(
-            token=data["token"],
-            integration_id=data.get("integration_id"),
-            status=1 if status is None else int(status),
-        )
+        # Positional: read for every token of a state or a saved plan, and keywords cost.
+        return cls(data["token"], data.get("integration_id"), 1 if status is None else int(status))
 
 
 ChannelValue: TypeAlias = str | tuple[Token, ...]

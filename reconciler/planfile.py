@@ -1,74 +1,128 @@
-"""Saved plans: written by `plan --out`, read by `show` and `apply`; edited/stale ones refused."""
+"""Saved plans: written by `plan --out`, read by `show` and `apply`; edited/stale ones refused.
+
+The document is `reconciler.plandoc`'s and its checks `reconciler.planread`'s; this module
+moves it to and from a file, a block of lines at a time, sealed when an encryption key is
+configured:
+
+    {"reconciler_encrypted":1,"content":"plan-blocks",...}    the key's clear header
+    then one line per block of about 1 MB of the document's lines: the base64 of that block
+    sealed, bound to its place (block 0, 1, ...)
+
+so that a block moved, dropped or repeated fails authentication, and a file cut short at a
+block's end lacks the document's trailer. A plan sealed whole by an older reconciler is
+opened whole, to say which format it has.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO, Final
 
-from reconciler import strictjson
+import orjson
+
 from reconciler.atomic import replace_file
-from reconciler.encryption import NO_ENCRYPTION, Encryption
-from reconciler.errors import PlanEditedError, PlanFileError, PlanStaleError
-from reconciler.plan import PLAN_FORMAT_VERSION, Plan, checksum
-from reconciler.render.json import render_json
+from reconciler.encryption import NO_ENCRYPTION, Cipher, Encryption, is_sealed
+from reconciler.errors import EncryptionError, PlanFileError, PlanStaleError
+from reconciler.heap import collector_paused
+from reconciler.plan import Plan
+from reconciler.plandoc import blocks, document_lines, split_lines, trailer_checksum
+from reconciler.planread import read_document
+
+SEALED_CONTENT: Final = "plan-blocks"
 
 
-def write_plan(plan: Plan, path: Path, encryption: Encryption = NO_ENCRYPTION) -> None:
+def write_plan(plan: Plan, path: Path, encryption: Encryption = NO_ENCRYPTION) -> str:
     """Save atomically with mode 0600, sealed when a key is configured: a plan carries full,
-    personal values (and is kept for weeks as a CI artifact)."""
-    replace_file(path, encryption.seal_file("plan", render_json(plan, show_values=True).encode()))
+    personal values (and is kept for weeks as a CI artifact). Returns its checksum, which a
+    rendering of the same plan names."""
+    trailer: list[bytes] = []
+    chunks = blocks(_keep_last(document_lines(plan), trailer))
+    replace_file(path, _sealed(chunks, encryption.writer(SEALED_CONTENT))
+                 if encryption.encrypts else chunks)
+    saved = trailer_checksum(trailer[0])
+    assert saved is not None  # document_lines ends with the trailer
+    return saved
+
+
+def _keep_last(lines: Iterable[bytes], kept: list[bytes]) -> Iterator[bytes]:
+    """`lines`, the last one also appended to `kept` (the trailer, with the checksum)."""
+    line = b""
+    for line in lines:
+        yield line
+    kept.append(line)
+
+
+def _sealed(chunks: Iterable[bytes], cipher: Cipher) -> Iterator[bytes]:
+    yield cipher.header_line + b"\n"
+    for index, chunk in enumerate(chunks):
+        yield base64.b64encode(cipher.seal(chunk, _place(index))) + b"\n"
+
+
+def _place(index: int) -> bytes:
+    """What a sealed block is bound to: its place in the file."""
+    return f"plan block {index}".encode()
 
 
 def read_plan(path: Path, encryption: Encryption = NO_ENCRYPTION) -> Plan:
-    """Load a saved plan, refusing one that is unreadable, edited or malformed.
-
-    In this order: strict JSON (no repeated key), the format version, the checksum (an edit
-    is named as such, even when it also broke the form), the schema, and last that every
-    call's method, path and body are what its changes make: apply sends what the changes
-    make, so a body that says otherwise would show a reviewer another request than the one
-    sent.
-    """
+    """Load a saved plan, refusing one that is unreadable, masked, of another format, edited
+    or malformed (`planread.read_document` says in which order)."""
     try:
-        raw = path.read_bytes()
+        with collector_paused(), path.open("rb") as file:
+            first = file.readline()
+            # A clear plan is read even when a key is configured: it may predate the key,
+            # and its checksum and the staleness check guard it as they guard a sealed one.
+            if not is_sealed(first):
+                return read_document(_lines(first, file), str(path), path.read_bytes)
+            header = _header(first, path)
+            if header.get("content") != SEALED_CONTENT:  # sealed whole: an older plan
+                whole = encryption.open_file(first + file.read(), f"plan file {path}")
+                return read_document(split_lines(whole), str(path), lambda: whole)
+            cipher = encryption.reader(header, f"plan file {path}")
+            return read_document(_opened(file, cipher, path), str(path),
+                                 lambda: _opened_whole(path, cipher))
     except OSError as error:
         raise PlanFileError(f"cannot read plan file {path}: {error.strerror}") from None
-    # A clear plan is read even when a key is configured: it may predate the key, and its
-    # checksum and the staleness check guard it as they guard a sealed one.
-    raw = encryption.open_file(raw, f"plan file {path}", clear_ok=True)
+
+
+def _lines(first: bytes, file: BinaryIO) -> Iterator[bytes]:
+    yield first
+    yield from file
+
+
+def _header(line: bytes, path: Path) -> dict[str, object]:
     try:
-        document = strictjson.loads(raw, what=f"plan file {path}")
-    except strictjson.JSONError as error:
-        raise PlanFileError(f"{error}: it is not a saved plan as `plan --out` writes it") \
-            from None
-    if isinstance(document, dict) and document.get("masked") is True:
-        raise PlanFileError(f"{path} is a plan printed with its values masked (`--format json` "
-                            "without --show-values), not a saved plan: apply the file "
-                            "`reconciler plan --out FILE` wrote")
-    if not isinstance(document, dict) or "checksum" not in document:
-        raise PlanFileError(f"{path} is not a saved plan: it has no checksum")
-    if document.get("format_version") != PLAN_FORMAT_VERSION:
-        raise PlanFileError(
-            f"{path} has plan format_version "
-            f"{strictjson.shown_json(document.get('format_version'))}; this reconciler reads "
-            f"version {PLAN_FORMAT_VERSION}: run `reconciler plan --out` again"
-        )
-    if checksum(document) != document["checksum"]:
-        raise PlanEditedError(
-            f"{path} was edited after it was saved (its checksum does not match its content); "
-            "a saved plan is applied exactly as reviewed: run `reconciler plan --out` again"
-        )
-    problems = strictjson.schema_problems(strictjson.validator("plan.schema.json"), document)
-    if problems:
-        raise PlanFileError(f"{path} is not a valid saved plan: " + "; ".join(problems))
-    plan = Plan.from_json(document)
-    for index, (call, stored) in enumerate(zip(plan.calls, document["calls"], strict=True)):
-        request = call.request()
-        if (request.method, request.path, request.body) != (
-                stored["method"], stored["path"], stored["body"]):
-            raise PlanFileError(
-                f"{path} is not a valid saved plan: at /calls/{index}: its method, path or "
-                "body is not what its changes make; the plan was not written by `reconciler "
-                "plan --out` as it is: run `reconciler plan --out` again")
-    return plan
+        header = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict):
+        raise EncryptionError(f"plan file {path} has a damaged encryption header; it cannot "
+                              f"be read: run `reconciler plan --out` again")
+    return header
+
+
+def _opened_whole(path: Path, cipher: Cipher) -> bytes:
+    with path.open("rb") as file:
+        file.readline()
+        return b"".join(_opened(file, cipher, path))
+
+
+def _opened(file: BinaryIO, cipher: Cipher, path: Path) -> Iterator[bytes]:
+    """The document's lines from a plan sealed in blocks (read past the header line)."""
+    for index, sealed in enumerate(file):
+        try:
+            blob = base64.b64decode(sealed.rstrip(b"\n"), validate=True)
+        except (binascii.Error, ValueError):
+            blob = b""
+        plain = cipher.open(blob, _place(index))
+        if plain is None:
+            raise EncryptionError(
+                f"plan file {path} failed authentication with its key (block {index + 1}): "
+                "it was edited or damaged after it was saved; run `reconciler plan --out` "
+                "again")
+        yield from split_lines(plain)
 
 
 def check_fresh(plan: Plan, path: Path, lineage: str | None, serial: int,
@@ -91,3 +145,4 @@ def check_fresh(plan: Plan, path: Path, lineage: str | None, serial: int,
             f"{path} is stale: it was computed against state serial {plan.serial}, and the state "
             f"is now at serial {serial} (changed since the plan was made): {advice}"
         )
+

@@ -111,6 +111,8 @@ def diff_profile(distinct_id: str, want: ChannelData, have: ChannelData,
     """The calls for one managed profile, in their fixed order. Token channels in `by_name`
     are shared with other writers: their tokens are deleted by name (Option 2) even when none
     is left, since a whole-channel delete would take tokens written since the last read."""
+    if not have.channels:
+        return _all_new(distinct_id, want)
     patch: list[Change] = []
     drop_tokens: list[Change] = []
     drop_channels: list[Change] = []
@@ -158,6 +160,17 @@ def diff_profile(distinct_id: str, want: ChannelData, have: ChannelData,
     if readd:
         calls.append(ReAddTokens(distinct_id, tuple(readd)))
     return calls
+
+
+def _all_new(distinct_id: str, want: ChannelData) -> list[Call]:
+    """The calls for a profile with nothing recorded: one PATCH adding every entry, in the
+    order `diff_profile` gives them. Every profile of a first plan takes this path, so it
+    skips the comparisons that find nothing to compare with."""
+    changes = [Change(channel, None, value) for channel in SINGLE_VALUE_CHANNELS
+               if isinstance(value := want.channels.get(channel), str)]
+    changes += [Change(channel, None, token) for channel in TOKEN_CHANNELS
+                for token in _tokens(want, channel)]
+    return [PatchChannels(distinct_id, tuple(changes))] if changes else []
 
 
 def _forget(distinct_id: str, have: ChannelData) -> list[Call]:

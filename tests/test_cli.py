@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 
 from reconciler.cli import cli
 from reconciler.cli import options as cli_options
+from reconciler.plan import call_from_json
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -92,13 +93,14 @@ def test_usage_error_under_detailed_exitcode_exits_1_not_2(basic: Path) -> None:
 def test_plan_json_is_masked_unless_show_values(basic: Path) -> None:
     result = run("plan", basic, "--state", basic / "state.json", "--format", "json")
     document = json.loads(result.output)
-    bodies = [call["body"] for call in document["calls"]]
+    assert document["masked"] is True
+    bodies = [call_from_json(call).body() for call in document["calls"]]
     assert {"channel": {"email": "a•••@example.com"}} in bodies
     assert {"channel": ["slack"]} in bodies
     assert "alice@example.com" not in result.output
     shown = run("plan", basic, "--state", basic / "state.json", "--format", "json",
                 "--show-values")
-    bodies = [call["body"] for call in json.loads(shown.output)["calls"]]
+    bodies = [call_from_json(call).body() for call in json.loads(shown.output)["calls"]]
     assert {"channel": {"email": "alice@example.com"}} in bodies
 
 
@@ -120,9 +122,9 @@ def test_saved_plan_is_shown_again_identically(basic: Path, tmp_path: Path) -> N
 def test_edited_saved_plan_is_refused(basic: Path, tmp_path: Path) -> None:
     out = tmp_path / "plan.json"
     run("plan", basic, "--state", basic / "state.json", "--out", out)
-    document = json.loads(out.read_text())
-    document["calls"][0]["body"] = {"channel": {"email": "mallory@example.com"}}
-    out.write_text(json.dumps(document))
+    text = out.read_text()
+    assert "alice@example.com" in text
+    out.write_text(text.replace("alice@example.com", "mallory@example.com"))
     result = run("show", out)
     assert result.exit_code == 1
     assert "edited" in result.output and "checksum" in result.output

@@ -239,9 +239,9 @@ def test_saved_plan_is_applied_exactly_and_refused_when_stale_or_edited(
                          "--max-delete-percent", "100", cwd=workdir)
     assert planned.code == 0, planned.output
     edited = workdir / "edited.json"
-    document = json.loads((workdir / "plan.json").read_text())
-    document["calls"][0]["body"] = {"channel": {"email": "mallory@example.com"}}
-    edited.write_text(json.dumps(document))
+    text = (workdir / "plan.json").read_text()
+    assert "@example.com" in text
+    edited.write_text(text.replace("@example.com", "@mallory.example.com", 1))
     refused = reconciler("apply", "edited.json", cwd=workdir, sandbox=sandbox)
     assert refused.code == 1 and "edited" in refused.output
     removed = reconciler("state", "rm", "p-00", *state_option("state/FYE2E00001-live.json"),

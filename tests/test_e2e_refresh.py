@@ -20,6 +20,8 @@ from sandboxproc import (
     write_config,
 )
 
+from reconciler.plan import call_from_json
+
 pytestmark = pytest.mark.usefixtures("store")
 
 STATE = Path("state") / "FYE2E00001-live.json"
@@ -83,7 +85,7 @@ def test_import_records_declared_profiles_exactly_as_the_server_holds_them(
     planned = run(workdir, sandbox, "plan", "profiles.yaml", "--format", "json",
                   "--show-values")
     calls = json.loads(planned.stdout)["calls"]
-    assert [(call["distinct_id"], call["body"]) for call in calls] == [
+    assert [(call["distinct_id"], call_from_json(call).body()) for call in calls] == [
         ("u-1", {"channel": {"email": "one@new.example.com"}})]
     warnings = json.loads(planned.stdout)["warnings"]
     assert any("u-ghost" in warning and "no such profile" in warning for warning in warnings)
@@ -174,7 +176,7 @@ def test_plan_refresh_plans_against_the_server_and_leaves_the_state_byte_identic
     assert refreshed.code == 0, refreshed.output
     calls = json.loads(refreshed.stdout)["calls"]
     assert ("u-2", {"channel": {"email": "two@example.com"}}) in [
-        (call["distinct_id"], call["body"]) for call in calls]
+        (call["distinct_id"], call_from_json(call).body()) for call in calls]
     assert "u-2" in refreshed.stderr  # the drift is reported
     assert state_snapshot(workdir) == before
 

@@ -41,7 +41,8 @@ from reconciler.audit import AuditContext, AuditLedger
 from reconciler.audit.ledger import ledger_path, record_hash
 from reconciler.cli import cli
 from reconciler.model import ChannelData, Token
-from reconciler.plan import Change, CreateProfile, DeleteTokens, PatchChannels, checksum
+from reconciler.plan import Change, CreateProfile, DeleteTokens, PatchChannels
+from reconciler.plandoc import checksum
 from reconciler.state import Begun, Doubt, Holds, LocalStateFile, Missing, Unchanged
 
 WORKSPACE = "FYFUZZ0001"
@@ -523,7 +524,7 @@ def believable_plan(data: bytes) -> bool:
     except ValueError:
         return False
     return (isinstance(document, dict) and document.get("checksum") == checksum(document)
-            and _integer(document.get("format_version"), 1, 1)
+            and _integer(document.get("format_version"), 2, 2)
             and isinstance(document.get("workspace"), str)
             and not set("/\\\x00") & set(document["workspace"])
             and isinstance(document.get("state"), dict)

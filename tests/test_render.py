@@ -80,4 +80,4 @@ def test_every_format_shows_a_changed_token_as_deleted_then_re_added() -> None:
         assert "fcm_token:ab…f3 (deleted, then re-added with new fields)" in output, fmt
         assert "re-add tokens push (after their delete)" in output, fmt
         assert "push: fcm_token:ab…f3: status 1 -> 0" in output, fmt
-    assert '"operation": "readd_tokens"' in render(flip, "json")
+    assert '"operation":"readd_tokens"' in render(flip, "json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,13 @@ import jsonschema_rs
 import orjson
 import pytest
 
-from reconciler.model import ChannelData
-from reconciler.plan import Plan, checksum
+from reconciler.mask import mask_change_json
+from reconciler.model import ChannelData, Token
+from reconciler.plan import Change, DeleteTokens, Plan
+from reconciler.plandoc import call_line, checksum, document_lines, masked_call_line
+from reconciler.planfile import read_plan, write_plan
 from reconciler.planner import diff
-from reconciler.render.json import render_json
+from reconciler.render.json import render_json, write_json
 
 SCHEMA = orjson.loads((Path(__file__).parent.parent / "schemas" / "plan.schema.json").read_bytes())
 VALIDATOR = jsonschema_rs.Draft202012Validator(SCHEMA)
@@ -51,6 +55,11 @@ def errors(document: Any) -> list[str]:
     return [error.message for error in VALIDATOR.iter_errors(document)]
 
 
+def document_of(plan: Plan) -> dict[str, Any]:
+    loaded: dict[str, Any] = orjson.loads(render_json(plan, show_values=True))
+    return loaded
+
+
 def test_schema_is_a_valid_draft_2020_12_schema() -> None:
     assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert jsonschema_rs.meta.is_valid(SCHEMA)
@@ -63,42 +72,49 @@ def test_rendered_plan_validates_against_the_schema(plan: Plan) -> None:
 
 
 def test_every_operation_is_exercised_by_the_schema_test() -> None:
-    operations = {call["operation"] for call in full_plan().to_json()["calls"]}
+    operations = {call["operation"] for call in document_of(full_plan())["calls"]}
     assert operations == {"patch_channel", "delete_tokens", "delete_channels", "readd_tokens"}
 
 
 def test_a_changed_token_is_a_delete_then_a_re_add_in_the_document() -> None:
-    document = orjson.loads(render_json(full_plan(), show_values=True))
+    document = document_of(full_plan())
     calls = [call for call in document["calls"] if call["distinct_id"] == "u 1001/ü"]
     assert [call["operation"] for call in calls] == ["patch_channel", "delete_tokens",
                                                      "readd_tokens"]
     changed = {"channel": "push", "before": {"token": "fcm_token:kept", "status": 1},
                "after": {"token": "fcm_token:kept", "status": 0}}
-    assert calls[1]["body"] == {"push": ["fcm_token:old", "fcm_token:kept"]}
-    assert changed in calls[1]["changes"]
-    assert calls[2] == {
-        "distinct_id": "u 1001/ü", "operation": "readd_tokens", "method": "PATCH",
-        "path": "/profiles/u%201001%2F%C3%BC/channel",
-        "body": {"channel": {"push": [{"token": "fcm_token:kept", "status": 0}]}},
-        "changes": [changed],
-    }
+    assert calls[1]["changes"] == [
+        {"channel": "push", "before": {"token": "fcm_token:old", "status": 1}}, changed]
+    assert calls[2] == {"distinct_id": "u 1001/ü", "operation": "readd_tokens",
+                        "changes": [changed]}
     assert document["summary"]["change"] == 2  # sms, and the token: once
     assert document["summary"]["calls"]["readd_tokens"] == 1
 
 
-def test_json_round_trips_through_plan_from_json() -> None:
-    plan = full_plan()
-    assert Plan.from_json(orjson.loads(render_json(plan, show_values=True))) == plan
-
-
-def test_json_is_the_saved_plan_document_sorted_and_indented() -> None:
+def test_json_with_values_is_the_saved_plan_and_reads_back(tmp_path: Path) -> None:
     plan = full_plan()
     text = render_json(plan, show_values=True)
-    assert text == orjson.dumps(plan.to_json(),
-                                option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+    write_plan(plan, tmp_path / "plan.json")
+    assert (tmp_path / "plan.json").read_text() == text
+    (tmp_path / "printed.json").write_text(text)
+    assert read_plan(tmp_path / "printed.json") == plan
+
+
+def test_json_is_one_document_with_one_call_per_line() -> None:
+    plan = full_plan()
+    text = render_json(plan, show_values=True)
+    lines = text.splitlines()
+    assert len(lines) == len(plan.calls) + 2
+    assert all(orjson.loads(line.rstrip(",")) == call.to_json()
+               for line, call in zip(lines[1:-1], plan.calls, strict=True))
     document = orjson.loads(text)
-    assert list(document) == sorted(document)
     assert document["checksum"] == checksum(document)
+
+
+def test_json_is_written_as_a_stream_of_blocks() -> None:
+    out = io.BytesIO()
+    write_json(full_plan(), out, show_values=True)
+    assert out.getvalue().decode() == render_json(full_plan(), show_values=True)
 
 
 def test_json_carries_full_values() -> None:
@@ -110,7 +126,7 @@ def test_json_carries_full_values() -> None:
 
 
 def mutated(change: Any) -> dict[str, Any]:
-    document = copy.deepcopy(full_plan().to_json())
+    document = copy.deepcopy(document_of(full_plan()))
     change(document)
     return document
 
@@ -123,18 +139,21 @@ def mutated(change: Any) -> dict[str, Any]:
     ("PATCH that removes", lambda doc: doc["calls"][0]["changes"][0].update(after=None)),
     ("token given as a string",
      lambda doc: doc["calls"][0]["changes"][-1].update(after="fcm_token:new")),
-    ("Option 2 body with objects",
-     lambda doc: doc["calls"][1]["body"].update(push=[{"token": "fcm_token:old"}])),
-    ("unknown channel", lambda doc: doc["calls"][-1]["body"].update(channel=["fax"])),
+    ("a request body beside the changes",
+     lambda doc: doc["calls"][1].update(body={"push": ["fcm_token:old"]})),
+    ("unknown channel", lambda doc: doc["calls"][-1]["changes"][0].update(channel="fax")),
+    ("an Option 1 delete of webpush",
+     lambda doc: doc["calls"][-1]["changes"][0].update(channel="webpush")),
+    ("a change with neither side", lambda doc: doc["calls"][0]["changes"][0].pop("after")),
+    ("an Option 2 delete with no before",
+     lambda doc: doc["calls"][1]["changes"][0].pop("before")),
     ("unknown version", lambda doc: doc.update(version="staging")),
     ("extra field", lambda doc: doc.update(note="hi")),
     ("negative serial", lambda doc: doc["state"].update(serial=-1)),
     ("summary without call counts", lambda doc: doc["summary"].pop("calls")),
     ("re-add that removes", lambda doc: doc["calls"][2]["changes"][0].update(after=None)),
     ("re-add of a new token", lambda doc: doc["calls"][2]["changes"][0].update(before=None)),
-    ("re-add sent as a POST", lambda doc: doc["calls"][2].update(method="POST")),
-    ("re-add with an Option 2 body",
-     lambda doc: doc["calls"][2].update(body={"push": ["fcm_token:kept"]})),
+    ("re-add with a method", lambda doc: doc["calls"][2].update(method="POST")),
     ("re-add of a single value", lambda doc: doc["calls"][2]["changes"][0].update(
         channel="email", before="a@x.io", after="b@x.io")),
     ("unknown call count", lambda doc: doc["summary"]["calls"].update(create_profile=0)),
@@ -155,7 +174,38 @@ def test_printed_json_masks_every_value_unless_asked_and_cannot_be_applied(
         assert value not in text
     document = orjson.loads(text)
     assert document["masked"] is True
-    assert document["checksum"] == plan.to_json()["checksum"]  # says which saved plan it is
+    assert document["checksum"] == document_of(plan)["checksum"]  # which saved plan it is
+    assert [call["changes"][0]["after"] for call in document["calls"][:1]] == ["+91•••••1111"]
+    assert b"".join(document_lines(plan, masked=True, checksum="sha256:given")).endswith(
+        b'"checksum":"sha256:given"}\n')
     (tmp_path / "printed.json").write_text(text)
     with pytest.raises(PlanFileError, match="masked"):
         read_plan(tmp_path / "printed.json")
+
+
+def every_kind_of_change() -> list[Change]:
+    token = Token("fcm_token:abcdef123456", "I1", 0)
+    return [Change("email", None, "alice@example.com"), Change("sms", "+919879000000", None),
+            Change("push", None, token), Change("inapp", token, None),
+            Change("email", "u1@example.com", "u2@example.com"),  # masks alike: fingerprints
+            Change("push", Token("fcm_token:abcdef123456"), token),
+            Change("webpush", '{"endpoint":"https://push.example/x"}', None),
+            Change("slack", None, "U024BE7LH")]
+
+
+@pytest.mark.parametrize("change", every_kind_of_change(), ids=str)
+def test_a_masked_line_masks_each_change_as_mask_change_json_does(change: Change) -> None:
+    call = DeleteTokens("u-1", (change,))
+    line = orjson.loads(masked_call_line(call))
+    expected = mask_change_json(change.to_json(compact=True))
+    if "#" in str(expected):  # a fingerprint is keyed per process: compare its shape
+        assert [side.split("#")[0] for side in (line["changes"][0]["before"],
+                                                line["changes"][0]["after"])] == [
+            expected["before"].split("#")[0], expected["after"].split("#")[0]]
+    else:
+        assert line["changes"] == [expected]
+
+
+def test_a_call_line_is_the_calls_json_form() -> None:
+    for call in full_plan().calls:
+        assert orjson.loads(call_line(call)) == call.to_json()

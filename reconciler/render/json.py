@@ -4,37 +4,28 @@
 them; printed to stdout, for a person or a log, every phone number, e-mail address and token
 is masked unless `--show-values`, and the document says `"masked": true`, so that no one
 applies a masked rendering by mistake (`read_plan` refuses it, saying what to use instead).
+Both have the layout of `reconciler.plandoc`, one call per line, and are written as a
+stream: a plan of 100,000 profiles is never held as one string.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import BinaryIO
 
-import orjson
-
-from reconciler.mask import MASKED, mask_change_json, mask_request
 from reconciler.plan import Plan
+from reconciler.plandoc import blocks, document_lines
+
+
+def write_json(plan: Plan, out: BinaryIO, *, show_values: bool = False,
+               checksum: str | None = None) -> None:
+    """Write the plan document to `out`, a block of lines at a time. `checksum`: the saved
+    plan's, when it was just written (a masked rendering names it; else it is computed)."""
+    for block in blocks(document_lines(plan, masked=not show_values, checksum=checksum)):
+        out.write(block)
+    out.flush()
 
 
 def render_json(plan: Plan, *, show_values: bool = False) -> str:
-    """The plan document with sorted keys and an indent of 2, ending with a newline."""
-    document = plan.to_json()
-    if not show_values:
-        document = masked_plan(document)
-    options = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
-    return orjson.dumps(document, option=options).decode() + "\n"
-
-
-def masked_plan(document: dict[str, Any]) -> dict[str, Any]:
-    """A plan document with every value masked, marked `"masked": true`. Its checksum is
-    the saved plan's, so a reviewer can tell which saved plan it shows."""
-    masked = dict(document)
-    masked["calls"] = [{**call, "body": mask_request(call["body"]),
-                        "changes": [mask_change_json(change) for change in call["changes"]]}
-                       for call in document["calls"]]
-    if "ownership" in document:  # removals name values too
-        masked["ownership"] = {name: {**policy, "remove": {
-            channel: MASKED for channel in policy["remove"]}}
-            for name, policy in document["ownership"].items()}
-    masked["masked"] = True
-    return masked
+    """The plan document as one string, ending with a newline: for small plans and tests;
+    the CLI streams it with `write_json`."""
+    return b"".join(document_lines(plan, masked=not show_values)).decode()

@@ -1,0 +1,241 @@
+"""Reading a saved plan back: its lines checked one batch at a time, then built into a `Plan`.
+
+The layout is `reconciler.plandoc`'s. A plan is refused, in this order, when it is a masked
+rendering or of another format (said at once: neither has a checksum of its own to check),
+edited (its checksum does not match the lines as written: an edit is named as an edit even
+when it also broke the form, since every other problem waits for the checksum), or malformed
+(the schema, line by line, then the header and the summary).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final
+
+import orjson
+
+from reconciler import strictjson
+from reconciler.errors import PlanEditedError, PlanFileError
+from reconciler.ownership import Policy
+from reconciler.plan import PLAN_FORMAT_VERSION, Call, DeleteTokens, Plan, call_from_json
+from reconciler.plandoc import HEADER_END, TRAILER_START, trailer_checksum
+
+_AGAIN: Final = "run `reconciler plan --out` again"
+_BATCH: Final = 1_000  # call lines parsed and checked at once: one parse, one schema check
+
+
+class _Reading:
+    """The state of one read: the running checksum, the calls so far, the first problem."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.hasher = hashlib.sha256()
+        self.calls: list[Call] = []
+        self.problem: PlanFileError | None = None
+        self.batch: list[tuple[int, bytes]] = []  # (line number, line)
+
+    def fail(self, message: str) -> None:
+        if self.problem is None:
+            self.problem = PlanFileError(f"{self.name} is not a valid saved plan: {message}")
+
+    def invalid_json(self, error: strictjson.JSONError) -> None:
+        if self.problem is None:
+            self.problem = PlanFileError(
+                f"{error}: it is not a saved plan as `plan --out` writes it")
+
+    def flush(self) -> None:
+        """Parse and check the pending call lines: at once, or one by one to say where."""
+        batch, self.batch = self.batch, []
+        if not batch or self.problem is not None:
+            return
+        text = b"[" + b"".join(line for _, line in batch)[:-2] + b"]"
+        first_index = len(self.calls)
+        try:
+            items = strictjson.loads(text, what="")
+        except strictjson.JSONError:
+            items = None
+        if not (isinstance(items, list) and len(items) == len(batch)
+                and strictjson.validator("plan.schema.json", "calls").is_valid(items)):
+            items = self._one_by_one(batch, first_index)
+            if items is None:
+                return
+        for offset, item in enumerate(items):
+            call = call_from_json(item)
+            if not _request_can_be_made(call):
+                self.fail(f"at /calls/{first_index + offset}: a webpush token to delete is "
+                          "not the JSON text of a token")
+                return
+            self.calls.append(call)
+
+    def _one_by_one(self, batch: list[tuple[int, bytes]],
+                    first_index: int) -> list[Any] | None:
+        """The batch's calls, or None after naming the first line that is wrong, and how."""
+        checker = strictjson.validator("plan.schema.json", "call")
+        items = []
+        for offset, (number, line) in enumerate(batch):
+            try:
+                item = strictjson.loads(line.rstrip(b",\n"), what=f"{self.name} line {number}")
+            except strictjson.JSONError as error:
+                self.invalid_json(error)
+                return None
+            if problems := strictjson.schema_problems(checker, item):
+                place = f"/calls/{first_index + offset}"
+                self.fail("; ".join(_under(place, problem) for problem in problems))
+                return None
+            items.append(item)
+        return items
+
+
+def _under(place: str, problem: str) -> str:
+    """A schema problem of one call, placed in the document: "at /calls/3/operation: …"."""
+    where, _, what = problem.partition(": ")
+    inner = where.removeprefix("at ")
+    return f"at {place}{'' if inner == 'the top level' else inner}: {what}"
+
+
+def _request_can_be_made(call: Call) -> bool:
+    """Whether apply can build the call's request: a web push token deleted by `remove:` is
+    held as JSON text, which the request sends parsed."""
+    if not isinstance(call, DeleteTokens):
+        return True
+    try:
+        call.body()
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def read_document(lines: Iterator[bytes], name: str, whole: Callable[[], bytes]) -> Plan:
+    """The plan whose document `lines` are (each with its newline), refusing one that is
+    masked, of another format, edited (its checksum) or malformed (its schema), in that order.
+
+    `name` names the file in messages; `whole` gives the file's content, read only when its
+    first line is not a header as `plan --out` writes it (a plan of another format, a
+    reformatted one): that content is then judged as a whole.
+    """
+    first = next(lines, b"")
+    if not (first.startswith(b"{") and first.endswith(HEADER_END)):
+        _refuse_other_layout(whole(), name)
+    reading = _Reading(name)
+    reading.hasher.update(first)
+    header = _read_header(first, reading)
+    trailer = _read_calls(lines, reading)
+    if trailer is None:
+        raise PlanEditedError(f"{name} ends before its checksum: it was cut short (or edited) "
+                              f"after it was saved; {_AGAIN}")
+    if trailer != "sha256:" + reading.hasher.hexdigest():
+        raise PlanEditedError(
+            f"{name} was edited after it was saved (its checksum does not match its "
+            f"content); a saved plan is applied exactly as reviewed: {_AGAIN}")
+    if reading.problem is not None:
+        raise reading.problem
+    assert header is not None  # parsed, or a problem was raised just above
+    return _plan(header, reading, trailer)
+
+
+def _read_header(line: bytes, reading: _Reading) -> dict[str, Any] | None:
+    """The header of the first line; a masked rendering or another format is refused at
+    once (neither has a checksum of its own to check), anything else waits for it."""
+    try:
+        header = strictjson.loads(line[:-len(HEADER_END)] + b"}", what=f"{reading.name} line 1")
+    except strictjson.JSONError as error:
+        reading.invalid_json(error)
+        return None
+    if not isinstance(header, dict):  # not reached: the line starts with "{"
+        reading.fail("its first line is not an object")
+        return None
+    _refuse_masked_or_other_format(header, reading.name)
+    return header
+
+
+def _read_calls(lines: Iterator[bytes], reading: _Reading) -> str | None:
+    """Read the call lines into `reading`; the trailer's checksum, or None when the lines
+    end before it (a file cut short)."""
+    closed = False  # the previous call line had no comma: the trailer must come next
+    number = 1
+    for line in lines:
+        number += 1
+        if line.startswith(TRAILER_START):
+            reading.flush()
+            if not closed and number > 2:
+                reading.fail(f"line {number - 1} ends with a comma, but no call follows")
+            if next(lines, None) is not None:
+                reading.fail(f"it goes on after its checksum (line {number})")
+            return trailer_checksum(line)
+        reading.hasher.update(line)
+        if closed or not (line.endswith(b"},\n") or line.endswith(b"}\n")) \
+                or not line.startswith(b"{"):
+            reading.fail(f"line {number} is not a call as `plan --out` writes it (one "
+                         "object per line, separated by commas)")
+        closed = not line.endswith(b",\n")
+        reading.batch.append((number, line if not closed else line[:-1] + b",\n"))
+        if len(reading.batch) == _BATCH:
+            reading.flush()
+    return None
+
+
+def _plan(header: dict[str, Any], reading: _Reading, checksum: str) -> Plan:
+    """The plan, once its header passed the schema and its summary counts its calls."""
+    # The header is checked as the whole document would be, its calls left out: they were
+    # checked line by line.
+    problems = strictjson.schema_problems(strictjson.validator("plan.schema.json"),
+                                          {**header, "calls": [], "checksum": checksum})
+    if problems:
+        raise PlanFileError(f"{reading.name} is not a valid saved plan: " + "; ".join(problems))
+    state = header["state"]
+    plan = Plan(
+        plan_id=header["plan_id"],
+        created_at=header["created_at"],
+        workspace=header["workspace"],
+        version=header["version"],
+        lineage=state["lineage"],
+        serial=state["serial"],
+        config_digest=header["config_digest"],
+        recorded_entries=state["recorded_entries"],
+        calls=tuple(reading.calls),
+        targets=tuple(header["targets"]),
+        warnings=tuple(header["warnings"]),
+        forced=header["forced"],
+        forget=tuple(header.get("forget", ())),
+        policies={distinct_id: Policy.from_json(policy)
+                  for distinct_id, policy in header.get("ownership", {}).items()},
+        checksum=checksum,
+    )
+    if plan.summary.to_json() != header["summary"]:
+        raise PlanFileError(f"{reading.name} is not a valid saved plan: at /summary: it does "
+                            f"not count its calls; {_AGAIN}")
+    return plan
+
+
+def _refuse_masked_or_other_format(document: Mapping[str, Any], name: str) -> None:
+    if document.get("masked") is True:
+        raise PlanFileError(f"{name} is a plan printed with its values masked (`--format json` "
+                            "without --show-values), not a saved plan: apply the file "
+                            "`reconciler plan --out FILE` wrote")
+    version = document.get("format_version")
+    if version != PLAN_FORMAT_VERSION:
+        older = (" (an older reconciler wrote it)" if isinstance(version, int)
+                 and not isinstance(version, bool) and version < PLAN_FORMAT_VERSION else "")
+        raise PlanFileError(f"{name} has plan format_version {strictjson.shown_json(version)}"
+                            f"{older}; this reconciler reads version {PLAN_FORMAT_VERSION}: "
+                            f"{_AGAIN}")
+
+
+def _refuse_other_layout(data: bytes, name: str) -> None:
+    """Refuse a file whose first line is not a header as `plan --out` writes it, saying why:
+    not JSON, a masked rendering, no checksum, another format, or reformatted."""
+    try:
+        document = strictjson.loads(data, what=f"plan file {name}")
+    except strictjson.JSONError as error:
+        raise PlanFileError(f"{error}: it is not a saved plan as `plan --out` writes it") \
+            from None
+    if isinstance(document, dict) and document.get("masked") is True:
+        _refuse_masked_or_other_format(document, name)
+    if not isinstance(document, dict) or "checksum" not in document:
+        raise PlanFileError(f"{name} is not a saved plan: it has no checksum")
+    _refuse_masked_or_other_format(document, name)
+    raise PlanEditedError(
+        f"{name} was edited after it was saved: it is not laid out as `plan --out` writes it "
+        "(one call per line), and its checksum is over those lines; a saved plan is applied "
+        f"exactly as reviewed: {_AGAIN}")
