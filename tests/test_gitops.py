@@ -614,6 +614,10 @@ def test_state_in_postgresql_no_branch_jobs_wait_for_the_lock_and_the_ledger_ver
         "ci.sh: RECONCILER_BACKEND is set: the state and the audit ledger are in the database, "
         "no state branch to fetch"]
     assert len(pushed.stderr.splitlines()) == 1 and "no state branch to push" in pushed.stderr
+    # Nothing applied yet: the database holds no state of the workspace, so erase says so.
+    early = ci("erase", "u-9999")
+    assert early.returncode == 1, early.stdout + early.stderr
+    assert "no state at" in early.stderr and "nothing was erased" in early.stderr
     applied_first(ci)
     pull_request(repo, "pr-1", "support.yaml", "maria@example.com", "maria@new.example.com")
     assert ci("plan").returncode == 0

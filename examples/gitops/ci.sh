@@ -413,7 +413,8 @@ print(" ".join(sorted({call["distinct_id"] for call in json.load(sys.stdin)["cal
 
     local listed name rest
     local -A recorded=()
-    listed=$(reconciler state list "${at[@]}")
+    # No state yet (nothing applied), or none where we look: state list says so, and so do we.
+    listed=$(reconciler state list "${at[@]}") || die "the state could not be listed (see above): nothing was erased"
     while read -r name rest; do  # "ID" or "ID (missing on the server)"
         [[ -n $name ]] && recorded[$name]=1
     done <<< "$listed"
