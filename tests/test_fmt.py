@@ -336,3 +336,12 @@ def test_help_documents_the_layout_with_an_example() -> None:
     assert result.exit_code == 0
     assert "profiles sorted by distinct_id" in result.output
     assert "reconciler fmt --check" in result.output
+
+
+def test_every_example_configuration_is_in_the_canonical_layout() -> None:
+    """The examples are what people copy: they show the layout `fmt --check` asks for."""
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    folders = sorted(path.parent for path in examples.rglob("*.yaml")
+                     if ".github" not in path.parts and path.name != ".gitlab-ci.yml")
+    result = run("--check", *sorted(set(folders)))
+    assert result.exit_code == 0, result.output

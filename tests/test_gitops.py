@@ -320,8 +320,20 @@ def test_plan_of_an_invalid_configuration_exits_1_with_the_reason_in_the_comment
     assert not (repo / "reconciler-out" / "plan.json").exists()
     comment = ci.out("comment.md")
     assert comment.startswith(MARKER)
-    assert "support.yaml:11:" in comment and '"+14•••••0142"' in comment
+    assert "support.yaml:10:" in comment and '"+14•••••0142"' in comment
     assert "4155550142" not in comment  # no phone number posted into the pull request
+
+
+def test_fmt_passes_the_example_and_fails_an_unformatted_file_with_a_masked_diff(
+        ci: Ci, repo: Path) -> None:
+    assert ci("fmt").returncode == 0  # the example is in the layout it preaches
+    edit(repo, "support.yaml", '    sms: "+14155550142"\n', "")
+    edit(repo, "support.yaml", "    email: kenji@example.com\n",
+         '    email: kenji@example.com\n    sms: "+14155550142"\n')
+    result = ci("fmt")
+    assert result.returncode == 1
+    assert "support.yaml" in result.stdout and "reconciler fmt profiles" in result.stderr
+    assert "+14•••••0142" in result.stdout and "4155550142" not in result.stdout
 
 
 @pytest.mark.parametrize("encrypted", [True, False], ids=["with-key", "in-clear"])
@@ -502,7 +514,7 @@ def test_erase_leaves_no_value_in_the_state_branch_and_rotation_closes_its_histo
     applied_first(ci)
     # Kenji leaves: his profile goes from the configuration, and its apply deletes his data.
     pull_request(repo, "offboard-kenji", "support.yaml",
-                 '  u-2002:\n    email: kenji@example.com\n    sms: "+14155550142"\n', "")
+                 '  u-2002:\n    sms: "+14155550142"\n    email: kenji@example.com\n', "")
     assert ci("plan").returncode == 0
     reviewed = ci.keep_plan("offboard-kenji")
     merge(repo, "offboard-kenji")
@@ -796,7 +808,7 @@ def test_workflow_file_is_valid_yaml_and_uses_only_real_commands(service: str) -
                 "gitlab": {"status=0; ./ci.sh apply || status=$?",
                            "status=0; ./ci.sh drift || status=$?"}}[service]
     expected |= {"./ci.sh state-fetch", "./ci.sh plan", "./ci.sh state-push",
-                 "./ci.sh erase $RECONCILER_ERASE_IDS", "./ci.sh rotate"}
+                 "./ci.sh erase $RECONCILER_ERASE_IDS", "./ci.sh rotate", "./ci.sh fmt"}
     assert expected <= {line.split("#")[0].strip() for line in lines}
     assert command_problems(lines) == []
     text = WORKFLOWS[service].read_text()
@@ -847,7 +859,8 @@ def values_of(tree: Any, key: str) -> list[Any]:
 
 def test_ci_script_uses_only_real_commands_and_options() -> None:
     text = (GITOPS / "ci.sh").read_text()
-    assert {"plan", "apply", "drift", "state-fetch", "state-push", "erase", "rotate"} == CI_MODES
+    modes = {"plan", "apply", "drift", "state-fetch", "state-push", "erase", "rotate", "fmt"}
+    assert modes == CI_MODES
     lines = shell_lines(text)
     assert sum("reconciler plan " in line for line in lines) >= 3
     assert ci_script_problems(text) == []

@@ -8,6 +8,8 @@
 #   ci.sh state-push   commit the state directory and push it, fast-forward only  exit 0 | 1
 #   ci.sh erase ID...  erase profiles for good: state-fetch, state rm --erase or
 #                      audit erase, state-push                                    exit 0 | 1
+#   ci.sh fmt          check that the YAML is in reconciler fmt's layout (a diff
+#                      of what to change, values masked)                         exit 0 | 1
 #   ci.sh rotate       re-encrypt the state branch under a new key (the old one
 #                      as RECONCILER_ENCRYPTION_FALLBACK): state-fetch, state
 #                      encrypt, state-push                                        exit 0 | 1
@@ -446,6 +448,13 @@ print(" ".join(sorted({call["distinct_id"] for call in json.load(sys.stdin)["cal
 # Key rotation: everything the head of the state branch holds is read with the old key
 # (RECONCILER_ENCRYPTION_FALLBACK) and written again with the new one. Once the old key is
 # destroyed, the branch's earlier commits, and plans made before, can no longer be read.
+cmd_fmt() {
+    # Only the layout: a plan does not depend on it, so this runs after `plan` and its
+    # comment, and fails the job without hiding the plan from the review.
+    reconciler fmt --check --diff --no-color "$PROFILES" \
+        || die "the YAML is not in the canonical layout (see above): run \`reconciler fmt $PROFILES\` and commit the result"
+}
+
 cmd_rotate() {
     [[ -n ${RECONCILER_ENCRYPTION_KEY:-} && -n ${RECONCILER_ENCRYPTION_FALLBACK:-} ]] \
         || die "rotate needs the new key as RECONCILER_ENCRYPTION_KEY and the old one as RECONCILER_ENCRYPTION_FALLBACK"
@@ -482,6 +491,7 @@ case ${1:-} in
     state-fetch) cmd_state_fetch ;;
     state-push) cmd_state_push ;;
     erase) cmd_erase "${@:2}" ;;
+    fmt) cmd_fmt ;;
     rotate) cmd_rotate ;;
-    *) die "usage: ci.sh plan|apply|drift|state-fetch|state-push|erase ID...|rotate (see the top of this file)" ;;
+    *) die "usage: ci.sh plan|apply|drift|state-fetch|state-push|erase ID...|rotate|fmt (see the top of this file)" ;;
 esac
