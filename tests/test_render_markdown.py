@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pytest
@@ -200,14 +199,13 @@ def test_sections_past_the_cut_are_never_built(monkeypatch: pytest.MonkeyPatch) 
     assert len(built) == len(SUMMARY.findall(markdown)) + 1
 
 
-def test_hundred_thousand_profiles_render_fast() -> None:
+def test_hundred_thousand_profiles_render_under_the_limit() -> None:
+    # Its cost is bounded by the sections it builds (the test above); its speed is measured
+    # by bench/plan_scale.py, not asserted here.
     calls = tuple(PatchChannels(f"u-{index:06}", (Change("email", None, f"u{index}@example.com"),))
                   for index in range(100_000))
     plan = Plan(plan_id="p-1", created_at="2024-05-01T10:00:00Z", workspace="FYTEST0001",
                 version="live", lineage=None, serial=0, config_digest="sha256:00",
                 recorded_entries=0, calls=calls)
-    started = time.perf_counter()
     markdown = render_markdown(plan, show_values=False)
-    elapsed = time.perf_counter() - started
-    assert "left out" in markdown
-    assert elapsed < 0.5
+    assert "left out" in markdown and len(markdown) < 65_000

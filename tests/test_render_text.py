@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from reconciler.model import ChannelData
@@ -180,7 +179,8 @@ def test_profiles_appear_in_plan_order() -> None:
     assert text.index("u-1001") < text.index("u-1002") < text.index("u-gone")
 
 
-def test_ten_thousand_profiles_render_well_under_a_second() -> None:
+def test_ten_thousand_profiles_render_one_section_each() -> None:
+    # How fast is bench/plan_scale.py's business (show, at 100,000 profiles), not a test's.
     desired = {f"u-{index:05}": data(email=f"user{index}@example.com", sms="+919879111111",
                                      push=[{"token": f"fcm_token:new{index:08}"}])
                for index in range(10_000)}
@@ -188,8 +188,7 @@ def test_ten_thousand_profiles_render_well_under_a_second() -> None:
                                       push=[{"token": f"fcm_token:old{index:08}"}])
                 for index in range(10_000)}
     plan = make_plan(desired, recorded)
-    started = time.perf_counter()
     text = render_text(plan, color=True, show_values=False)
-    elapsed = time.perf_counter() - started
     assert text.count("# PATCH channel") == 10_000
-    assert elapsed < 1.0
+    assert text.count("# delete tokens push (Option 2)") == 10_000
+    assert "in 20000 calls across 10000 profiles." in text.splitlines()[-1]
