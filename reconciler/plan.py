@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, NamedTuple
 from urllib.parse import quote
 
 import orjson
@@ -24,9 +24,15 @@ PLAN_FORMAT_VERSION: Final = 2
 Value = str | Token | None
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One entry of one channel: added (no `before`), changed, or removed (no `after`)."""
+class Change(NamedTuple):
+    """One entry of one channel: added (no `before`), changed, or removed (no `after`).
+
+    A named tuple, as immutable as a frozen dataclass: a first plan of 100,000 profiles makes
+    500,000 of them, and reading it back as many again. A tuple is built in C, several times
+    faster than a frozen dataclass (whose `__init__` goes through `object.__setattr__` once
+    per field), and orjson writes a saved plan's changes faster through `plandoc`'s callback
+    than it walks a dataclass with slots.
+    """
 
     channel: str
     before: Value
@@ -55,16 +61,15 @@ class Change:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Change:
-        return cls(data["channel"], _value_from_json(data.get("before")),
-                   _value_from_json(data.get("after")))
+        before, after = data.get("before"), data.get("after")
+        # A side is a token when it is an object; tested inline, without a call per side:
+        # a saved plan of 100,000 profiles has 500,000 changes.
+        return cls(data["channel"], Token.from_json(before) if type(before) is dict else before,
+                   Token.from_json(after) if type(after) is dict else after)
 
 
 def _value_json(value: Value) -> Any:
     return value.to_json() if isinstance(value, Token) else value
-
-
-def _value_from_json(data: Any) -> Value:
-    return Token.from_json(data) if type(data) is dict else data
 
 
 def path_segment(text: str) -> str:

@@ -148,7 +148,8 @@ def same_channels(one: Mapping[str, ChannelValue], other: Mapping[str, ChannelVa
 
 @lru_cache(maxsize=CACHE_SIZE)
 def _phone(value: str) -> _Read:
-    if _GROUPED.fullmatch(value):
+    # E.164 first: most numbers are written so, and it is one match instead of three steps.
+    if _E164.fullmatch(value) or _GROUPED.fullmatch(value):
         read = _plain_e164(value.replace(" ", "").replace("-", ""))
         if read is not None:
             return read
@@ -174,19 +175,28 @@ def _plain_e164(value: str) -> _Read | None:
     say), may strip that prefix; a national number starting with 0 keeps its zero apart."""
     if not _E164.fullmatch(value):
         return None
-    codes = _country_codes()
-    digits = value[1:]
-    for size in (1, 2, 3):
-        code = codes.get(digits[:size])
-        if code is not None:
-            break
-    else:
+    found = _country_code(value[1:4])
+    if found is None:
         return None
-    national = digits[size:]
-    prefix = _national_prefix(code)
+    code, size, prefix = found
+    national = value[1 + size:]
     if len(national) < 2 or national[0] == "0" or prefix is None or prefix.match(national):
         return None
     return _Read(value, _impossible_length(code, len(national)))
+
+
+@cache
+def _country_code(head: str) -> tuple[int, int, re.Pattern[str] | None] | None:
+    """The country calling code that a number whose first digits are `head` starts with (as
+    `phonenumbers.parse` looks it up: the shortest that is one), its number of digits, and
+    its `_national_prefix`; None when none of 1 to 3 digits is a code. At most 1,000 heads:
+    looked up once each, not once per number."""
+    codes = _country_codes()
+    for size in (1, 2, 3):
+        code = codes.get(head[:size])
+        if code is not None:
+            return code, size, _national_prefix(code)
+    return None
 
 
 @cache

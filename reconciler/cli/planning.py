@@ -79,16 +79,23 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None, o
     Example:
       reconciler plan profiles/ --out plan.json --detailed-exitcode
     """
-    config = load_desired(paths)
-    backend = open_store(state_path, config.workspace, config.version)
-    state = backend.load(config.workspace, config.version)
-    if refresh:
+    # The configuration, the state and the plan are large, acyclic and kept to the end: each
+    # is built with the collector paused and then exempted from it (`heap.settle`). Paused
+    # across the loads, not once per load, since the first collection after a pause would
+    # scan everything the pause let pile up (a tenth of a second per 100,000 profiles).
+    with heap.collector_paused():
+        config = load_desired(paths)
+        backend = open_store(state_path, config.workspace, config.version)
+        state = backend.load(config.workspace, config.version)
+        heap.settle()
+    if refresh:  # with the collector running: the API client makes cyclic garbage
         require_api_key(os.environ)
         refresh_in_memory(state, os.environ, parallelism, rate, targets, config.ownership)
-    heap.settle()
+        heap.settle()
     with heap.collector_paused():  # the plan of 100,000 profiles: 600,000 acyclic objects
         result = make_plan(config, state, targets=targets,
                            max_delete_percent=max_delete_percent, force=force)
+        heap.settle()
     saved = None
     if out is not None:
         saved = write_plan(result, out, encryption())
@@ -119,7 +126,10 @@ def show(ctx: click.Context, planfile: Path, fmt: str, show_values: bool) -> Non
     Example:
       reconciler show plan.json --format markdown > comment.md
     """
-    _output(ctx, read_plan(planfile, encryption()), fmt, show_values)
+    with heap.collector_paused():  # as in `plan`: never rescan the plan read
+        saved = read_plan(planfile, encryption())
+        heap.settle()
+    _output(ctx, saved, fmt, show_values)
 
 
 def _output(ctx: click.Context, plan: Plan, fmt: str, show_values: bool,

@@ -277,8 +277,6 @@ class _Checker:
             return ChannelData()
         channels: dict[str, str | tuple[Token, ...]] = {}
         for channel, value in profile.items():
-            if channel in ("ownership", "remove"):
-                continue  # read by `root`, once the channels are known
             if channel in _SINGLE:
                 if type(value) is not str:
                     empty = f'write {channel}: "" to declare it empty'
@@ -299,6 +297,8 @@ class _Checker:
                 tokens = self.tokens((*path, channel), channel, value)
                 if tokens:
                     channels[channel] = tokens
+            elif channel in ("ownership", "remove"):
+                continue  # read by `root`, once the channels are known
             else:
                 self.add((*path, channel), _unknown_key("channel", channel, PROFILE_KEYS),
                          at_key=True)
@@ -311,6 +311,12 @@ class _Checker:
             else:
                 self.add(path, f"{channel} must be a list of tokens, not {kind_of(value)}")
             return ()
+        # The common case first: every item plainly well formed, no token repeated. Checked
+        # for the whole list at once, without the per-item bookkeeping that a finding needs.
+        well_formed = [token for item in value
+                       if (token := _well_formed_token(item)) is not None]
+        if len(well_formed) == len(value) == len({token.token for token in well_formed}):
+            return tuple(well_formed)
         tokens: list[Token] = []
         first_seen: dict[str, int] = {}
         for index, item in enumerate(value):

@@ -95,7 +95,11 @@ def group_by_profile(calls: Iterable[Call]) -> list[tuple[str, list[Call]]]:
     """Calls grouped per distinct_id, profiles in the order they first appear in the plan."""
     groups: dict[str, list[Call]] = {}
     for call in calls:
-        groups.setdefault(call.distinct_id, []).append(call)
+        group = groups.get(call.distinct_id)
+        if group is None:  # not `setdefault`, which builds a list for every call
+            groups[call.distinct_id] = [call]
+        else:
+            group.append(call)
     return list(groups.items())
 
 
@@ -108,7 +112,7 @@ def profile_action(calls: Iterable[Call]) -> str:
     for call in calls:
         if isinstance(call, DeleteChannels) and call.forget:
             return "-"
-        actions.update(change.action for change in call.changes)
+        actions.update([change.action for change in call.changes])
     return actions.pop() if len(actions) == 1 else "~"
 
 
@@ -150,6 +154,8 @@ def describe_entry(call: Call, change: Change, *, show_values: bool) -> str:
     re-add with what changes, `push: fcm_token:ab…f3: status 1 -> 0`.
     """
     before, after = change.before, change.after
+    if before is None or after is None:  # an entry added or removed: most of any plan
+        return describe_change(change, show_values=show_values)
     if isinstance(before, Token) and isinstance(after, Token) and before.token == after.token:
         token = before.token if show_values else mask_token(before.token)
         if isinstance(call, DeleteTokens):
@@ -176,17 +182,17 @@ def _integration(token: Token) -> str:
 def describe_change(change: Change, *, show_values: bool) -> str:
     """`email: a•••@example.com`, `sms: +91•••••0000 -> +91•••••1111` (without the marker);
     `email: u•••@example.com#3fa1 -> u•••@example.com#9c02` when both sides mask alike."""
-    before, after = change.before, change.after
+    channel, before, after = change
     if before is None and after is not None:
-        shown = display_value(change.channel, after, show_values=show_values)
+        shown = display_value(channel, after, show_values=show_values)
     elif after is None and before is not None:
-        shown = display_value(change.channel, before, show_values=show_values)
+        shown = display_value(channel, before, show_values=show_values)
     elif before is not None and after is not None:
         # Two values that mask alike carry a fingerprint each (`u•••@example.com#3fa1`).
-        shown = " -> ".join(display_pair(change.channel, before, after, show_values=show_values))
+        shown = " -> ".join(display_pair(channel, before, after, show_values=show_values))
     else:
         shown = "(nothing)"
-    return f"{change.channel}: {printable(shown)}"
+    return f"{channel}: {printable(shown)}"
 
 
 def describe_counts(add: int, change: int, remove: int) -> str:

@@ -52,6 +52,9 @@ def render_text(plan: Plan, *, color: bool, show_values: bool) -> str:
     """The whole plan as text, ending with a newline."""
     paint = Paint(color)
     lines = _header(plan, paint, show_values=show_values)
+    # Painted once: a plan of 100,000 profiles has 500,000 changes, each with its marker.
+    markers = {action: f"{LINE_INDENT}{paint(action, style)} "
+               for action, style in MARKER_COLORS.items()}
     for distinct_id, calls in group_by_profile(plan.calls):
         marker = profile_action(calls)
         title = paint(printable(distinct_id), BOLD)
@@ -61,10 +64,9 @@ def render_text(plan: Plan, *, color: bool, show_values: bool) -> str:
         lines.append(f"{PROFILE_INDENT}{paint(marker, MARKER_COLORS[marker])} {title}")
         for call in calls:
             lines.append(f"{LINE_INDENT}{paint('# ' + describe_call(call), DIM)}")
-            for change in call.changes:
-                action = change.action
-                lines.append(f"{LINE_INDENT}{paint(action, MARKER_COLORS[action])} "
-                             f"{describe_entry(call, change, show_values=show_values)}")
+            lines += [markers[change.action]
+                      + describe_entry(call, change, show_values=show_values)
+                      for change in call.changes]
     for distinct_id in plan.forget:
         lines.append("")
         lines.append(f"{PROFILE_INDENT}{paint('-', MARKER_COLORS['-'])} "
