@@ -10,7 +10,7 @@ journals, audits, updates the state and shows progress.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from reconciler.answers import ProfileApi
@@ -60,8 +60,9 @@ class Executor:
         self._mutex = threading.Lock()
         self._failures: list[Report] = []
 
-    def run(self, works: Sequence[Work]) -> Outcome:
-        """Converge every profile; Ctrl-C stops new calls and waits for those in flight."""
+    def run(self, works: Iterable[Work]) -> Outcome:
+        """Converge every profile; Ctrl-C stops new calls and waits for those in flight.
+        `works` may be made lazily: each is taken when a worker is free for it."""
         converger = Converger(self._api, self._observer, self._gate, self._retry,
                               self._failed)
         run_pool(works, converger.converge, self._gate, self._workers)

@@ -9,8 +9,8 @@ fixed set of worker threads. Neither knows what a profile or a call is.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
-from queue import Empty, SimpleQueue
+from collections.abc import Callable, Iterable, Sized
+from itertools import islice
 from typing import NoReturn, TypeVar
 
 from reconciler.answers import Answer
@@ -81,36 +81,37 @@ class Gate:
         self._stop.set()
 
 
-def run_pool(items: Sequence[T], handle: Callable[[T], None], gate: Gate,
+def run_pool(items: Iterable[T], handle: Callable[[T], None], gate: Gate,
              workers: int) -> None:
     """Run `handle` over `items` on `workers` threads; Ctrl-C stops them taking new items.
 
-    A fixed set of workers takes items off one queue: waiting on one future per item
-    would cost the main thread O(n) per finished item, O(n^2) in all. A worker's exception
-    that is not `Stopped` is a bug: the run stops and it is raised here.
+    A fixed set of workers takes items one at a time from one shared iterator: waiting on
+    one future per item would cost the main thread O(n) per finished item, O(n^2) in all,
+    and an item made lazily (apply's work for one profile) exists only while it is handled,
+    not all 100,000 next to the plan. A worker's exception that is not `Stopped` (the
+    iterator's included) is a bug: the run stops and it is raised here.
     """
-    queue: SimpleQueue[T] = SimpleQueue()
-    for item in items:
-        queue.put(item)
+    source = iter(items)
+    taking = threading.Lock()  # an iterator, a generator above all, is not thread-safe
     crash: list[BaseException] = []
 
     def work() -> None:
-        while not gate.stopping:
-            try:
-                item = queue.get_nowait()
-            except Empty:
-                return
-            try:
-                handle(item)
-            except Stopped:
-                return
-            except BaseException as error:  # a bug: stop everything and show it in main
-                crash.append(error)
-                gate.halt()
-                return
+        try:
+            while not gate.stopping:
+                with taking:
+                    item = list(islice(source, 1))
+                if not item:
+                    return
+                handle(item[0])
+        except Stopped:
+            return
+        except BaseException as error:  # a bug: stop everything and show it in main
+            crash.append(error)
+            gate.halt()
 
+    count = min(workers, len(items)) if isinstance(items, Sized) else workers
     threads = [threading.Thread(target=work, name=f"worker-{n}", daemon=True)
-               for n in range(min(workers, len(items)))]
+               for n in range(count)]
     for thread in threads:
         thread.start()
     try:

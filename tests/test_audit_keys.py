@@ -4,6 +4,7 @@ chain still verifies."""
 from __future__ import annotations
 
 import base64
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,21 @@ def test_prepare_makes_the_keys_of_a_plan_in_one_append(path: Path) -> None:
     assert created == 50
     # the wrapping key's header, and the 50 data keys
     assert len(keys_path(path).read_bytes().splitlines()) == 51
+
+
+@pytest.mark.parametrize("encryption", [Encryption(), KEYED], ids=["no key", "key"])
+def test_preparing_a_plan_holds_its_key_lines_at_their_size(path: Path,
+                                                            encryption: Encryption) -> None:
+    # Each line orjson makes keeps a 4 KB buffer: 5,000 of them alone would be 20 MB.
+    profiles = [("FYTEST", "live", f"u-{n}") for n in range(5_000)]
+    tracemalloc.start()
+    try:
+        with AuditLedger(path, encryption=encryption) as ledger:
+            ledger.prepare(profiles)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8_000_000
 
 
 def test_records_written_before_sealing_are_counted_as_unerasable(path: Path) -> None:

@@ -4,6 +4,7 @@ reads channel objects exactly as `ChannelData.from_json` does."""
 from __future__ import annotations
 
 from typing import Any
+from unittest import mock
 
 import orjson
 import pytest
@@ -22,7 +23,7 @@ from reconciler.plan import (
     PatchChannels,
     ReAddTokens,
 )
-from reconciler.state import Doubt, State
+from reconciler.state import Doubt, State, codec
 from reconciler.state.codec import decode, decode_channel, distinct_id_problem, encode
 
 LINEAGE = "0b7c2a4e-5d1f-4c3b-9a8e-6f2d1c0b9a87"
@@ -76,6 +77,45 @@ def sent_calls(distinct_id: str) -> list[Call]:
 @given(states())
 def test_any_state_survives_encode_and_decode(state: State) -> None:
     assert decode(encode(state), "memory") == state
+
+
+@settings(max_examples=200)
+@given(states())
+def test_a_state_encoded_in_blocks_is_the_bytes_of_its_whole_document(state: State) -> None:
+    document: dict[str, Any] = {
+        "format_version": 1, "lineage": state.lineage, "serial": state.serial,
+        "workspace": state.workspace, "version": state.version,
+        "profiles": {key: state.profiles[key].to_json() for key in sorted(state.profiles)}}
+    if state.unconfirmed:
+        document["unconfirmed"] = sorted(state.unconfirmed)
+    if state.managed:
+        document["managed"] = {key: codec._managed_json(state.managed[key])
+                               for key in sorted(state.managed)}
+    if state.doubts:
+        document["doubts"] = {key: [codec.doubt_to_json(doubt) for doubt in doubts]
+                              for key, doubts in sorted(state.doubts.items())}
+    if state.missing:
+        document["missing"] = sorted(state.missing)
+    whole = orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    with mock.patch.object(codec, "PROFILES_PER_BLOCK", 2):
+        assert encode(state) == whole
+
+
+def test_an_invalid_profile_in_a_later_block_is_refused() -> None:
+    profiles = {f"u-{n}": ChannelData() for n in range(5)}
+    profiles["u-4"] = ChannelData({"push": (Token("t", None, 7),)})  # status 0 or 1 only
+    with mock.patch.object(codec, "PROFILES_PER_BLOCK", 2), \
+            pytest.raises(StateError, match=r"refusing to save an invalid state: .*u-4"):
+        encode(State(LINEAGE, 1, "FYTEST", "live", profiles))
+
+
+def test_an_invalid_managed_entry_in_a_later_block_is_refused() -> None:
+    profiles = {f"u-{n}": ChannelData({"inapp": (Token("t"),)}) for n in range(5)}
+    managed = {key: frozenset({("inapp", "t")}) for key in profiles}
+    managed["u-4"] = frozenset({("inapp", "")})  # a token is never empty
+    with mock.patch.object(codec, "PROFILES_PER_BLOCK", 2), \
+            pytest.raises(StateError, match=r"refusing to save an invalid state: .*u-4"):
+        encode(State(LINEAGE, 1, "FYTEST", "live", profiles, managed=managed))
 
 
 @settings(max_examples=200)

@@ -14,7 +14,8 @@ back carry (the journal's events).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import io
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import orjson
@@ -34,6 +35,8 @@ from reconciler.plan import DeleteChannels, call_from_json
 from reconciler.state.base import Doubt, State
 
 FORMAT_VERSION: Final = 1
+PROFILES_PER_BLOCK: Final = 1_000
+"""Profiles `encode` turns into JSON and checks at a time."""
 MAX_SERIAL: Final = 2**53 - 1
 """The schema's maximum: the largest integer that every JSON reader (JavaScript, jq) holds
 exactly."""
@@ -53,42 +56,69 @@ def encode(state: State) -> bytes:
 
     Profiles are sorted and the JSON indented so that the file diffs well in git. A state
     that would not pass `decode` (e.g. an empty workspace) is a `StateError`.
+
+    The parts with a member per profile (`profiles`, `managed`) are encoded
+    `PROFILES_PER_BLOCK` at a time into one buffer: the JSON document of a whole
+    100,000-profile state, next to its bytes, took the final save of an apply 230 MB above
+    the rest of the run. The bytes are those of the one document (`OPT_INDENT_2`, a block's
+    members indented one level deeper), and each block is checked with the rest of the
+    document: the schema checks those parts member by member.
     """
     if state.lineage is None:
         raise ValueError("only a state with a lineage can be encoded")
     with collector_paused():
-        document = {
+        head = {
             "format_version": FORMAT_VERSION,
             "lineage": state.lineage,
             "serial": state.serial,
             "workspace": state.workspace,
             "version": state.version,
-            "profiles": {
-                distinct_id: state.profiles[distinct_id].to_json()
-                for distinct_id in sorted(state.profiles)
-            },
         }
+        document: dict[str, Any] = {**head, "profiles": {}}
+        blocked: dict[str, tuple[list[str], Callable[[str], Any]]] = {
+            "profiles": (sorted(state.profiles), lambda key: state.profiles[key].to_json())}
         if state.unconfirmed:
             document["unconfirmed"] = sorted(state.unconfirmed)
         if state.managed:
-            document["managed"] = {distinct_id: _managed_json(state.managed[distinct_id])
-                                   for distinct_id in sorted(state.managed)}
+            document["managed"] = {}
+            blocked["managed"] = (sorted(state.managed),
+                                  lambda key: _managed_json(state.managed[key]))
         if state.doubts:
             document["doubts"] = {distinct_id: [doubt_to_json(doubt) for doubt in doubts]
                                   for distinct_id, doubts in sorted(state.doubts.items())}
         if state.missing:
             document["missing"] = sorted(state.missing)
-        try:
-            data = orjson.dumps(document,
-                                option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
-        except orjson.JSONEncodeError as err:  # an unmanaged value beyond 64-bit ints, an id
-            # with a lone surrogate (a command-line argument that was not UTF-8)...
-            raise StateError(f"refusing to save a state JSON cannot hold: {err}") from None
-        # Never write what the next load would refuse: that would lock the user out.
+        text = _dumps(document, orjson.OPT_APPEND_NEWLINE)
         problems = _schema_problems(document)
+        out = io.BytesIO()
+        written = 0
+        for name, (ids, to_json) in blocked.items():
+            # Its members go where the document holds `{}`: the member at depth 1, since
+            # the document's only newlines are its indentation.
+            opening = f'\n  "{name}": {{'.encode()
+            split = text.index(opening + b"}", written) + len(opening)
+            out.write(text[written:split])
+            for start in range(0, len(ids), PROFILES_PER_BLOCK):
+                block = {key: to_json(key) for key in ids[start:start + PROFILES_PER_BLOCK]}
+                members = _dumps(block)[1:-2].replace(b"\n", b"\n  ")  # no `{`, no `\n}`
+                out.write(members if start == 0 else b"," + members)
+                if not problems:  # the first invalid part is reason enough, and says why
+                    problems = _schema_problems({**head, "profiles": {}, name: block})
+            out.write(b"\n  " if ids else b"")
+            written = split
+        out.write(text[written:])
+        # Never write what the next load would refuse: that would lock the user out.
         if problems:
             raise StateError(f"refusing to save an invalid state: {'; '.join(problems)}")
-        return data
+        return out.getvalue()  # the buffer itself, not a copy of it
+
+
+def _dumps(value: dict[str, Any], option: int = 0) -> bytes:
+    try:
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2 | option)
+    except orjson.JSONEncodeError as err:  # an unmanaged value beyond 64-bit ints, an id
+        # with a lone surrogate (a command-line argument that was not UTF-8)...
+        raise StateError(f"refusing to save a state JSON cannot hold: {err}") from None
 
 
 def decode(data: bytes, source: str) -> State:
