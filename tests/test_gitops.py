@@ -210,6 +210,16 @@ def pull_request(repo: Path, branch: str, file: str, old: str, new: str,
     commit_all(repo, branch)
 
 
+def reviewed_and_merged(ci: Ci, repo: Path) -> tuple[Path, str, str]:
+    """After a first apply, a pull request changing Maria's e-mail is planned, its plan kept
+    as the merge's apply would fetch it, and merged: (that plan, its id, the merge commit)."""
+    applied_first(ci)
+    pull_request(repo, "pr-1", "support.yaml", "maria@example.com", "maria@new.example.com")
+    assert ci("plan").returncode == 0
+    reviewed = ci.keep_plan("pr-1")
+    return reviewed, ci.plan(reviewed)["plan_id"], merge(repo, "pr-1")
+
+
 def merge(repo: Path, branch: str) -> str:
     git(repo, "checkout", "-q", "main")
     git(repo, "merge", "-q", "--no-ff", "-m", f"Merge {branch}", branch)
@@ -339,12 +349,7 @@ def test_fmt_passes_the_example_and_fails_an_unformatted_file_with_a_masked_diff
 @pytest.mark.parametrize("encrypted", [True, False], ids=["with-key", "in-clear"])
 def test_merged_pull_request_applies_exactly_its_reviewed_plan(
         ci: Ci, repo: Path, remote: Path, sandbox: SandboxProcess) -> None:
-    applied_first(ci)
-    pull_request(repo, "pr-1", "support.yaml", "maria@example.com", "maria@new.example.com")
-    assert ci("plan").returncode == 0
-    reviewed = ci.keep_plan("pr-1")
-    plan_id = ci.plan(reviewed)["plan_id"]
-    merged = merge(repo, "pr-1")
+    reviewed, plan_id, merged = reviewed_and_merged(ci, repo)
 
     result = ci.job("apply", RECONCILER_PLAN=str(reviewed))
     assert result.returncode == 0, result.stderr
@@ -630,12 +635,7 @@ def test_state_in_postgresql_no_branch_jobs_wait_for_the_lock_and_the_ledger_ver
     early = ci("erase", "u-9999")
     assert early.returncode == 1, early.stdout + early.stderr
     assert "no state at" in early.stderr and "nothing was erased" in early.stderr
-    applied_first(ci)
-    pull_request(repo, "pr-1", "support.yaml", "maria@example.com", "maria@new.example.com")
-    assert ci("plan").returncode == 0
-    reviewed = ci.keep_plan("pr-1")
-    plan_id = ci.plan(reviewed)["plan_id"]
-    merged = merge(repo, "pr-1")
+    reviewed, plan_id, merged = reviewed_and_merged(ci, repo)
 
     # The merge's apply starts while someone else (a person at a terminal, another runner)
     # holds the workspace's lock: it waits for it instead of failing, then applies the plan.
