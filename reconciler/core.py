@@ -25,9 +25,9 @@ from reconciler.state import LocalStateFile, State, StateBackend, default_state_
 
 def open_state(state_path: Path | None, workspace: str, version: str,
                encryption: Encryption, backend: str | None = None,
-               lock_timeout: float = 0.0) -> StateBackend:
+               lock_timeout: float = 0.0, state_dir: Path = Path("state")) -> StateBackend:
     """The state backend for a workspace: PostgreSQL at `backend` when given, else the file
-    `--state` names, else the default file."""
+    `--state` names, else the default file in `state_dir` (`reconciler.state.location`)."""
     if backend is not None:
         if state_path is not None:
             raise UsageError("--state names a file, and --backend (RECONCILER_BACKEND) a "
@@ -36,8 +36,8 @@ def open_state(state_path: Path | None, workspace: str, version: str,
 
         return PostgresState(backend, workspace, version, encryption,
                              lock_timeout=lock_timeout)
-    return LocalStateFile(state_path or default_state_path(workspace, version), encryption,
-                          lock_timeout=lock_timeout)
+    path = state_path or default_state_path(workspace, version, state_dir)
+    return LocalStateFile(path, encryption, lock_timeout=lock_timeout)
 
 
 def open_ledger(state_dir: Path, encryption: Encryption, backend: str | None = None) -> Ledger:
@@ -56,13 +56,23 @@ def make_plan(
     targets: Sequence[str] = (),
     max_delete_percent: float = 30.0,
     force: bool = False,
+    plan_id: str | None = None,
+    created_at: str | None = None,
+    notes: Sequence[str] = (),
+    unknown_targets: bool = True,
 ) -> Plan:
-    """Diff the configuration against the state; refuse a plan that deletes too much."""
+    """Diff the configuration against the state; refuse a plan that deletes too much.
+
+    `plan_id` and `created_at`: those of the run, when it plans several workspace/version
+    pairs (one saved plan holds them all); `notes`: warnings about the state's location;
+    `unknown_targets`: warn of a `--target` this pair does not know (not when other pairs
+    may know it).
+    """
     scope = set(targets) if targets else config.profiles.keys()
-    warnings = tuple(
+    warnings = tuple(notes) + tuple(
         f"--target {target}: no such profile in the configuration or the state"
         for target in targets
-        if target not in config.profiles and target not in state.profiles
+        if unknown_targets and target not in config.profiles and target not in state.profiles
         and target not in state.missing
     ) + tuple(
         f"{distinct_id}: the server has no such profile (found by import or refresh), so no "
@@ -89,8 +99,8 @@ def make_plan(
                      "kept in owned or ignored channels; `reconciler state show ID` marks "
                      "them",)
     plan = Plan(
-        plan_id=str(uuid.uuid4()),
-        created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        plan_id=plan_id or new_plan_id(),
+        created_at=created_at or now(),
         workspace=config.workspace,
         version=config.version,
         lineage=state.lineage,
@@ -104,6 +114,15 @@ def make_plan(
         policies=policies,
     )
     return plan.check_deletions(max_delete_percent, force)
+
+
+def new_plan_id() -> str:
+    return str(uuid.uuid4())
+
+
+def now() -> str:
+    """The time a plan is made, as it records it: `2026-11-30T10:04:11Z`."""
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def erase_profiles(backend: StateBackend, state: State, distinct_ids: Sequence[str],

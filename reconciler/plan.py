@@ -321,6 +321,21 @@ def summarize(calls: Iterable[Call], forget: int = 0) -> Summary:
     return Summary(profiles, counts["+"], counts["~"], counts["-"], by_operation, forget)
 
 
+def total_summary(summaries: Iterable[Summary]) -> Summary:
+    """The totals of the summaries of several plans (one per workspace/version pair): each
+    count summed, and the calls of each operation."""
+    summaries = tuple(summaries)
+    calls: dict[str, int] = {}
+    for summary in summaries:
+        for operation, count in summary.calls.items():
+            calls[operation] = calls.get(operation, 0) + count
+    return Summary(sum(summary.profiles for summary in summaries),
+                   sum(summary.add for summary in summaries),
+                   sum(summary.change for summary in summaries),
+                   sum(summary.remove for summary in summaries), calls,
+                   sum(summary.forget for summary in summaries))
+
+
 @dataclass(frozen=True)
 class Plan:
     """Everything `apply` needs, and everything a reviewer reads."""

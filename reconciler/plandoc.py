@@ -5,6 +5,20 @@
     {"distinct_id":"u-2","operation":"delete_channels","changes":[…],"forget":false}
     ],"checksum":"sha256:…"}                                             trailer
 
+That is the plan of one workspace/version pair. The plans of several pairs, made by one run
+(one plan id, creation time and targets), are saved as one document of the same layout: the
+header holds what they share and, in `pairs`, what each pair's plan holds but its calls,
+sorted by (workspace, version); the top-level `summary` holds the totals; each call line
+names its pair by index, first, and the lines are ordered by pair:
+
+    {"format_version":2,"plan_id":"…","created_at":"…","targets":[…],"pairs":[
+      {"workspace":"FYA","version":"live","state":{…},…,"summary":{…}},…],"summary":{…},"calls":[
+    {"pair":0,"distinct_id":"u-1","operation":"patch_channel","changes":[…]},
+    {"pair":1,"distinct_id":"u-1",…}
+    ],"checksum":"sha256:…"}
+
+(the header is one line: it is shown folded here).
+
 The whole is one JSON document, so any JSON tool reads it and `schemas/plan.schema.json`
 describes it; each line is also a unit that is written, hashed and read alone, so that a plan
 of 100,000 profiles is never held in memory as text, let alone twice. A call carries its
@@ -25,14 +39,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import pairwise
 from typing import Any, Final
 
 import orjson
 
 from reconciler.mask import MASKED, mask, mask_change_json, mask_token
 from reconciler.model import CHANNELS, Token
-from reconciler.plan import PLAN_FORMAT_VERSION, Call, Change, Plan
+from reconciler.plan import PLAN_FORMAT_VERSION, Call, Change, Plan, total_summary
 
 HEADER_END: Final = b',"calls":[\n'
 TRAILER_START: Final = b'],"checksum":"'
@@ -42,15 +57,15 @@ _CHECKSUM: Final = re.compile(rb"sha256:[0-9a-f]{64}")
 
 
 def header_json(plan: Plan) -> dict[str, Any]:
-    """Every field of the document but the calls and the checksum, in the order written."""
+    """Every field of the document of one pair's plan but the calls and the checksum, in the
+    order written."""
     header: dict[str, Any] = {
         "format_version": PLAN_FORMAT_VERSION,
         "plan_id": plan.plan_id,
         "created_at": plan.created_at,
         "workspace": plan.workspace,
         "version": plan.version,
-        "state": {"lineage": plan.lineage, "serial": plan.serial,
-                  "recorded_entries": plan.recorded_entries},
+        "state": _state_json(plan),
         "config_digest": plan.config_digest,
         "targets": list(plan.targets),
         "forced": plan.forced,
@@ -59,9 +74,70 @@ def header_json(plan: Plan) -> dict[str, Any]:
         "summary": plan.summary.to_json(),
     }
     if plan.policies:
-        header["ownership"] = {distinct_id: plan.policies[distinct_id].to_json()
-                               for distinct_id in sorted(plan.policies)}
+        header["ownership"] = _ownership_json(plan)
     return header
+
+
+def pairs_header_json(plans: Sequence[Plan]) -> dict[str, Any]:
+    """Every field of the document of several pairs' plans (`pairs_in_order`) but the calls
+    and the checksum, in the order written: what they share, then each pair's own fields."""
+    first = plans[0]
+    return {
+        "format_version": PLAN_FORMAT_VERSION,
+        "plan_id": first.plan_id,
+        "created_at": first.created_at,
+        "targets": list(first.targets),
+        "pairs": [pair_json(plan) for plan in plans],
+        "summary": total_summary(plan.summary for plan in plans).to_json(),
+    }
+
+
+def pair_json(plan: Plan) -> dict[str, Any]:
+    """What one pair's plan holds in a several-pairs document, besides its calls."""
+    pair: dict[str, Any] = {
+        "workspace": plan.workspace,
+        "version": plan.version,
+        "state": _state_json(plan),
+        "config_digest": plan.config_digest,
+        "forced": plan.forced,
+        "warnings": list(plan.warnings),
+        "forget": list(plan.forget),
+        "summary": plan.summary.to_json(),
+    }
+    if plan.policies:
+        pair["ownership"] = _ownership_json(plan)
+    return pair
+
+
+def _state_json(plan: Plan) -> dict[str, Any]:
+    return {"lineage": plan.lineage, "serial": plan.serial,
+            "recorded_entries": plan.recorded_entries}
+
+
+def _ownership_json(plan: Plan) -> dict[str, Any]:
+    return {distinct_id: plan.policies[distinct_id].to_json()
+            for distinct_id in sorted(plan.policies)}
+
+
+def pairs_in_order(plans: Plan | Sequence[Plan]) -> tuple[Plan, ...]:
+    """The plans one document holds, sorted by (workspace, version): a single plan, or the
+    plans one run made for several pairs. Raises ValueError for no plan, a pair twice, or
+    plans of different runs (another plan id, creation time or targets)."""
+    if isinstance(plans, Plan):
+        return (plans,)
+    ordered = tuple(sorted(plans, key=lambda plan: (plan.workspace, plan.version)))
+    if not ordered:
+        raise ValueError("a saved plan holds the plan of at least one workspace/version pair")
+    first = ordered[0]
+    for before, plan in pairwise(ordered):
+        if (before.workspace, before.version) == (plan.workspace, plan.version):
+            raise ValueError(f"two plans for workspace {plan.workspace} ({plan.version})")
+    for plan in ordered[1:]:
+        if (plan.plan_id, plan.created_at, plan.targets) != (
+                first.plan_id, first.created_at, first.targets):
+            raise ValueError("the plans of one saved plan are made by one run: they share "
+                             "their plan id, creation time and targets")
+    return ordered
 
 
 def _json_default(value: Any) -> Any:
@@ -99,13 +175,21 @@ def _call_json(call: Call, changes: Any) -> dict[str, Any]:
 
 
 def masked_header(header: Mapping[str, Any]) -> dict[str, Any]:
-    """A header for people: the values that ownership removals name are masked."""
-    masked = dict(header)
-    if "ownership" in header:
+    """A header for people: the values that ownership removals name are masked (in each
+    pair's fields, in a several-pairs header)."""
+    masked = _masked_ownership(header)
+    if "pairs" in header:
+        masked["pairs"] = [_masked_ownership(pair) for pair in header["pairs"]]
+    masked["masked"] = True
+    return masked
+
+
+def _masked_ownership(fields: Mapping[str, Any]) -> dict[str, Any]:
+    masked = dict(fields)
+    if "ownership" in fields:
         masked["ownership"] = {name: {**policy, "remove": {
             channel: MASKED for channel in policy["remove"]}}
-            for name, policy in header["ownership"].items()}
-    masked["masked"] = True
+            for name, policy in fields["ownership"].items()}
     return masked
 
 
@@ -139,28 +223,46 @@ def _trailer(checksum: str) -> bytes:
     return TRAILER_START + checksum.encode() + TRAILER_END
 
 
-def document_lines(plan: Plan, *, masked: bool = False,
+def document_lines(plans: Plan | Sequence[Plan], *, masked: bool = False,
                    checksum: str | None = None) -> Iterator[bytes]:
-    """The lines of `plan`'s document, trailer last, each ending with its newline.
+    """The lines of the document of `plans` (one plan, or the plans one run made for several
+    workspace/version pairs: `pairs_in_order`), trailer last, each ending with its newline.
+    One plan, alone or in a sequence, has the single-pair layout.
 
     `masked`: the rendering for people; its trailer holds the saved plan's checksum, which is
-    computed alongside unless known (`checksum`, or the plan's own when it was read back).
+    computed alongside unless known (`checksum`, or the plans' own when they were read back).
     """
-    known = checksum or plan.checksum
+    plans = pairs_in_order(plans)
+    several = len(plans) > 1
+    known = checksum or _read_checksum(plans)
     hasher = None if masked and known else hashlib.sha256()
-    header = header_json(plan)
+    header = pairs_header_json(plans) if several else header_json(plans[0])
     saved = _header_line(header)
     if hasher is not None:
         hasher.update(saved)
     yield _header_line(masked_header(header)) if masked else saved
-    last = len(plan.calls) - 1
-    for index, call in enumerate(plan.calls):
-        end = b",\n" if index < last else b"\n"
-        line = call_line(call) + end if hasher is not None else b""
-        if hasher is not None:
-            hasher.update(line)
-        yield masked_call_line(call) + end if masked else line
+    left = sum(len(plan.calls) for plan in plans)
+    for index, plan in enumerate(plans):
+        prefix = b'{"pair":%d,' % index if several else b""
+        for call in plan.calls:
+            left -= 1
+            end = b",\n" if left else b"\n"
+            line = _numbered(prefix, call_line(call)) + end if hasher is not None else b""
+            if hasher is not None:
+                hasher.update(line)
+            yield _numbered(prefix, masked_call_line(call)) + end if masked else line
     yield _trailer("sha256:" + hasher.hexdigest() if hasher is not None else known or "")
+
+
+def _numbered(prefix: bytes, line: bytes) -> bytes:
+    """A call line of a several-pairs document, its pair first (`prefix`: `{"pair":N,`)."""
+    return prefix + line[1:] if prefix else line
+
+
+def _read_checksum(plans: Sequence[Plan]) -> str | None:
+    """The checksum of the saved plan the plans were read from, when they all were."""
+    checksums = {plan.checksum for plan in plans}
+    return checksums.pop() if len(checksums) == 1 else None
 
 
 def trailer_checksum(line: bytes) -> str | None:

@@ -1,5 +1,8 @@
 """Saved plans: written by `plan --out`, read by `show` and `apply`; edited/stale ones refused.
 
+One file holds the plan of one workspace/version pair, or the plans one run made for several
+(`write_plans`, `read_plans`).
+
 The document is `reconciler.plandoc`'s and its checks `reconciler.planread`'s; this module
 moves it to and from a file, a block of lines at a time, sealed when an encryption key is
 configured:
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -28,18 +31,34 @@ from reconciler.encryption import NO_ENCRYPTION, Cipher, Encryption, is_sealed
 from reconciler.errors import EncryptionError, PlanFileError, PlanStaleError
 from reconciler.heap import collector_paused
 from reconciler.plan import Plan
-from reconciler.plandoc import blocks, document_lines, split_lines, trailer_checksum
+from reconciler.plandoc import (
+    blocks,
+    document_lines,
+    pairs_in_order,
+    split_lines,
+    trailer_checksum,
+)
 from reconciler.planread import read_document
 
 SEALED_CONTENT: Final = "plan-blocks"
 
 
 def write_plan(plan: Plan, path: Path, encryption: Encryption = NO_ENCRYPTION) -> str:
-    """Save atomically with mode 0600, sealed when a key is configured: a plan carries full,
-    personal values (and is kept for weeks as a CI artifact). Returns its checksum, which a
-    rendering of the same plan names."""
+    """Save the plan of one workspace/version pair: `write_plans` of it alone."""
+    return write_plans((plan,), path, encryption)
+
+
+def write_plans(plans: Sequence[Plan], path: Path,
+                encryption: Encryption = NO_ENCRYPTION) -> str:
+    """Save the plans one run made, one per workspace/version pair, as one saved plan (of one
+    pair: the single-pair layout), atomically with mode 0600, sealed when a key is
+    configured: a plan carries full, personal values (and is kept for weeks as a CI
+    artifact). Returns its checksum, which a rendering of the same plans names.
+
+    Raises ValueError for no plan, a pair twice, or plans of different runs
+    (`plandoc.pairs_in_order`)."""
     trailer: list[bytes] = []
-    chunks = blocks(_keep_last(document_lines(plan), trailer))
+    chunks = blocks(_keep_last(document_lines(pairs_in_order(plans)), trailer))
     replace_file(path, _sealed(chunks, encryption.writer(SEALED_CONTENT))
                  if encryption.encrypts else chunks)
     saved = trailer_checksum(trailer[0])
@@ -67,8 +86,21 @@ def _place(index: int) -> bytes:
 
 
 def read_plan(path: Path, encryption: Encryption = NO_ENCRYPTION) -> Plan:
-    """Load a saved plan, refusing one that is unreadable, masked, of another format, edited
-    or malformed (`planread.read_document` says in which order)."""
+    """Load a saved plan of one workspace/version pair (`read_plans`); one that holds several
+    pairs is refused, naming them."""
+    plans = read_plans(path, encryption)
+    if len(plans) > 1:
+        pairs = ", ".join(f"{plan.workspace} ({plan.version})" for plan in plans)
+        raise PlanFileError(f"{path} holds the plans of {len(plans)} workspace/version pairs "
+                            f"({pairs}), where the plan of one was expected")
+    return plans[0]
+
+
+def read_plans(path: Path, encryption: Encryption = NO_ENCRYPTION) -> tuple[Plan, ...]:
+    """Load a saved plan: the plans it holds, one per workspace/version pair, sorted by
+    (workspace, version), each with the file's plan id, creation time, targets and checksum.
+    Refuses one that is unreadable, masked, of another format, edited or malformed
+    (`planread.read_document` says in which order)."""
     try:
         with collector_paused(), path.open("rb") as file:
             first = file.readline()

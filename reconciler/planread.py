@@ -1,10 +1,14 @@
-"""Reading a saved plan back: its lines checked one batch at a time, then built into a `Plan`.
+"""Reading a saved plan back: its lines checked one batch at a time, then built into `Plan`s.
 
-The layout is `reconciler.plandoc`'s. A plan is refused, in this order, when it is a masked
-rendering or of another format (said at once: neither has a checksum of its own to check),
-edited (its checksum does not match the lines as written: an edit is named as an edit even
-when it also broke the form, since every other problem waits for the checksum), or malformed
-(the schema, line by line, then the header and the summary).
+The layout is `reconciler.plandoc`'s: the plan of one workspace/version pair, or the plans of
+several. A plan is refused, in this order, when it is a masked rendering or of another format
+(said at once: neither has a checksum of its own to check), edited (its checksum does not
+match the lines as written: an edit is named as an edit even when it also broke the form,
+since every other problem waits for the checksum), or malformed: the header (its schema; of
+several pairs, also pairs sorted by workspace and version, each once), the call lines (their
+schema, a batch at a time; of several pairs, also each call's pair index in range and never
+going backwards), then the summaries (each pair's counts its calls; the top-level one of
+several pairs is their sum).
 """
 
 from __future__ import annotations
@@ -18,11 +22,20 @@ import orjson
 from reconciler import strictjson
 from reconciler.errors import PlanEditedError, PlanFileError
 from reconciler.ownership import Policy
-from reconciler.plan import PLAN_FORMAT_VERSION, Call, DeleteTokens, Plan, call_from_json
+from reconciler.plan import (
+    PLAN_FORMAT_VERSION,
+    Call,
+    DeleteTokens,
+    Plan,
+    call_from_json,
+    total_summary,
+)
 from reconciler.plandoc import HEADER_END, TRAILER_START, trailer_checksum
 
 _AGAIN: Final = "run `reconciler plan --out` again"
 _BATCH: Final = 1_000  # call lines parsed and checked at once: one parse, one schema check
+_SCHEMA: Final = "plan.schema.json"
+_ANY_CHECKSUM: Final = "sha256:" + "0" * 64  # the header is checked before the trailer is read
 
 
 class _Reading:
@@ -34,6 +47,9 @@ class _Reading:
         self.calls: list[Call] = []
         self.problem: PlanFileError | None = None
         self.batch: list[tuple[int, bytes]] = []  # (line number, line)
+        # Of a several-pairs plan: how many pairs its header lists, and each call's pair.
+        self.pairs: int | None = None
+        self.pair_of: list[int] = []
 
     def fail(self, message: str) -> None:
         if self.problem is None:
@@ -55,23 +71,42 @@ class _Reading:
             items = strictjson.loads(text, what="")
         except strictjson.JSONError:
             items = None
-        if not (isinstance(items, list) and len(items) == len(batch)
-                and strictjson.validator("plan.schema.json", "calls").is_valid(items)):
+        several = self.pairs is not None
+        if not (isinstance(items, list) and len(items) == len(batch) and strictjson.validator(
+                _SCHEMA, "pair_calls" if several else "calls").is_valid(items)):
             items = self._one_by_one(batch, first_index)
             if items is None:
                 return
         for offset, item in enumerate(items):
+            if several and not self._in_order(item["pair"], first_index + offset):
+                return
             call = call_from_json(item)
             if not _request_can_be_made(call):
                 self.fail(f"at /calls/{first_index + offset}: a webpush token to delete is "
                           "not the JSON text of a token")
                 return
             self.calls.append(call)
+            if several:
+                self.pair_of.append(item["pair"])
+
+    def _in_order(self, pair: int, index: int) -> bool:
+        """Whether call `index` of a several-pairs plan names a pair its header lists, and
+        none before the previous call's (the calls are ordered by pair)."""
+        assert self.pairs is not None
+        if pair >= self.pairs:
+            self.fail(f"at /calls/{index}/pair: there is no pair {pair} (the header lists "
+                      f"{self.pairs})")
+            return False
+        if self.pair_of and pair < self.pair_of[-1]:
+            self.fail(f"at /calls/{index}/pair: a call of pair {pair} after one of pair "
+                      f"{self.pair_of[-1]} (the calls are ordered by pair)")
+            return False
+        return True
 
     def _one_by_one(self, batch: list[tuple[int, bytes]],
                     first_index: int) -> list[Any] | None:
         """The batch's calls, or None after naming the first line that is wrong, and how."""
-        checker = strictjson.validator("plan.schema.json", "call")
+        checker = strictjson.validator(_SCHEMA, "call" if self.pairs is None else "pair_call")
         items = []
         for offset, (number, line) in enumerate(batch):
             try:
@@ -106,9 +141,11 @@ def _request_can_be_made(call: Call) -> bool:
     return True
 
 
-def read_document(lines: Iterator[bytes], name: str, whole: Callable[[], bytes]) -> Plan:
-    """The plan whose document `lines` are (each with its newline), refusing one that is
-    masked, of another format, edited (its checksum) or malformed (its schema), in that order.
+def read_document(lines: Iterator[bytes], name: str,
+                  whole: Callable[[], bytes]) -> tuple[Plan, ...]:
+    """The plans whose document `lines` are (each with its newline): one, or one per
+    workspace/version pair, sorted by (workspace, version). Refuses a document that is
+    masked, of another format, edited (its checksum) or malformed, in that order.
 
     `name` names the file in messages; `whole` gives the file's content, read only when its
     first line is not a header as `plan --out` writes it (a plan of another format, a
@@ -131,7 +168,9 @@ def read_document(lines: Iterator[bytes], name: str, whole: Callable[[], bytes])
     if reading.problem is not None:
         raise reading.problem
     assert header is not None  # parsed, or a problem was raised just above
-    return _plan(header, reading, trailer)
+    if reading.pairs is None:
+        return (_plan(header, reading, trailer),)
+    return _pair_plans(header, reading, trailer)
 
 
 def _read_header(line: bytes, reading: _Reading) -> dict[str, Any] | None:
@@ -146,7 +185,32 @@ def _read_header(line: bytes, reading: _Reading) -> dict[str, Any] | None:
         reading.fail("its first line is not an object")
         return None
     _refuse_masked_or_other_format(header, reading.name)
+    _check_header(header, reading)
     return header
+
+
+def _check_header(header: dict[str, Any], reading: _Reading) -> None:
+    """Check the header as the whole document would be, its calls left out (they are checked
+    line by line); of several pairs, also that they are sorted and unique, and how many."""
+    several = "pairs" in header
+    checker = strictjson.validator(_SCHEMA, "several_pairs_plan" if several
+                                   else "single_pair_plan")
+    if several:
+        reading.pairs = 0  # until the header is known good: no call names a pair
+    problems = strictjson.schema_problems(
+        checker, {**header, "calls": [], "checksum": _ANY_CHECKSUM})
+    if problems:
+        reading.fail("; ".join(problems))
+        return
+    if not several:
+        return
+    pairs = [(pair["workspace"], pair["version"]) for pair in header["pairs"]]
+    for index in range(1, len(pairs)):
+        if pairs[index - 1] >= pairs[index]:
+            reading.fail(f"at /pairs/{index}: the pairs are not sorted by workspace and "
+                         "version, each pair once")
+            return
+    reading.pairs = len(pairs)
 
 
 def _read_calls(lines: Iterator[bytes], reading: _Reading) -> str | None:
@@ -176,36 +240,56 @@ def _read_calls(lines: Iterator[bytes], reading: _Reading) -> str | None:
 
 
 def _plan(header: dict[str, Any], reading: _Reading, checksum: str) -> Plan:
-    """The plan, once its header passed the schema and its summary counts its calls."""
-    # The header is checked as the whole document would be, its calls left out: they were
-    # checked line by line.
-    problems = strictjson.schema_problems(strictjson.validator("plan.schema.json"),
-                                          {**header, "calls": [], "checksum": checksum})
-    if problems:
-        raise PlanFileError(f"{reading.name} is not a valid saved plan: " + "; ".join(problems))
-    state = header["state"]
-    plan = Plan(
-        plan_id=header["plan_id"],
-        created_at=header["created_at"],
-        workspace=header["workspace"],
-        version=header["version"],
-        lineage=state["lineage"],
-        serial=state["serial"],
-        config_digest=header["config_digest"],
-        recorded_entries=state["recorded_entries"],
-        calls=tuple(reading.calls),
-        targets=tuple(header["targets"]),
-        warnings=tuple(header["warnings"]),
-        forced=header["forced"],
-        forget=tuple(header.get("forget", ())),
-        policies={distinct_id: Policy.from_json(policy)
-                  for distinct_id, policy in header.get("ownership", {}).items()},
-        checksum=checksum,
-    )
+    """The plan of one pair, once its summary counts its calls."""
+    plan = _built(header, header, tuple(reading.calls), checksum)
     if plan.summary.to_json() != header["summary"]:
         raise PlanFileError(f"{reading.name} is not a valid saved plan: at /summary: it does "
                             f"not count its calls; {_AGAIN}")
     return plan
+
+
+def _pair_plans(header: dict[str, Any], reading: _Reading,
+                checksum: str) -> tuple[Plan, ...]:
+    """The plans of several pairs, once each pair's summary counts its calls and the
+    top-level summary is their sum."""
+    calls: list[list[Call]] = [[] for _ in header["pairs"]]
+    for call, pair in zip(reading.calls, reading.pair_of, strict=True):
+        calls[pair].append(call)
+    plans = tuple(_built(header, pair, tuple(own), checksum)
+                  for pair, own in zip(header["pairs"], calls, strict=True))
+    for index, (plan, pair) in enumerate(zip(plans, header["pairs"], strict=True)):
+        if plan.summary.to_json() != pair["summary"]:
+            raise PlanFileError(f"{reading.name} is not a valid saved plan: at /pairs/{index}"
+                                f"/summary: it does not count the calls of its pair; {_AGAIN}")
+    if total_summary(plan.summary for plan in plans).to_json() != header["summary"]:
+        raise PlanFileError(f"{reading.name} is not a valid saved plan: at /summary: it is "
+                            f"not the sum of the pairs' summaries; {_AGAIN}")
+    return plans
+
+
+def _built(shared: Mapping[str, Any], own: Mapping[str, Any], calls: tuple[Call, ...],
+           checksum: str) -> Plan:
+    """A plan read back: `shared`, the fields of the run (the header), and `own`, the
+    fields of its pair (the header too, in a plan of one pair)."""
+    state = own["state"]
+    return Plan(
+        plan_id=shared["plan_id"],
+        created_at=shared["created_at"],
+        workspace=own["workspace"],
+        version=own["version"],
+        lineage=state["lineage"],
+        serial=state["serial"],
+        config_digest=own["config_digest"],
+        recorded_entries=state["recorded_entries"],
+        calls=calls,
+        targets=tuple(shared["targets"]),
+        warnings=tuple(own["warnings"]),
+        forced=own["forced"],
+        forget=tuple(own.get("forget", ())),
+        policies={distinct_id: Policy.from_json(policy)
+                  for distinct_id, policy in own.get("ownership", {}).items()},
+        checksum=checksum,
+    )
 
 
 def _refuse_masked_or_other_format(document: Mapping[str, Any], name: str) -> None:

@@ -34,7 +34,7 @@ def basic(tmp_path: Path) -> Path:
 def test_validate_reports_the_profiles_it_read(basic: Path) -> None:
     result = run("validate", basic)
     assert result.exit_code == 0, result.output
-    assert "Valid: 3 profiles in 1 files (workspace FYDEMO0001, version live)" in result.output
+    assert "Valid: 3 profiles in 1 file (workspace FYDEMO0001, version live)" in result.output
 
 
 def test_validate_prints_every_problem_with_file_line_and_column(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Specification of the desired-state loader: `reconciler.config.load_config`."""
+"""Specification of the desired-state loader: `reconciler.config.load_config(s)`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.config import load_config
+from reconciler.config import load_config, load_configs
 from reconciler.errors import ConfigError, Problem
 from reconciler.model import ChannelData, Token
 
@@ -105,12 +105,13 @@ def test_distinct_id_declared_in_two_files_names_both_places() -> None:
     )
 
 
-def test_workspace_that_disagrees_names_the_file_that_disagrees() -> None:
+def test_files_of_two_workspaces_are_two_pairs_not_a_disagreement() -> None:
     directory = FIXTURES / "workspace_disagrees"
-    (problem,) = problems_of(directory)
-    assert (problem.file, problem.line, problem.column) == (str(directory / "b.yaml"), 1, 12)
-    assert 'workspace "FYOTHER002" disagrees with "FYTEST0001" stated at' in problem.message
-    assert f"{directory / 'a.yaml'}:1:12" in problem.message
+    configs = load_configs([directory])
+    assert [(c.workspace, c.version, c.files) for c in configs] == [
+        ("FYOTHER002", "live", (str(directory / "b.yaml"),)),
+        ("FYTEST0001", "live", (str(directory / "a.yaml"),)),
+    ]
 
 
 def test_workspace_that_disagrees_with_fyno_wsid_is_reported() -> None:
@@ -120,11 +121,13 @@ def test_workspace_that_disagrees_with_fyno_wsid_is_reported() -> None:
     assert problem.message == 'workspace "FYTEST0001" disagrees with "FYENV00001" from FYNO_WSID'
 
 
-def test_version_that_disagrees_names_the_file_that_disagrees() -> None:
+def test_files_of_two_versions_are_two_pairs_not_a_disagreement() -> None:
     directory = FIXTURES / "version_disagrees"
-    (problem,) = problems_of(directory)
-    assert (problem.file, problem.line, problem.column) == (str(directory / "b.yaml"), 1, 10)
-    assert 'version "test" disagrees with "live" stated at' in problem.message
+    configs = load_configs([directory])
+    assert [(c.workspace, c.version, c.files) for c in configs] == [
+        ("FYTEST0001", "live", (str(directory / "a.yaml"),)),
+        ("FYTEST0001", "test", (str(directory / "b.yaml"),)),  # b.yaml joins a.yaml's workspace
+    ]
 
 
 def test_empty_directory_is_an_error_naming_it(tmp_path: Path) -> None:

@@ -6,11 +6,13 @@ import contextlib
 import os
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from reconciler import heap
 from reconciler.apply import ApplyResult, run_apply
@@ -20,28 +22,36 @@ from reconciler.cli.options import (
     common_options,
     encryption,
     format_option,
-    load_desired,
-    open_store,
     safety_options,
     show_values_option,
     state_option,
     use_color,
 )
+from reconciler.cli.pairs import (
+    Store,
+    describe_pairs,
+    label,
+    load_pairs,
+    one_state_only,
+    open_pair,
+    pair_options,
+    plan_pairs,
+    warn,
+)
 from reconciler.cli.refresh_cmds import refresh_in_memory
 from reconciler.cli.remote import client, progress, require_api_key, retry_policy, run_options
 from reconciler.config.sources import YAML_SUFFIXES
 from reconciler.converge import Report
-from reconciler.core import make_plan
 from reconciler.drift import DriftReport
 from reconciler.errors import (
     ApplyFailedError,
     Interrupted,
+    PlanStaleError,
     ReconcilerError,
     UsageError,
 )
 from reconciler.plan import Plan
-from reconciler.planfile import check_fresh, read_plan
-from reconciler.render import render
+from reconciler.planfile import check_fresh, read_plans
 from reconciler.render.common import noun, plural, printable
 from reconciler.render.drift import render_drift
 from reconciler.render.events import (
@@ -52,12 +62,14 @@ from reconciler.render.events import (
     report_message,
     summary_event,
 )
+from reconciler.render.pairs import render_pairs
 from reconciler.state import State, StateBackend
 
 
 @cli.command()
 @common_options
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@pair_options
 @state_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for `yes`.")
 @run_options
@@ -67,14 +79,16 @@ from reconciler.state import State, StateBackend
 @format_option("text", "json")
 @show_values_option
 @click.pass_context
-def apply(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None,
-          auto_approve: bool, parallelism: int, rate: float | None, refresh: bool,
-          targets: tuple[str, ...], max_delete_percent: float, force: bool, fmt: str,
-          show_values: bool) -> None:
+def apply(ctx: click.Context, paths: tuple[Path, ...], workspace_filter: str | None,
+          version_filter: str | None, state_path: Path | None, auto_approve: bool,
+          parallelism: int, rate: float | None, refresh: bool, targets: tuple[str, ...],
+          max_delete_percent: float, force: bool, fmt: str, show_values: bool) -> None:
     """Make the calls of a plan and record what was done (PATHS, or one saved PLANFILE).
 
     With PATHS, the plan is shown and applied after you answer `yes` (or --auto-approve).
     With a saved PLANFILE, exactly that plan is applied, if the state has not changed since.
+    Several workspace/version pairs are applied one after the other, each to its own state;
+    every state is checked before the first call.
 
     \b
     With --format json, stdout is a stream of JSON objects, one per line (plan, each
@@ -94,64 +108,143 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None,
         if out.json and planfile is None and not auto_approve:
             raise UsageError("--format json cannot ask for `yes`: add --auto-approve, or "
                              "apply a reviewed saved plan")
-        result: ApplyResult | None
         if planfile is not None:
-            if targets or force or refresh or max_delete_percent != 30.0:
-                raise UsageError("--target, --force, --refresh and --max-delete-percent shape "
-                                 "a new plan; a saved plan is applied exactly as it was saved")
-            result = _apply_saved(planfile, state_path, env, parallelism, rate, out)
+            shaping = [name for name in ("targets", "force", "refresh", "max_delete_percent",
+                                         "workspace_filter", "version_filter")
+                       if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT]
+            if shaping:
+                raise UsageError("--target, --force, --refresh, --max-delete-percent, "
+                                 "--workspace and --version shape a new plan; a saved plan is "
+                                 "applied exactly as it was saved")
+            results = _apply_saved(planfile, state_path, env, parallelism, rate, out)
         else:
-            result = _apply_config(ctx, paths, state_path, env, parallelism, rate, out,
-                                   auto_approve=auto_approve, refresh=refresh, targets=targets,
-                                   max_delete_percent=max_delete_percent, force=force)
-        if result is not None:
-            _report(result, out)
+            results = _apply_config(ctx, paths, workspace_filter, version_filter, state_path,
+                                    env, parallelism, rate, out, auto_approve=auto_approve,
+                                    refresh=refresh, targets=targets,
+                                    max_delete_percent=max_delete_percent, force=force)
+        _report(results, out)
 
 
 def _apply_saved(planfile: Path, state_path: Path | None, env: Mapping[str, str],
-                 parallelism: int, rate: float | None, out: _Output) -> ApplyResult:
-    """Apply exactly a reviewed plan, if the state is still the one it was made against."""
-    plan = read_plan(planfile, encryption())
-    backend = open_store(state_path, plan.workspace, plan.version)
-    with backend.lock("apply"):
-        state = backend.load(plan.workspace, plan.version)
-        check_fresh(plan, planfile, state.lineage, state.serial, plan.workspace, plan.version)
-        click.echo(f"Applying the saved plan {planfile}: {plural(len(plan.calls), 'call')}.",
+                 parallelism: int, rate: float | None, out: _Output) -> list[_Applied]:
+    """Apply exactly a reviewed plan, if every state it names is still the one it was made
+    against: all are checked, under their locks, before the first call."""
+    plans = read_plans(planfile, encryption())
+    one_state_only(state_path, plans)
+    stores = [open_pair(state_path, plan.workspace, plan.version, (planfile,))
+              for plan in plans]
+    with contextlib.ExitStack() as locks:
+        states = _lock_and_load(stores, [(plan.workspace, plan.version) for plan in plans],
+                                locks)
+        for plan, state in zip(plans, states, strict=True):
+            try:
+                check_fresh(plan, planfile, state.lineage, state.serial, plan.workspace,
+                            plan.version)
+            except PlanStaleError as error:
+                if len(plans) == 1:
+                    raise
+                raise PlanStaleError(f"{label(plan.workspace, plan.version)}: {error}; "
+                                     "nothing was applied, to any pair") from None
+        calls = sum(len(plan.calls) for plan in plans)
+        pairs = f" in {describe_pairs(plans)}" if len(plans) > 1 else ""
+        click.echo(f"Applying the saved plan {planfile}: {plural(calls, 'call')}{pairs}.",
                    err=True)
-        out.plan(plan)
-        return _execute(plan, state, backend, planfile.parent, env, parallelism, rate,
-                        out)
+        return _execute_all(plans, states, stores, planfile.parent, env, parallelism, rate,
+                            out, announce=True)
 
 
-def _apply_config(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None,
+def _apply_config(ctx: click.Context, paths: tuple[Path, ...], workspace_filter: str | None,
+                  version_filter: str | None, state_path: Path | None,
                   env: Mapping[str, str], parallelism: int, rate: float | None, out: _Output,
                   *, auto_approve: bool, refresh: bool, targets: tuple[str, ...],
-                  max_delete_percent: float, force: bool) -> ApplyResult | None:
-    """Plan from the configuration, show it, confirm, apply; None: nothing to apply."""
-    config = load_desired(paths)
+                  max_delete_percent: float, force: bool) -> list[_Applied]:
+    """Plan from the configuration, show it, confirm, apply; [] when nothing is to apply."""
+    configs = load_pairs(paths, workspace_filter, version_filter)
+    one_state_only(state_path, configs)
     config_dir = paths[0] if paths[0].is_dir() else paths[0].parent
-    backend = open_store(state_path, config.workspace, config.version)
-    with backend.lock("apply"):
-        state = backend.load(config.workspace, config.version)
+    stores = [open_pair(state_path, config.workspace, config.version, paths)
+              for config in configs]
+    with contextlib.ExitStack() as locks:
+        states = _lock_and_load(stores, [(config.workspace, config.version)
+                                         for config in configs], locks)
         if refresh:
-            refresh_in_memory(state, env, parallelism, rate, targets, config.ownership,
-                              saved_at=backend, config_dir=config_dir)
+            for config, state, store in zip(configs, states, stores, strict=True):
+                refresh_in_memory(state, env, parallelism, rate, targets, config.ownership,
+                                  saved_at=store.backend, config_dir=config_dir)
         heap.settle()
-        plan = make_plan(config, state, targets=targets, max_delete_percent=max_delete_percent,
-                         force=force)
+        plans = plan_pairs(configs, states, [store.notes for store in stores],
+                           targets=targets, max_delete_percent=max_delete_percent, force=force)
         if out.json:
-            out.plan(plan)
+            for plan in plans:
+                out.plan(plan)
         else:
             color = use_color(ctx)
-            click.echo(render(plan, "text", color=color, show_values=out.show_values),
+            click.echo(render_pairs(plans, "text", color=color, show_values=out.show_values),
                        nl=False, color=color)
-        if not plan.calls and not plan.forget and not state.unconfirmed:
-            if refresh:
-                state = backend.save(state)  # what the refresh learned is kept all the same
-            out.nothing_to_apply(state.serial)
-            return None
+        if not any(_has_work(plan, state) for plan, state in zip(plans, states, strict=True)):
+            if refresh:  # what the refresh learned is kept all the same
+                states = [store.backend.save(state)
+                          for store, state in zip(stores, states, strict=True)]
+            out.nothing_to_apply([state.serial for state in states])
+            return []
         _confirm(auto_approve)
-        return _execute(plan, state, backend, paths[0], env, parallelism, rate, out)
+        return _execute_all(plans, states, stores, paths[0], env, parallelism, rate, out,
+                            refreshed=refresh)
+
+
+def _has_work(plan: Plan, state: State) -> bool:
+    return bool(plan.calls or plan.forget or state.unconfirmed)
+
+
+def _lock_and_load(stores: Sequence[Store], pairs: Sequence[tuple[str, str]],
+                   locks: contextlib.ExitStack) -> list[State]:
+    """Lock every pair's state, in the (sorted) order of the pairs, and load it."""
+    for store in stores:
+        warn(store.notes)
+    states = []
+    for store, (workspace, version) in zip(stores, pairs, strict=True):
+        locks.enter_context(store.backend.lock("apply"))
+        states.append(store.backend.load(workspace, version))
+    return states
+
+
+@dataclass(frozen=True)
+class _Applied:
+    """One pair's apply, or a pair left alone because an earlier one stopped the run."""
+
+    workspace: str
+    version: str
+    result: ApplyResult | None  # None: not started
+
+
+def _execute_all(plans: Sequence[Plan], states: Sequence[State], stores: Sequence[Store],
+                 config_path: Path, env: Mapping[str, str], parallelism: int,
+                 rate: float | None, out: _Output, *, refreshed: bool = False,
+                 announce: bool = False) -> list[_Applied]:
+    """Apply each pair's plan in turn. A pair's failed calls do not stop the next pair (its
+    profiles are independent); a 401, a setup error or Ctrl-C stops the run. `announce`:
+    each plan's JSON event goes first (a saved plan's; a new plan's went before `yes`)."""
+    applied: list[_Applied] = []
+    stopped = False
+    for plan, state, store in zip(plans, states, stores, strict=True):
+        if stopped:
+            applied.append(_Applied(plan.workspace, plan.version, None))
+            continue
+        if len(plans) > 1 and not _has_work(plan, state):
+            if refreshed:
+                store.backend.save(state)
+            continue
+        if len(plans) > 1:
+            out.prose(f"Applying {label(plan.workspace, plan.version)}: "
+                      f"{plural(len(plan.calls), 'call')}.", err=True)
+        if announce:
+            out.plan(plan)
+        result = _execute(plan, state, store.backend, config_path, env, parallelism, rate,
+                          out)
+        applied.append(_Applied(plan.workspace, plan.version, result))
+        outcome = result.outcome
+        stopped = outcome.interrupted or outcome.fatal is not None
+    return applied
 
 
 def _saved_plan(paths: tuple[Path, ...]) -> Path | None:
@@ -220,11 +313,13 @@ class _Output:
                             "exit_code": error.exit_code})
             raise
 
-    def nothing_to_apply(self, serial: int) -> None:
+    def nothing_to_apply(self, serials: Sequence[int]) -> None:
         self.prose("Nothing to apply.")
         if self.json:
-            self.event(summary_event(planned=0, made=0, failed=0, requests=0, seconds=0.0,
-                                     serial=serial, unconfirmed=0, stopped=None))
+            for serial in serials:
+                self.event(summary_event(planned=0, made=0, failed=0, requests=0,
+                                         seconds=0.0, serial=serial, unconfirmed=0,
+                                         stopped=None))
 
 
 def _execute(plan: Plan, state: State, backend: StateBackend, config_path: Path,
@@ -245,7 +340,34 @@ def _execute(plan: Plan, state: State, backend: StateBackend, config_path: Path,
         api.close()
 
 
-def _report(result: ApplyResult, out: _Output) -> None:
+def _report(applied: Sequence[_Applied], out: _Output) -> None:
+    """Say what each pair's apply did; then stop with the error that stopped the run, or
+    exit 1 when calls failed."""
+    several = len(applied) > 1
+    fatal: ReconcilerError | None = None
+    interrupted = False
+    failed = 0
+    for item in applied:
+        where = f"{label(item.workspace, item.version)}: " if several else ""
+        if item.result is None:
+            out.prose(f"{where}not applied: the run stopped before it.")
+            continue
+        _report_pair(item.result, out, where)
+        outcome = item.result.outcome
+        fatal = fatal or outcome.fatal
+        interrupted = interrupted or outcome.interrupted
+        failed += len(outcome.failures)
+    if fatal is not None:
+        raise fatal
+    if interrupted:
+        raise Interrupted("interrupted: the calls that finished are recorded; run `reconciler "
+                          "plan` to see what is left")
+    if failed:
+        raise ApplyFailedError(f"{plural(failed, 'profile')} failed; the state records exactly "
+                               "what was done: run `reconciler plan` to see what is left")
+
+
+def _report_pair(result: ApplyResult, out: _Output, where: str) -> None:
     if result.drift:
         drift = DriftReport(result.state.workspace, result.state.version, result.drift,
                             len(result.drift))
@@ -257,7 +379,7 @@ def _report(result: ApplyResult, out: _Output) -> None:
     made = min(outcome.finished, result.calls)
     rate = made / result.seconds if result.seconds else 0.0
     left = f", {result.calls - made} left" if stopped else ""
-    out.prose(f"Apply {'stopped' if stopped else 'complete'}: {made} of "
+    out.prose(f"{where}Apply {'stopped' if stopped else 'complete'}: {made} of "
               f"{plural(result.calls, 'planned call')} made{left}, {failed} failed, in "
               f"{result.seconds:.1f} s ({rate:.1f} calls/s; "
               f"{plural(outcome.requests, 'request')} in all); state serial "
@@ -274,18 +396,11 @@ def _report(result: ApplyResult, out: _Output) -> None:
     for report in outcome.failures:
         status = "no answer" if report.status is None else str(report.status)
         message = report_message(report, out.show_values)
-        click.echo(printable(f"  failed: {report.distinct_id}: {report.operation}: {status} "
-                             f"{message} (attempts: {report.attempts})"), err=True)
+        click.echo(printable(f"  failed: {where}{report.distinct_id}: {report.operation}: "
+                             f"{status} {message} (attempts: {report.attempts})"), err=True)
     if result.state.unconfirmed:
         unconfirmed = len(result.state.unconfirmed)
-        click.echo(f"  {plural(unconfirmed, 'profile')} {noun(unconfirmed, 'is', 'are')} "
-                   "unconfirmed (a call's outcome is unknown); the next apply reads "
-                   f"{noun(unconfirmed, 'it', 'them')} back first.", err=True)
-    if outcome.fatal is not None:
-        raise outcome.fatal
-    if outcome.interrupted:
-        raise Interrupted("interrupted: the calls that finished are recorded; run `reconciler "
-                          "plan` to see what is left")
-    if failed:
-        raise ApplyFailedError(f"{plural(failed, 'profile')} failed; the state records exactly "
-                               "what was done: run `reconciler plan` to see what is left")
+        click.echo(f"  {where}{plural(unconfirmed, 'profile')} "
+                   f"{noun(unconfirmed, 'is', 'are')} unconfirmed (a call's outcome is "
+                   f"unknown); the next apply reads {noun(unconfirmed, 'it', 'them')} back "
+                   "first.", err=True)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 import click
 
 from reconciler.cli.group import cli
-from reconciler.cli.options import common_options, open_store, state_option
+from reconciler.cli.options import common_options, state_option
+from reconciler.cli.pairs import Named, load_pairs, one_state_only, open_pair, pair_options
 from reconciler.cli.remote import client, target_workspace
 from reconciler.doctor import run_doctor
 from reconciler.errors import ApiSetupError
@@ -21,14 +23,17 @@ from reconciler.render.common import printable
 @click.option("--id", "profile_id", metavar="ID",
               help="Also read this profile and check its shape (default: the first one the "
                    "state records).")
+@pair_options
 @state_option
 @click.pass_context
 def doctor(ctx: click.Context, paths: tuple[Path, ...], profile_id: str | None,
+           workspace_filter: str | None, version_filter: str | None,
            state_path: Path | None) -> None:
     """Check, read-only, that the API answers at FYNO_BASE_URL as Fyno's profile API should
     for this key, workspace and version; say what is wrong and how to fix it (exit 1).
 
-    The workspace comes from the configuration PATHS, or FYNO_WSID and FYNO_VERSION.
+    The workspaces come from the configuration PATHS (each pair it declares is checked), or
+    --workspace and --version, or FYNO_WSID and FYNO_VERSION.
 
     \b
     Example:
@@ -41,22 +46,31 @@ def doctor(ctx: click.Context, paths: tuple[Path, ...], profile_id: str | None,
     from reconciler.api import DEFAULT_BASE_URL, proxy_for
 
     env = os.environ
-    workspace, version, _ = target_workspace(paths, env, "to check")
-    if profile_id is None:
-        state = open_store(state_path, workspace, version).load(workspace, version)
-        profile_id = min(state.profiles, default=None)
+    if paths:
+        pairs = [(config.workspace, config.version)
+                 for config in load_pairs(paths, workspace_filter, version_filter)]
+    else:
+        pairs = [target_workspace(paths, env, "to check", workspace_filter, version_filter)[:2]]
+    one_state_only(state_path, [Named(workspace, version) for workspace, version in pairs])
     base_url = env.get("FYNO_BASE_URL") or DEFAULT_BASE_URL
     try:
         proxy = proxy_for(httpx.URL(base_url), env)
     except httpx.InvalidURL:
         proxy = None
-    checks = run_doctor(env, base_url, proxy, lambda: client(env, workspace, version, 1),
-                        profile_id)
-    click.echo(f"Workspace {printable(workspace)}, version {printable(version)}:")
-    for check in checks:
-        mark = "ok  " if check.ok else "FAIL"
-        click.echo(printable(f"  {mark} {check.name}: {check.found}"))
-        if check.fix:
-            click.echo(printable(f"       fix: {check.fix}"))
-    if not all(check.ok for check in checks):
+    failed = False
+    for workspace, version in pairs:
+        first = profile_id
+        if first is None:
+            store = open_pair(state_path, workspace, version, paths)
+            first = min(store.backend.load(workspace, version).profiles, default=None)
+        checks = run_doctor(env, base_url, proxy,
+                            functools.partial(client, env, workspace, version, 1), first)
+        click.echo(f"Workspace {printable(workspace)}, version {printable(version)}:")
+        for check in checks:
+            mark = "ok  " if check.ok else "FAIL"
+            click.echo(printable(f"  {mark} {check.name}: {check.found}"))
+            if check.fix:
+                click.echo(printable(f"       fix: {check.fix}"))
+        failed = failed or not all(check.ok for check in checks)
+    if failed:
         raise ApiSetupError("doctor found a problem: see above")

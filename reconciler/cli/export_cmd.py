@@ -29,6 +29,7 @@ import click
 from reconciler import __version__, atomic
 from reconciler.cli.group import cli
 from reconciler.cli.options import common_options, open_store, state_option
+from reconciler.cli.pairs import open_pair, pair_options
 from reconciler.cli.refresh_cmds import check_reading, read
 from reconciler.cli.remote import require_api_key, run_options, target_workspace
 from reconciler.config.sources import is_yaml_name
@@ -75,18 +76,20 @@ class _Target:
               show_default=True, help="Profiles per file of a directory export.")
 @click.option("--force", is_flag=True,
               help="Replace an existing --out file, or an earlier export's files in --out DIR.")
+@pair_options
 @state_option
 @run_options
 @click.pass_context
 def export(ctx: click.Context, paths: tuple[Path, ...], ids: tuple[str, ...],
            all_recorded: bool, ids_from: Path | None, out: str | None, per_file: int,
-           force: bool, state_path: Path | None, parallelism: int,
-           rate: float | None) -> None:
+           force: bool, workspace_filter: str | None, version_filter: str | None,
+           state_path: Path | None, parallelism: int, rate: float | None) -> None:
     """Write YAML that declares profiles exactly as the server holds them.
 
     Importing the YAML and planning it then shows no change: the way to adopt a workspace.
     Values are not masked (the YAML is configuration). PATHS, or FYNO_WSID and
-    FYNO_VERSION, name the workspace; with --all-recorded, --state alone does too.
+    FYNO_VERSION, name the workspace (PATHS of several workspace/version pairs: choose one
+    with --workspace and --version); with --all-recorded, --state alone does too.
 
     \b
     Example:
@@ -108,12 +111,14 @@ def export(ctx: click.Context, paths: tuple[Path, ...], ids: tuple[str, ...],
         raise UsageError("--per-file splits a directory export: give --out DIR/")
 
     recorded: State | None = None
-    if all_recorded and not paths and not env.get("FYNO_WSID") and state_path is not None:
+    if (all_recorded and not paths and not env.get("FYNO_WSID") and state_path is not None
+            and workspace_filter is None):
         recorded = open_store(state_path, "", "live").load(None, None)
         workspace, version = recorded.workspace, recorded.version
     else:
-        workspace, version, _ = target_workspace(paths, env, "to export from")
-    store = open_store(state_path, workspace, version)  # also checks both names
+        workspace, version, _ = target_workspace(paths, env, "to export from",
+                                                 workspace_filter, version_filter)
+    store = open_pair(state_path, workspace, version, paths).backend  # checks both names
     if all_recorded:
         if recorded is None:
             recorded = store.load(workspace, version)

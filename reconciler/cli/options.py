@@ -16,7 +16,6 @@ from reconciler.audit import (
     record_facts,
     record_lost_requests,
 )
-from reconciler.config import Config, load_config
 from reconciler.core import open_state
 from reconciler.encryption import Encryption
 from reconciler.state import State, StateBackend
@@ -160,11 +159,6 @@ def is_terminal() -> bool:
 
 def use_color(ctx: click.Context) -> bool:
     return not ctx.meta.get("no_color") and "NO_COLOR" not in os.environ and is_terminal()
-
-
-def load_desired(paths: Sequence[Path]) -> Config:
-    return load_config(paths, workspace=os.environ.get("FYNO_WSID") or None,
-                       version=os.environ.get("FYNO_VERSION") or None)
 
 
 def record(backend: StateBackend, workspace: str, version: str, facts: Sequence[Fact],

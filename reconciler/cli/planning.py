@@ -16,8 +16,6 @@ from reconciler.cli.options import (
     common_options,
     encryption,
     format_option,
-    load_desired,
-    open_store,
     paths_argument,
     record,
     safety_options,
@@ -25,20 +23,30 @@ from reconciler.cli.options import (
     state_option,
     use_color,
 )
+from reconciler.cli.pairs import (
+    load_pairs,
+    one_state_only,
+    open_pair,
+    pair_options,
+    plan_pairs,
+    warn,
+)
 from reconciler.cli.refresh_cmds import refresh_in_memory
 from reconciler.cli.remote import require_api_key, run_options
-from reconciler.core import make_plan
 from reconciler.plan import Plan
-from reconciler.planfile import read_plan, write_plan
-from reconciler.render import render
+from reconciler.planfile import read_plans, write_plans
+from reconciler.render.common import plural
 from reconciler.render.json import write_json
+from reconciler.render.pairs import render_pairs
 
 
 @cli.command()
 @common_options
 @paths_argument
+@pair_options
 @show_values_option
-def validate(paths: tuple[Path, ...], show_values: bool) -> None:
+def validate(paths: tuple[Path, ...], workspace_filter: str | None, version_filter: str | None,
+             show_values: bool) -> None:
     """Check YAML files or directories of desired state; report every problem.
 
     Phone numbers, e-mail addresses and tokens in the problems are masked, since CI posts
@@ -49,14 +57,16 @@ def validate(paths: tuple[Path, ...], show_values: bool) -> None:
       reconciler validate profiles/ extra.yaml
     """
     del show_values  # read where errors become output (`cli.group`): problems are errors
-    config = load_desired(paths)
-    click.echo(f"Valid: {len(config.profiles)} profiles in {len(config.files)} files "
-               f"(workspace {config.workspace}, version {config.version}).")
+    for config in load_pairs(paths, workspace_filter, version_filter):
+        click.echo(f"Valid: {plural(len(config.profiles), 'profile')} in "
+                   f"{plural(len(config.files), 'file')} (workspace {config.workspace}, "
+                   f"version {config.version}).")
 
 
 @cli.command()
 @common_options
 @paths_argument
+@pair_options
 @state_option
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Save the plan here, for `show` and `apply`.")
@@ -69,11 +79,15 @@ def validate(paths: tuple[Path, ...], show_values: bool) -> None:
 @safety_options
 @show_values_option
 @click.pass_context
-def plan(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None, out: Path | None,
+def plan(ctx: click.Context, paths: tuple[Path, ...], workspace_filter: str | None,
+         version_filter: str | None, state_path: Path | None, out: Path | None,
          fmt: str, detailed_exitcode: bool, refresh: bool, parallelism: int,
          rate: float | None, targets: tuple[str, ...], max_delete_percent: float, force: bool,
          show_values: bool) -> None:
     """Show the API calls that would make the recorded state match the configuration.
+
+    When the files declare several workspace/version pairs, each is planned against its
+    own state, and the plan (and a saved plan) holds them all.
 
     \b
     Example:
@@ -84,32 +98,41 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None, o
     # across the loads, not once per load, since the first collection after a pause would
     # scan everything the pause let pile up (a tenth of a second per 100,000 profiles).
     with heap.collector_paused():
-        config = load_desired(paths)
-        backend = open_store(state_path, config.workspace, config.version)
-        state = backend.load(config.workspace, config.version)
+        configs = load_pairs(paths, workspace_filter, version_filter)
+        one_state_only(state_path, configs)
+        stores = [open_pair(state_path, config.workspace, config.version, paths)
+                  for config in configs]
+        states = [store.backend.load(config.workspace, config.version)
+                  for config, store in zip(configs, stores, strict=True)]
         heap.settle()
+    for store in stores:
+        warn(store.notes)
     if refresh:  # with the collector running: the API client makes cyclic garbage
         require_api_key(os.environ)
-        refresh_in_memory(state, os.environ, parallelism, rate, targets, config.ownership)
+        for config, state in zip(configs, states, strict=True):
+            refresh_in_memory(state, os.environ, parallelism, rate, targets, config.ownership)
         heap.settle()
     with heap.collector_paused():  # the plan of 100,000 profiles: 600,000 acyclic objects
-        result = make_plan(config, state, targets=targets,
-                           max_delete_percent=max_delete_percent, force=force)
+        plans = plan_pairs(configs, states, [store.notes for store in stores],
+                           targets=targets, max_delete_percent=max_delete_percent,
+                           force=force)
         heap.settle()
     saved = None
     if out is not None:
-        saved = write_plan(result, out, encryption())
-        if result.forced:  # a saved plan past the safety rail: who forced it is on record
-            record(backend, config.workspace, config.version,
-                   [Fact(None, "force", f"plan {result.plan_id} saved to {out} forced past "
-                         f"--max-delete-percent {max_delete_percent:g}: it deletes "
-                         f"{result.deletions} of {result.recorded_entries} recorded entries")],
-                   config_dir=paths[0] if paths[0].is_dir() else paths[0].parent,
-                   plan_id=result.plan_id)
-    _output(ctx, result, fmt, show_values, saved)
+        saved = write_plans(plans, out, encryption())
+        for result, store in zip(plans, stores, strict=True):
+            if result.forced:  # a saved plan past the safety rail: who forced it is on record
+                record(store.backend, result.workspace, result.version,
+                       [Fact(None, "force", f"plan {result.plan_id} saved to {out} forced past "
+                             f"--max-delete-percent {max_delete_percent:g}: it deletes "
+                             f"{result.deletions} of {result.recorded_entries} recorded "
+                             "entries")],
+                       config_dir=paths[0] if paths[0].is_dir() else paths[0].parent,
+                       plan_id=result.plan_id)
+    _output(ctx, plans, fmt, show_values, saved)
     if out is not None:
         click.echo(f"Saved the plan to {out}; apply it with `reconciler apply {out}`.", err=True)
-    if detailed_exitcode and result.summary.has_changes:
+    if detailed_exitcode and any(result.summary.has_changes for result in plans):
         ctx.exit(EXIT_CHANGES)
 
 
@@ -127,19 +150,20 @@ def show(ctx: click.Context, planfile: Path, fmt: str, show_values: bool) -> Non
       reconciler show plan.json --format markdown > comment.md
     """
     with heap.collector_paused():  # as in `plan`: never rescan the plan read
-        saved = read_plan(planfile, encryption())
+        saved = read_plans(planfile, encryption())
         heap.settle()
     _output(ctx, saved, fmt, show_values)
 
 
-def _output(ctx: click.Context, plan: Plan, fmt: str, show_values: bool,
+def _output(ctx: click.Context, plans: tuple[Plan, ...], fmt: str, show_values: bool,
             checksum: str | None = None) -> None:
-    """Print `plan` in `fmt`; JSON as a stream of lines, since at 100,000 profiles it runs
+    """Print `plans` in `fmt`; JSON as a stream of lines, since at 100,000 profiles it runs
     to tens of megabytes. `checksum`: the saved plan's, when it was just written."""
     if fmt == "json":
         sys.stdout.flush()  # what was echoed before goes first
-        write_json(plan, sys.stdout.buffer, show_values=show_values, checksum=checksum)
+        write_json(plans, sys.stdout.buffer, show_values=show_values, checksum=checksum)
         return
     color = use_color(ctx)
     # click strips ANSI codes off a stream that is not a terminal unless told otherwise.
-    click.echo(render(plan, fmt, color=color, show_values=show_values), nl=False, color=color)
+    click.echo(render_pairs(plans, fmt, color=color, show_values=show_values), nl=False,
+               color=color)

@@ -15,14 +15,13 @@ from reconciler.cli.options import (
     EXIT_CHANGES,
     common_options,
     format_option,
-    load_desired,
-    open_store,
     record,
     record_lost,
     show_values_option,
     state_option,
     use_color,
 )
+from reconciler.cli.pairs import label, load_pairs, one_state_only, open_pair, pair_options, warn
 from reconciler.cli.remote import (
     client,
     progress,
@@ -31,7 +30,8 @@ from reconciler.cli.remote import (
     run_options,
     target_workspace,
 )
-from reconciler.drift import ProfileDrift
+from reconciler.config import Config
+from reconciler.drift import DriftReport, ProfileDrift
 from reconciler.errors import ApplyFailedError, Interrupted, UsageError
 from reconciler.mask import mask_message
 from reconciler.ownership import EVERYTHING_EXCLUSIVE, Ownership
@@ -45,6 +45,7 @@ from reconciler.refresh import (
 )
 from reconciler.render.common import plural, printable
 from reconciler.render.drift import render_drift
+from reconciler.render.pairs import render_drift_pairs
 from reconciler.state import State, StateBackend
 
 
@@ -127,16 +128,19 @@ def check_reading(reading: Reading, outcome: str = "nothing was planned", *,
 @common_options
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--id", "ids", multiple=True, metavar="ID",
-              help="Import this profile (repeatable); without PATHS, FYNO_WSID names the "
-                   "workspace.")
+              help="Import this profile (repeatable); without PATHS, FYNO_WSID (or "
+                   "--workspace) names the workspace.")
 @click.option("--replace", is_flag=True, help="Read again profiles the state already holds.")
+@pair_options
 @state_option
 @run_options
 def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
+            workspace_filter: str | None, version_filter: str | None,
             state_path: Path | None, parallelism: int, rate: float | None) -> None:
     """Read profiles from the server into the state, exactly as the server holds them.
 
-    With PATHS, every declared profile the state does not hold yet; with --id, those.
+    With PATHS, every declared profile the state does not hold yet, of every
+    workspace/version pair the files declare; with --id, those (of one pair).
 
     \b
     Example:
@@ -147,8 +151,33 @@ def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
     require_api_key(env)
     if not paths and not ids:
         raise UsageError("give the configuration PATHS, or --id ID for each profile to import")
-    workspace, version, config = target_workspace(paths, env, "to import from")
-    backend = open_store(state_path, workspace, version)
+    if ids:
+        workspace, version, config = target_workspace(paths, env, "to import from",
+                                                      workspace_filter, version_filter)
+        pairs = [(workspace, version, config)]
+    else:
+        configs = load_pairs(paths, workspace_filter, version_filter)
+        one_state_only(state_path, configs)
+        pairs = [(config.workspace, config.version, config) for config in configs]
+    unread: list[tuple[Reading, State]] = []
+    for workspace, version, config in pairs:
+        store = open_pair(state_path, workspace, version, paths)
+        warn(store.notes)
+        where = f"{label(workspace, version)}: " if len(pairs) > 1 else ""
+        reading, state = _import_pair(store.backend, workspace, version, config, paths, ids,
+                                      replace, env, parallelism, rate, where)
+        if reading.failures:
+            unread.append((reading, state))
+    for reading, state in unread:
+        check_reading(reading, "the others were imported: run the same import again for them",
+                      known=state)
+
+
+def _import_pair(backend: StateBackend, workspace: str, version: str, config: Config | None,
+                 paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
+                 env: Mapping[str, str], parallelism: int, rate: float | None,
+                 where: str) -> tuple[Reading, State]:
+    """Import into one pair's state; what was read, and the state saved."""
     with backend.lock("import"):
         state = backend.load(workspace, version)
         if ids:
@@ -177,19 +206,18 @@ def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
             record(backend, workspace, version, adopted, config_dir=config_dir)
     missing = sorted(name for name, data in reading.found.items() if data is None)
     imported = plural(len(reading.found) - len(missing), "profile")
-    click.echo(f"Imported {imported} into {backend.describe()} (serial {state.serial}).")
+    click.echo(f"{where}Imported {imported} into {backend.describe()} (serial {state.serial}).")
     if missing:
-        click.echo(f"{len(missing)} not found on the server, recorded as missing (nothing is "
-                   f"planned for them): {printable(', '.join(missing[:20]))}"
+        click.echo(f"{where}{len(missing)} not found on the server, recorded as missing "
+                   f"(nothing is planned for them): {printable(', '.join(missing[:20]))}"
                    + (" ..." if len(missing) > 20 else ""))
-    if reading.failures:
-        check_reading(reading, "the others were imported: run the same import again for them",
-                      known=state)
+    return reading, state
 
 
 @cli.command()
 @common_options
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@pair_options
 @state_option
 @format_option("text", "json", "markdown")
 @click.option("--detailed-exitcode", is_flag=True,
@@ -199,12 +227,14 @@ def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
 @run_options
 @show_values_option
 @click.pass_context
-def refresh(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None, fmt: str,
+def refresh(ctx: click.Context, paths: tuple[Path, ...], workspace_filter: str | None,
+            version_filter: str | None, state_path: Path | None, fmt: str,
             detailed_exitcode: bool, targets: tuple[str, ...], parallelism: int,
             rate: float | None, show_values: bool) -> None:
     """Read every managed profile again, record what the server holds, and report drift.
 
-    Drift is what changed outside reconciler (SDKs, the dashboard), per profile and channel.
+    Drift is what changed outside reconciler (SDKs, the dashboard), per profile and channel,
+    for every workspace/version pair the files declare.
 
     \b
     Example:
@@ -212,8 +242,32 @@ def refresh(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None
     """
     env = os.environ
     require_api_key(env)
-    config = load_desired(paths)
-    backend = open_store(state_path, config.workspace, config.version)
+    configs = load_pairs(paths, workspace_filter, version_filter)
+    one_state_only(state_path, configs)
+    reports = []
+    unread: list[tuple[Reading, State]] = []
+    for config in configs:
+        store = open_pair(state_path, config.workspace, config.version, paths)
+        warn(store.notes)
+        report, reading, state = _refresh_pair(store.backend, config, paths, targets, env,
+                                               parallelism, rate)
+        reports.append(report)
+        if reading.failures:
+            unread.append((reading, state))
+    color = use_color(ctx)
+    click.echo(render_drift_pairs(reports, fmt, color=color, show_values=show_values),
+               nl=False, color=color)
+    for reading, state in unread:
+        check_reading(reading, "the others were refreshed: run refresh again for them",
+                      known=state, show_values=show_values)
+    if detailed_exitcode and any(report.has_drift for report in reports):
+        ctx.exit(EXIT_CHANGES)
+
+
+def _refresh_pair(backend: StateBackend, config: Config, paths: tuple[Path, ...],
+                  targets: tuple[str, ...], env: Mapping[str, str], parallelism: int,
+                  rate: float | None) -> tuple[DriftReport, Reading, State]:
+    """Refresh one pair's state: its drift report, what was read, the state saved."""
     with backend.lock("refresh"):
         state = backend.load(config.workspace, config.version)
         ids = sorted(managed_ids(state, targets))
@@ -230,12 +284,4 @@ def refresh(ctx: click.Context, paths: tuple[Path, ...], state_path: Path | None
             record(backend, state.workspace, state.version, facts,
                    config_dir=_config_dir(paths[0]))
             state = backend.save(state)
-    report = drift_report(state, drifted, len(reading.found))
-    color = use_color(ctx)
-    click.echo(render_drift(report, fmt, color=color, show_values=show_values), nl=False,
-               color=color)
-    if reading.failures:
-        check_reading(reading, "the others were refreshed: run refresh again for them",
-                      known=state, show_values=show_values)
-    if detailed_exitcode and report.has_drift:
-        ctx.exit(EXIT_CHANGES)
+    return drift_report(state, drifted, len(reading.found)), reading, state

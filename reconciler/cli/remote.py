@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 
 from reconciler.answers import ProfileApi
-from reconciler.cli.options import F, load_desired
+from reconciler.cli.options import F
+from reconciler.cli.pairs import describe_pairs, label, load_pairs
 from reconciler.cli.progress import Progress
 from reconciler.config import Config
 from reconciler.errors import ApiSetupError, UsageError
@@ -75,14 +76,21 @@ def progress(total: int, label: str) -> Progress:
     return Progress(total, terminal=sys.stderr.isatty(), label=label)
 
 
-def target_workspace(paths: Sequence[Path], env: Mapping[str, str],
-                     purpose: str) -> tuple[str, str, Config | None]:
-    """(workspace, version, configuration) from PATHS, or from FYNO_WSID and FYNO_VERSION."""
+def target_workspace(paths: Sequence[Path], env: Mapping[str, str], purpose: str,
+                     workspace: str | None = None, version: str | None = None
+                     ) -> tuple[str, str, Config | None]:
+    """(workspace, version, configuration) of a command that works on one pair: from PATHS
+    (which must declare one pair, or `--workspace`/`--version` choose one), else from
+    `--workspace`/`--version`, else FYNO_WSID and FYNO_VERSION."""
     if paths:
-        config = load_desired(paths)
-        return config.workspace, config.version, config
-    workspace = env.get("FYNO_WSID", "")
-    if not workspace:
-        raise UsageError(f"set FYNO_WSID, or give the configuration PATHS, to name the "
-                         f"workspace {purpose}")
-    return workspace, env.get("FYNO_VERSION") or "live", None
+        configs = load_pairs(paths, workspace, version)
+        if len(configs) > 1:
+            names = ", ".join(label(config.workspace, config.version) for config in configs)
+            raise UsageError(f"the configuration declares {describe_pairs(configs)} ({names}); "
+                             f"choose the one {purpose} with --workspace and --version")
+        return configs[0].workspace, configs[0].version, configs[0]
+    chosen = workspace or env.get("FYNO_WSID", "")
+    if not chosen:
+        raise UsageError(f"set FYNO_WSID (or --workspace), or give the configuration PATHS, "
+                         f"to name the workspace {purpose}")
+    return chosen, version or env.get("FYNO_VERSION") or "live", None

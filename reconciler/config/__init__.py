@@ -1,6 +1,9 @@
-"""The desired-state loader: YAML files in, one checked `Config` out, or every problem at once.
+"""The desired-state loader: YAML files in, checked `Config`s out, or every problem at once.
 
-    load_config(paths, workspace=FYNO_WSID, version=FYNO_VERSION) -> Config
+    load_configs(paths, workspace=FYNO_WSID, version=FYNO_VERSION) -> (Config, ...)
+        one per workspace/version pair the files declare, sorted by pair
+    load_config(paths, ...) -> Config          when the files must declare one pair
+    select_pairs(configs, workspace, version)  the pairs a command was asked for
 
 Modules, in the order a file meets them:
     sources   which files to read (directories recursively), and their UTF-8 text
@@ -12,11 +15,13 @@ Modules, in the order a file meets them:
     limits    the lengths and characters every text keeps; hostile text shown escaped
     schema    the same rules as `schemas/profiles.schema.json`, which editors use
     findings  findings by path, and turning them into positioned Problems
-    loader    the two paths per file, then the merge of all files
+    pairs     which workspace/version pair each file belongs to; choosing pairs
+    loader    the two paths per file, then the merge of the files of each pair
 """
 
 from __future__ import annotations
 
-from reconciler.config.loader import Config, config_digest, load_config
+from reconciler.config.loader import Config, config_digest, load_config, load_configs
+from reconciler.config.pairs import pair_label, select_pairs
 
-__all__ = ["Config", "config_digest", "load_config"]
+__all__ = ["Config", "config_digest", "load_config", "load_configs", "pair_label", "select_pairs"]

@@ -1,4 +1,4 @@
-"""Load the desired state: read every file, check it, merge the files into one `Config`.
+"""Load the desired state: read every file, check it, merge the files of each pair.
 
 Each file goes through one of two paths (see `fast.py` and `precise.py`):
 
@@ -11,8 +11,9 @@ Each file goes through one of two paths (see `fast.py` and `precise.py`):
 
 The fast path (yaml_rs, no positions) serves clean files; the precise path (libyaml events)
 serves every file that has, or may have, a problem, and is the only source of reported
-problems. Files are then merged: workspace and version must agree, and a distinct_id may
-be declared once. Every problem of every file is collected into one `ConfigError`.
+problems. Each file then gets its workspace/version pair (`pairs.py`), and the files of each
+pair are merged into one `Config`: within a pair a distinct_id may be declared once, and the
+files agree on `ownership:`. Every problem of every file is collected into one `ConfigError`.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from reconciler.config.checks import VERSIONS, CheckedDocument, check_document
+from reconciler.config.checks import CheckedDocument, check_document
 from reconciler.config.fast import load_fast
 from reconciler.config.findings import Finding, Marks, YamlPath, YamlProblem, wanted_paths
-from reconciler.config.limits import shown, workspace_problem
+from reconciler.config.limits import shown
 from reconciler.config.locate import locate
+from reconciler.config.pairs import Pair, Statement, pair_label, resolve_pairs
 from reconciler.config.precise import parse_precise
 from reconciler.config.schema import is_valid, schema_findings
 from reconciler.config.sources import expand_paths, read_text
@@ -40,7 +42,8 @@ from reconciler.ownership import EVERYTHING_EXCLUSIVE, Mode, Ownership, Policy, 
 
 @dataclass(frozen=True)
 class Config:
-    """The desired state of one workspace and version, from all configuration files."""
+    """The desired state of one workspace and version, from the configuration files of that
+    pair."""
 
     workspace: str
     version: str  # "live" | "test"
@@ -89,32 +92,6 @@ class _Elsewhere:
     finding: Finding
     other: _File
     other_path: YamlPath
-
-
-def _agree(
-    files: list[_File], key: str, fallback: str | None, fallback_name: str
-) -> tuple[str | None, list[_Elsewhere]]:
-    """The one value of `key` that all files state, checking that they agree on it.
-
-    A disagreement with the fallback is added to the file's findings; one with another
-    file is returned, since its message needs a position in that other file.
-    """
-    value, source = fallback, None
-    elsewhere: list[_Elsewhere] = []
-    for file in files:
-        stated = getattr(file.checked, key) if file.checked is not None else None
-        if stated is None:
-            continue
-        if value is None:
-            value, source = stated, file
-        elif stated != value:
-            finding = Finding((key,), f"{key} {shown(stated)} disagrees with {shown(value)}")
-            if source is None:
-                file.findings.append(Finding((key,), f"{finding.message} from {fallback_name}"))
-            else:
-                elsewhere.append(_Elsewhere(file, finding, source, (key,)))
-                source.referenced.add((key,))
-    return value, elsewhere
 
 
 def _ownership_disagreements(files: list[_File]) -> list[_Elsewhere]:
@@ -177,18 +154,18 @@ def config_digest(workspace: str, version: str, profiles: dict[str, ChannelData]
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
-def load_config(
+def load_configs(
     paths: Sequence[str | os.PathLike[str]],
     *,
     workspace: str | None = None,
     version: str | None = None,
-) -> Config:
-    """Read, check and merge the configuration at `paths`; raise ConfigError listing all problems.
+) -> tuple[Config, ...]:
+    """Read and check the configuration at `paths`: one `Config` per workspace/version pair
+    that the files declare, sorted by pair; raise ConfigError listing every problem.
 
     `workspace` and `version` are the fallbacks for files that do not state them (the CLI
-    passes FYNO_WSID and FYNO_VERSION). A file stating another workspace than FYNO_WSID, or
-    another version than FYNO_VERSION, is a problem: the variable names the state and the API
-    path of the run, so a silent choice between the two would act on a pair nobody asked for.
+    passes FYNO_WSID and FYNO_VERSION), and name the only pair a file may then state: see
+    `pairs.py` for how each file's pair is resolved.
     """
     with collector_paused():
         names, problems = expand_paths(paths)
@@ -200,37 +177,27 @@ def load_config(
             else:
                 files.append(_load_file(name, text))
 
-        workspace_wrong = False  # stated, but reported as wrong: not missing
-        if workspace and (wrong := workspace_problem(workspace)) is not None:
-            problems.append(Problem("FYNO_WSID", 0, 0, wrong))
-            workspace, workspace_wrong = None, True
-        if version is not None and version not in VERSIONS:
-            problems.append(Problem("FYNO_VERSION", 0, 0, f"must be live or test, not {version!r}"))
-            version = None
-        chosen_workspace, elsewhere = _agree(files, "workspace", workspace or None, "FYNO_WSID")
-        chosen_version, more = _agree(files, "version", version, "FYNO_VERSION")
-        elsewhere += more + _duplicate_ids(files) + _ownership_disagreements(files)
-        # A file that could not be read as a mapping may well state the workspace: say it
-        # is missing only when every file was read, and none stated a wrong one.
-        all_read = all(
-            file.checked is not None
-            and not any(f.path in ((), ("workspace",)) for f in file.findings)
-            for file in files
-        )
-        if (chosen_workspace is None and files and all_read and len(files) == len(names)
-                and not workspace_wrong):
-            problems.append(
-                Problem(files[0].name, 0, 0, "no workspace: state workspace: in a file, "
-                        "or set FYNO_WSID")
-            )
+        readable = [file for file in files if file.checked is not None]
+        resolution = resolve_pairs(
+            [_statement(file) for file in readable], workspace, version,
+            complete=len(readable) == len(names))
+        problems += resolution.problems
+        for index, finding in resolution.findings:
+            readable[index].findings.append(finding)
+        groups: dict[Pair, list[_File]] = {}
+        for file, pair in zip(readable, resolution.pairs, strict=True):
+            if pair is not None:
+                groups.setdefault(pair, []).append(file)
+        # A distinct_id or the workspace's ownership belongs to one pair: the same id in
+        # two pairs is two profiles, and each pair's files agree on their own modes.
+        elsewhere: list[_Elsewhere] = []
+        for group in groups.values():
+            elsewhere += _duplicate_ids(group) + _ownership_disagreements(group)
 
         for item in elsewhere:
             other_marks = _marks(item.other, elsewhere)
             line, column = other_marks.locate(item.other_path, at_key=item.finding.at_key)
-            place = f"{item.other.name}:{line}:{column}"
-            message = f"{item.finding.message}; first at {place}"
-            if item.finding.path == ("workspace",) or item.finding.path == ("version",):
-                message = f"{item.finding.message} stated at {place}"
+            message = f"{item.finding.message}; first at {item.other.name}:{line}:{column}"
             marks = _marks(item.file, elsewhere)
             problems.append(marks.problem(item.file.name, Finding(
                 item.finding.path, message, item.finding.at_key)))
@@ -240,22 +207,52 @@ def load_config(
             problems.extend(marks.problem(file.name, finding) for finding in file.findings)
         if problems:
             raise ConfigError(problems)
+        return tuple(_config(pair, groups[pair]) for pair in sorted(groups))
 
-        profiles: dict[str, ChannelData] = {}
-        for file in files:
-            assert file.checked is not None
-            profiles.update(file.checked.profiles)
-        assert chosen_workspace is not None
-        final_version = chosen_version or version or "live"
-        ownership = _ownership(files)
-        return Config(
-            workspace=chosen_workspace,
-            version=final_version,
-            profiles=profiles,
-            files=tuple(file.name for file in files),
-            digest=config_digest(chosen_workspace, final_version, profiles, ownership),
-            ownership=ownership,
-        )
+
+def load_config(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    workspace: str | None = None,
+    version: str | None = None,
+) -> Config:
+    """The configuration at `paths`, which must declare one workspace/version pair: for the
+    callers that act on one pair (`fmt`, the benchmarks). See `load_configs`."""
+    configs = load_configs(paths, workspace=workspace, version=version)
+    if len(configs) > 1:
+        labels = ", ".join(pair_label(config) for config in configs)
+        raise ConfigError([Problem(configs[1].files[0], 0, 0, (
+            f"the files declare {len(configs)} workspace/version pairs ({labels}); this reads "
+            "one pair: give it the files of one pair only"))])
+    return configs[0]
+
+
+def _statement(file: _File) -> Statement:
+    """What a readable file states about its pair, for `resolve_pairs`."""
+    assert file.checked is not None
+    # A wrong value is already a finding at its path; a wrong document, one at its root.
+    paths = {finding.path for finding in file.findings}
+    return Statement(file.name, file.checked.workspace, file.checked.version,
+                     workspace_read=not paths & {(), ("workspace",)},
+                     version_read=not paths & {(), ("version",)})
+
+
+def _config(pair: Pair, files: list[_File]) -> Config:
+    """The `Config` of one pair, from its files (checked: none has a problem)."""
+    workspace, version = pair
+    profiles: dict[str, ChannelData] = {}
+    for file in files:
+        assert file.checked is not None
+        profiles.update(file.checked.profiles)
+    ownership = _ownership(files)
+    return Config(
+        workspace=workspace,
+        version=version,
+        profiles=profiles,
+        files=tuple(file.name for file in files),
+        digest=config_digest(workspace, version, profiles, ownership),
+        ownership=ownership,
+    )
 
 
 def _ownership(files: list[_File]) -> Ownership:

@@ -34,15 +34,16 @@ from reconciler.state.lock import FileLock
 _Fingerprint = tuple[int, int, int, int, int]
 
 
-def default_state_path(workspace: str, version: str) -> Path:
-    """`state/<workspace>-<version>.json`; a name that could leave `state/` (from the YAML
-    or from FYNO_WSID / FYNO_VERSION) is refused before any path is built from it."""
+def default_state_path(workspace: str, version: str, directory: Path = Path("state")) -> Path:
+    """`state/<workspace>-<version>.json` (in `directory`, the root's `state/`: see
+    `reconciler.state.location`); a name that could leave `state/` (from the YAML or from
+    FYNO_WSID / FYNO_VERSION) is refused before any path is built from it."""
     problem = workspace_problem(workspace) if workspace else "no workspace names the state"
     if problem is not None:
         raise UsageError(problem)
     if version not in ("live", "test"):
         raise UsageError(f"the version must be live or test, not {shown(version)}")
-    return Path("state") / f"{workspace}-{version}.json"
+    return directory / f"{workspace}-{version}.json"
 
 
 class LocalStateFile:
