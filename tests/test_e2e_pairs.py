@@ -121,6 +121,25 @@ def test_one_plan_one_apply_three_states_and_their_ledger_records(
     verify = reconciler("audit", "verify", cwd=repository)
     assert verify.code == 0, verify.output
 
+    # The other commands go over every pair as well, or over those chosen.
+    refreshed = reconciler("refresh", *config_paths(repository), "--detailed-exitcode",
+                           cwd=repository, sandbox=sandbox)
+    assert refreshed.code == 0, refreshed.output
+    assert refreshed.stdout.count("No drift") == 3
+    only_b = reconciler("audit", "--workspace", BRAND_B, "--format", "json", cwd=repository)
+    assert only_b.code == 0, only_b.output
+    lines = [json.loads(line) for line in only_b.stdout.splitlines()]
+    assert lines and {(line["workspace"], line["version"]) for line in lines} == {
+        (BRAND_B, "live")}
+    exported = reconciler("export", *config_paths(repository), "--all-recorded", "--out",
+                          "exported/", cwd=repository, sandbox=sandbox)
+    assert exported.code == 0, exported.output
+    for workspace, version in PAIRS:
+        folder = repository / "exported" / f"{workspace}-{version}"
+        document = yaml.safe_load((folder / "profiles-0001.yaml").read_text())
+        assert (document["workspace"], document["version"]) == (workspace, version)
+        assert sorted(document["profiles"]) == sorted(DESIRED[workspace, version])
+
 
 def test_a_saved_plan_is_refused_whole_when_one_pair_changed_since(
         repository: Path, sandbox: SandboxProcess, store: Store) -> None:

@@ -86,11 +86,17 @@ def opened(records: Iterable[dict[str, Any]], keys: ProfileKeys) -> Iterator[dic
 
 
 def select(records: Iterable[dict[str, Any]], *, profile: str | None = None,
-           since: datetime | None = None) -> Iterator[dict[str, Any]]:
-    """`records` of one profile and/or from `since` on, lazily, in their order."""
+           since: datetime | None = None, workspace: str | None = None,
+           version: str | None = None) -> Iterator[dict[str, Any]]:
+    """`records` of one profile, of one workspace and/or version, and/or from `since` on,
+    lazily, in their order."""
     threshold = None if since is None else _as_utc(since)
     for record in records:
         if profile is not None and record.get("distinct_id") != profile:
+            continue
+        if workspace is not None and record.get("workspace") != workspace:
+            continue
+        if version is not None and record.get("version") != version:
             continue
         if threshold is not None:
             when = _parse_time(record.get("time"))

@@ -23,15 +23,24 @@ from reconciler.cli.options import (
 from reconciler.core import open_ledger
 from reconciler.errors import AuditError
 from reconciler.render.common import printable
+from reconciler.state.location import default_state_dir
 
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S"]
 
 
 def state_dir_option(function: F) -> F:
     return click.option(
-        "--state-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("state"),
-        show_default=True, help="Directory holding the state files and audit.jsonl.",
+        "--state-dir", type=click.Path(file_okay=False, path_type=Path),
+        help="Directory holding the state files and audit.jsonl (default: the `state/` "
+             "directory the state commands use: the nearest one from here up to the top of "
+             "the git repository).",
     )(function)
+
+
+def _state_dir(given: Path | None) -> Path:
+    if given is not None:
+        return given
+    return default_state_dir(Path.cwd())
 
 
 @cli.group(invoke_without_command=True)
@@ -40,12 +49,16 @@ def state_dir_option(function: F) -> F:
               help="Only the records of this distinct_id; in text, its history call by call.")
 @click.option("--since", type=click.DateTime(DATE_FORMATS),
               help="Only records from this UTC date or time on.")
+@click.option("--workspace", metavar="WSID", help="Only the records of this workspace.")
+@click.option("--version", type=click.Choice(["live", "test"]),
+              help="Only the records of this version.")
 @format_option("text", "json", "csv")
 @show_values_option
 @state_dir_option
 @click.pass_context
-def audit(ctx: click.Context, profile: str | None, since: datetime | None, fmt: str,
-          show_values: bool, state_dir: Path) -> None:
+def audit(ctx: click.Context, profile: str | None, since: datetime | None,
+          workspace: str | None, version: str | None, fmt: str, show_values: bool,
+          state_dir: Path | None) -> None:
     """Show the audit ledger: every API call apply made, oldest first.
 
     The hash chain is checked while the records are printed: a damaged ledger is still
@@ -63,9 +76,10 @@ def audit(ctx: click.Context, profile: str | None, since: datetime | None, fmt: 
     """
     if ctx.invoked_subcommand is not None:
         return
-    ledger = _ledger(state_dir)
+    ledger = _ledger(_state_dir(state_dir))
     check = ledger.chain()
-    records = opened(select(check.records(), profile=profile, since=since), ledger.keys)
+    records = opened(select(check.records(), profile=profile, since=since,
+                            workspace=workspace, version=version), ledger.keys)
     for chunk in render_records(records, cast(Format, fmt), profile=profile,
                                 show_values=show_values):
         click.echo(chunk, nl=False)
@@ -79,14 +93,14 @@ def audit(ctx: click.Context, profile: str | None, since: datetime | None, fmt: 
 @audit.command("verify")
 @common_options
 @state_dir_option
-def audit_verify(state_dir: Path) -> None:
+def audit_verify(state_dir: Path | None) -> None:
     """Check that no record of the ledger was edited, removed or reordered.
 
     \b
     Example:
       reconciler audit verify --state-dir state
     """
-    check = _ledger(state_dir).chain()
+    check = _ledger(_state_dir(state_dir)).chain()
     for _ in check.records():
         pass
     result = check.result

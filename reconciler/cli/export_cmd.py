@@ -18,7 +18,7 @@ import re
 import secrets
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,9 +29,10 @@ import click
 from reconciler import __version__, atomic
 from reconciler.cli.group import cli
 from reconciler.cli.options import common_options, open_store, state_option
-from reconciler.cli.pairs import open_pair, pair_options
+from reconciler.cli.pairs import describe_pairs, load_pairs, one_state_only, open_pair, pair_options
 from reconciler.cli.refresh_cmds import check_reading, read
 from reconciler.cli.remote import require_api_key, run_options, target_workspace
+from reconciler.config import Config
 from reconciler.config.sources import is_yaml_name
 from reconciler.errors import UsageError
 from reconciler.export import Origin, Sorted, public_url, render, render_files, sort_out
@@ -105,11 +106,16 @@ def export(ctx: click.Context, paths: tuple[Path, ...], ids: tuple[str, ...],
         raise UsageError("name the profiles to export with exactly one of --id ID, "
                          "--all-recorded or --ids-from FILE" +
                          (f", not {' and '.join(chosen)}" if chosen else ""))
+    if all_recorded and paths:
+        configs = load_pairs(paths, workspace_filter, version_filter)
+        if len(configs) > 1:
+            _export_pairs(configs, paths, out, force, per_file, state_path, env,
+                          parallelism, rate)
+            return
     target = _target(out, force)
     if not target.is_directory and (
             ctx.get_parameter_source("per_file") is not click.core.ParameterSource.DEFAULT):
         raise UsageError("--per-file splits a directory export: give --out DIR/")
-
     recorded: State | None = None
     if (all_recorded and not paths and not env.get("FYNO_WSID") and state_path is not None
             and workspace_filter is None):
@@ -122,15 +128,46 @@ def export(ctx: click.Context, paths: tuple[Path, ...], ids: tuple[str, ...],
     if all_recorded:
         if recorded is None:
             recorded = store.load(workspace, version)
-        wanted = sorted(recorded.profiles.keys() | recorded.missing)
-        if not wanted:
-            raise UsageError(f"the state {store.describe()} records no profile: import some "
-                             "first, or name them with --id or --ids-from")
+        wanted = _recorded_ids(recorded, store.describe())
     else:
         wanted = sorted(set(ids) if ids else _read_ids(ids_from))
+    _export_one(recorded or State.new(workspace, version), wanted, target, per_file, env,
+                parallelism, rate)
 
-    reading = read(recorded or State.new(workspace, version), wanted, env, parallelism, rate,
-                   "export")
+
+def _recorded_ids(recorded: State, where: str) -> list[str]:
+    wanted = sorted(recorded.profiles.keys() | recorded.missing)
+    if not wanted:
+        raise UsageError(f"the state {where} records no profile: import some first, or name "
+                         "them with --id or --ids-from")
+    return wanted
+
+
+def _export_pairs(configs: Sequence[Config], paths: tuple[Path, ...], out: str | None,
+                  force: bool, per_file: int, state_path: Path | None,
+                  env: Mapping[str, str], parallelism: int, rate: float | None) -> None:
+    """`--all-recorded` of a configuration of several workspace/version pairs: each pair's
+    recorded profiles into a folder of its own, `DIR/<workspace>-<version>/`, every folder
+    checked before anything is read."""
+    if out is None or not (out.endswith(("/", os.sep)) or Path(out).is_dir()):
+        raise UsageError(f"the configuration declares {describe_pairs(configs)}: export them "
+                         "to a directory, --out DIR/, one folder per pair (or choose one pair "
+                         "with --workspace and --version)")
+    one_state_only(state_path, configs)
+    targets = [_target(str(Path(out) / f"{config.workspace}-{config.version}") + "/", force)
+               for config in configs]
+    for config, target in zip(configs, targets, strict=True):
+        store = open_pair(state_path, config.workspace, config.version, paths).backend
+        recorded = store.load(config.workspace, config.version)
+        _export_one(recorded, _recorded_ids(recorded, store.describe()), target, per_file,
+                    env, parallelism, rate)
+
+
+def _export_one(recorded: State, wanted: list[str], target: _Target, per_file: int,
+                env: Mapping[str, str], parallelism: int, rate: float | None) -> None:
+    """Read `wanted` from the server and write them as configuration at `target`."""
+    workspace, version = recorded.workspace, recorded.version
+    reading = read(recorded, wanted, env, parallelism, rate, "export")
     check_reading(reading, "nothing was written")
 
     from reconciler.api import DEFAULT_BASE_URL  # httpx is loaded by now: `read` used it

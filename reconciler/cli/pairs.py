@@ -24,7 +24,12 @@ from reconciler.errors import TooMuchChangeError, UsageError
 from reconciler.plan import Plan
 from reconciler.render.common import plural, printable
 from reconciler.state import LocalStateFile, State, StateBackend
-from reconciler.state.location import STATE_DIR, config_start, state_root, states_elsewhere
+from reconciler.state.location import (
+    config_start,
+    default_state_dir,
+    state_root,
+    states_elsewhere,
+)
 
 
 def pair_options(function: F) -> F:
@@ -100,14 +105,12 @@ def open_pair(state_path: Path | None, workspace: str, version: str,
         return Store(open_state(state_path, workspace, version, encryption(), url,
                                 lock_timeout()))
     start = config_start(list(paths))
-    root = state_root(start)
-    directory = Path(os.path.relpath(root / STATE_DIR))
     backend = open_state(None, workspace, version, encryption(), None, lock_timeout(),
-                         state_dir=directory)
+                         state_dir=default_state_dir(start))
     assert isinstance(backend, LocalStateFile)
     if backend.path.exists():
         return Store(backend)
-    others = states_elsewhere(start, root, backend.path.name, backend.path)
+    others = states_elsewhere(start, state_root(start), backend.path.name, backend.path)
     if not others:
         return Store(backend)
     shown = ", ".join(os.path.relpath(other) for other in others[:3])

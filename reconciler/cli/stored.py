@@ -19,6 +19,7 @@ from reconciler.encryption import Encryption
 from reconciler.errors import UsageError
 from reconciler.render.common import plural, printable
 from reconciler.state import State, StateBackend, default_state_path
+from reconciler.state.location import default_state_dir
 
 
 def state_backend(state_path: Path | None,
@@ -31,12 +32,12 @@ def state_backend(state_path: Path | None,
                          "default state file (or the workspace's state in --backend)")
     backend = open_state(state_path, workspace or "", version,
                          encryption() if encrypted is None else encrypted, backend_url(),
-                         lock_timeout())
+                         lock_timeout(), default_state_dir(Path.cwd()))
     return backend, workspace or "", version
 
 
 def state_file(state_path: Path | None, workspace: str, version: str) -> Path:
-    return state_path or default_state_path(workspace, version)
+    return state_path or default_state_path(workspace, version, default_state_dir(Path.cwd()))
 
 
 def erase_in(backend: StateBackend, state: State, distinct_ids: Sequence[str]) -> None:

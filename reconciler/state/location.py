@@ -48,6 +48,12 @@ def state_root(start: Path, cwd: Path | None = None) -> Path:
     return top if top is not None else cwd
 
 
+def default_state_dir(start: Path) -> Path:
+    """The `state/` directory of a configuration at `start` (or, for the commands that read
+    none, of the current directory), relative to the current directory as people name it."""
+    return Path(os.path.relpath(state_root(start) / STATE_DIR))
+
+
 def config_start(paths: tuple[Path, ...] | list[Path]) -> Path:
     """The directory the search starts from: the first path if it is a directory, else its
     directory; the current directory when there are no paths."""
