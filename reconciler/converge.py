@@ -36,6 +36,7 @@ from reconciler.planner import diff
 from reconciler.pool import Gate
 from reconciler.state import Doubt
 from reconciler.values import same_channels
+from reconciler.words import plural
 
 MAX_ROUNDS: Final = 4
 """Read-backs one profile may need, in one run, to settle answers that left doubt."""
@@ -340,7 +341,7 @@ class Converger:
             # a read changes nothing: more patience with a busy server costs nothing
             if delay is None or attempts >= 2 * self._retry.attempts:
                 raise ReadFailed(f"GET {distinct_id}: answered {answer.status} {answer.message}"
-                                 f"{_waited(answer)} {attempts} time(s)".strip(),
+                                 f"{_waited(answer)} {plural(attempts, 'time')}".strip(),
                                  answer.status, attempts)
             self._gate.sleep(delay)
 
@@ -402,7 +403,7 @@ class Converger:
                     delay = self._retry.delay(attempts, answer.retry_after)
                     if delay is None or attempts >= self._retry.attempts:
                         return _Sent(Result.REFUSED, answer, attempts, request_id,
-                                     f"throttled{_waited(answer)} {attempts} time(s)")
+                                     f"throttled{_waited(answer)} {plural(attempts, 'time')}")
                     self._gate.sleep(delay)
                     continue
                 return _Sent(Result.IN_DOUBT, answer, attempts, request_id, answer.problem)

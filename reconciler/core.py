@@ -21,6 +21,7 @@ from reconciler.ownership import NO_ENTRIES, unmanaged
 from reconciler.plan import Plan
 from reconciler.planner import diff, forgotten_without_calls
 from reconciler.state import LocalStateFile, State, StateBackend, default_state_path
+from reconciler.words import noun, plural
 
 
 def open_state(state_path: Path | None, workspace: str, version: str,
@@ -95,9 +96,10 @@ def make_plan(
                       state.managed.get(distinct_id, NO_ENTRIES)))
         for distinct_id in scope if distinct_id in state.profiles)
     if kept:
-        warnings += (f"{kept} recorded entries written by others (the app, the dashboard) are "
-                     "kept in owned or ignored channels; `reconciler state show ID` marks "
-                     "them",)
+        warnings += (f"{plural(kept, 'recorded entry', 'recorded entries')} written by others "
+                     f"(the app, the dashboard) {noun(kept, 'is', 'are')} kept in owned or "
+                     f"ignored channels; `reconciler state show ID` marks "
+                     f"{noun(kept, 'it', 'them')}",)
     plan = Plan(
         plan_id=plan_id or new_plan_id(),
         created_at=created_at or now(),

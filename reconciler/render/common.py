@@ -27,6 +27,8 @@ from reconciler.plan import (
     Plan,
     ReAddTokens,
 )
+from reconciler.words import noun as noun
+from reconciler.words import plural as plural
 
 OPERATION_TITLES: Final = {
     PatchChannels.operation: "PATCH channel",
@@ -273,21 +275,6 @@ def cut_note(profiles: int, changes: int, limit: int, see_all: str) -> str:
     return (f"> [!NOTE]\n> **{profiles:,} more {noun(profiles, 'profile')} ({changes:,} "
             f"{noun(changes, 'change')}) left out** to keep this comment under {limit:,} "
             f"characters. {see_all}\n")
-
-
-def plural(count: int, singular: str, many: str | None = None) -> str:
-    """`1 call`, `2 calls`, `1 recorded entry`, `2 recorded entries`.
-
-    The one place every count a person reads is worded, so that no output says `1 calls` or
-    hedges with `profile(s)`.
-    """
-    return f"{count} {noun(count, singular, many)}"
-
-
-def noun(count: int, singular: str, many: str | None = None) -> str:
-    """`singular` for a count of 1, else its plural: `many` when given (`entries`), else
-    `singular` + "s"; for a count written in another way (`1,000 more profiles`)."""
-    return singular if count == 1 else many or singular + "s"
 
 
 def drift_title(report: DriftReport) -> str:
