@@ -25,7 +25,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from reconciler.plan import Plan
+from reconciler.mask import display_token, mask, mask_token
+from reconciler.model import Token
+from reconciler.plan import Call, Change, Plan
 from reconciler.render.common import (
     BOLD,
     DIM,
@@ -64,8 +66,7 @@ def render_text(plan: Plan, *, color: bool, show_values: bool) -> str:
         lines.append(f"{PROFILE_INDENT}{paint(marker, MARKER_COLORS[marker])} {title}")
         for call in calls:
             lines.append(f"{LINE_INDENT}{paint('# ' + describe_call(call), DIM)}")
-            lines += [markers[change.action]
-                      + describe_entry(call, change, show_values=show_values)
+            lines += [entry_line(markers, call, change, show_values)
                       for change in call.changes]
     for distinct_id in plan.forget:
         lines.append("")
@@ -79,6 +80,29 @@ def render_text(plan: Plan, *, color: bool, show_values: bool) -> str:
     lines.append("")
     lines.append(paint(summary_line(plan), BOLD))
     return "\n".join(lines) + "\n"
+
+
+def entry_line(markers: dict[str, str], call: Call, change: Change, show_values: bool) -> str:
+    """`markers[action]` and `describe_entry(call, change)`: the same line, with an entry
+    added or removed (most of any plan: 500,000 lines in a first plan of 100,000 profiles)
+    written here in one step rather than through four functions."""
+    channel, before, after = change
+    if before is None:
+        marker, value = markers["+"], after
+    elif after is None:
+        marker, value = markers["-"], before
+    else:
+        return markers["~"] + describe_entry(call, change, show_values=show_values)
+    if isinstance(value, Token):
+        if value.integration_id is not None or value.status != 1:
+            shown = display_token(value, show_values=show_values)
+        else:
+            shown = value.token if show_values else mask_token(value.token)
+    elif value is None:  # never planned: a change has a side
+        return marker + describe_entry(call, change, show_values=show_values)
+    else:
+        shown = value if show_values else mask(channel, value)
+    return f"{marker}{channel}: {shown if shown.isprintable() else printable(shown)}"
 
 
 def _header(plan: Plan, paint: Paint, *, show_values: bool) -> list[str]:
