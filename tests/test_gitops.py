@@ -1,6 +1,10 @@
 """examples/gitops: ci.sh through a whole pull-request cycle against the sandbox, and the
 workflow files checked against the real CLI.
 
+The example holds the live and the test version of its workspace side by side
+(profiles/live/, profiles/test/): every step handles both pairs at once, one plan (a section
+per pair in the comment), one apply, both states on one state branch.
+
 Each test works in a private copy of examples/gitops made into a git repository, whose
 `origin` is a bare repository beside it (where the state branch goes); a pull request is a
 branch, a merge is `git merge --no-ff`, and the plan artifact is a copy of the pull request's
@@ -33,7 +37,7 @@ from markdown_it import MarkdownIt
 from sandboxproc import API_KEY, WORKSPACE, SandboxProcess
 
 from reconciler.cli import cli
-from reconciler.config import load_config
+from reconciler.config import load_configs
 from reconciler.encryption import NO_ENCRYPTION, Encryption
 from reconciler.model import ChannelData
 from reconciler.state.postgres import PostgresState
@@ -49,8 +53,10 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.com",
            "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
 STATE_KEY = "RECONCILER_STATE_KEY"  # the variable the workflow files put the key in
 # Every e-mail address of the profiles (and of the tests' edits) is @*example.com; the phone
-# numbers and the push token of the profiles as they are written.
-PERSONAL = (b"example.com", b"+14155550142", b"+919879000101", b"fcm_token:omar-pixel-7")
+# numbers and the push tokens of the profiles (live and test) as they are written.
+PERSONAL = (b"example.com", b"+14155550142", b"+919879000101", b"fcm_token:omar-pixel-7",
+            b"fcm_token:qa-pixel-8")
+PAIRS = ("live", "test")  # the versions of the workspace the example declares
 SEALED = b'{"reconciler_encrypted":'
 
 
@@ -169,7 +175,7 @@ def remote(tmp_path: Path) -> Path:
 def repo(tmp_path: Path, remote: Path) -> Path:
     copy = tmp_path / "repo"
     shutil.copytree(GITOPS, copy)
-    for path in (copy / "profiles").glob("*.yaml"):
+    for path in (copy / "profiles").rglob("*.yaml"):
         path.write_text(path.read_text().replace("FYGITOPS01", WORKSPACE))
     git(copy, "init", "-q", "-b", "main")
     commit_all(copy, "team profiles")
@@ -211,10 +217,13 @@ def pull_request(repo: Path, branch: str, file: str, old: str, new: str,
 
 
 def reviewed_and_merged(ci: Ci, repo: Path) -> tuple[Path, str, str]:
-    """After a first apply, a pull request changing Maria's e-mail is planned, its plan kept
-    as the merge's apply would fetch it, and merged: (that plan, its id, the merge commit)."""
+    """After a first apply, a pull request changing Maria's e-mail in live and in test is
+    planned, its plan kept as the merge's apply would fetch it, and merged: (that plan, its
+    id, the merge commit)."""
     applied_first(ci)
-    pull_request(repo, "pr-1", "support.yaml", "maria@example.com", "maria@new.example.com")
+    pull_request(repo, "pr-1", "live/support.yaml", "maria@example.com", "maria@new.example.com")
+    edit(repo, "test/testers.yaml", "maria+test@example.com", "maria+test@new.example.com")
+    commit_all(repo, "pr-1, test too")
     assert ci("plan").returncode == 0
     reviewed = ci.keep_plan("pr-1")
     return reviewed, ci.plan(reviewed)["plan_id"], merge(repo, "pr-1")
@@ -227,11 +236,23 @@ def merge(repo: Path, branch: str) -> str:
 
 
 def assert_server_holds_the_configuration(repo: Path, sandbox: SandboxProcess) -> None:
-    desired = load_config([repo / "profiles"])
-    server = sandbox.data()
-    for distinct_id, channel in desired.profiles.items():
-        held = ChannelData.from_json(server.get(distinct_id, {}))
-        assert held.channels == channel.channels, distinct_id
+    """Every pair the files declare (live and test), as the server holds its version."""
+    desired = load_configs([repo / "profiles"])
+    assert [config.version for config in desired] == list(PAIRS)
+    for config in desired:
+        server = sandbox.data(config.version)
+        for distinct_id, channel in config.profiles.items():
+            held = ChannelData.from_json(server.get(distinct_id, {}))
+            assert held.channels == channel.channels, (config.version, distinct_id)
+
+
+def change_server(sandbox: SandboxProcess, version: str, distinct_id: str,
+                  **channels: Any) -> None:
+    """A change behind the tool's back to one profile of one version (the others kept: the
+    sandbox's PUT /data replaces everything)."""
+    everything = sandbox._call("GET", "/data")
+    everything[WORKSPACE][version][distinct_id].update(channels)
+    sandbox._call("PUT", "/data", everything)
 
 
 def applied_first(ci: Ci) -> None:
@@ -277,14 +298,19 @@ def assert_sealed_at_rest(ci: Ci, remote: Path) -> None:
     """With a key, nothing personal is in clear in the state branch's history or in a plan;
     without one, it is (which shows that the search finds what it looks for)."""
     found = clear_copies(ci, remote)
+    head = state_branch_files(remote, "reconciler-state^{tree}")
+    # Every pair's state, beside the one ledger of the state directory and its data keys.
+    assert {f"{WORKSPACE}-{version}.json" for version in PAIRS} | {"audit.jsonl",
+                                                                   "audit.keys"} <= head.keys()
     if ci.key is not None:
         assert found == []
-        head = state_branch_files(remote, "reconciler-state^{tree}")
-        state = head[f"{WORKSPACE}-live.json"][0]
-        assert state.startswith(SEALED) and head["audit.keys"][0].startswith(b'{"wrap":')
+        assert all(head[f"{WORKSPACE}-{version}.json"][0].startswith(SEALED)
+                   for version in PAIRS)
+        assert head["audit.keys"][0].startswith(b'{"wrap":')
         assert all(plan.startswith(SEALED) for plan in plan_artifacts(ci.repo).values())
     else:
-        assert f"{WORKSPACE}-live.json (a version on the state branch)" in found
+        for version in PAIRS:
+            assert f"{WORKSPACE}-{version}.json (a version on the state branch)" in found
         assert "plan.json" in found
 
 
@@ -303,15 +329,28 @@ def test_plan_writes_one_comment_with_the_marker_that_renders(ci: Ci) -> None:
     assert comment.count(MARKER) == 1
     assert len(comment) < LIMIT
     assert "for commit `abc1234`" in comment
+    # One comment for both versions: a title, then a section per pair, each with its plan.
+    assert comment.startswith(f"{MARKER}\n## Reconciler plan: 2 workspace/version pairs\n")
+    _, live, test = comment.split("\n### Reconciler plan for ")
+    assert live.startswith(f"{WORKSPACE} (live)\n") and test.startswith(f"{WORKSPACE} (test)\n")
     tokens = MarkdownIt("commonmark").enable("table").parse(comment)
     assert "table_open" in [token.type for token in tokens]
+    assert [t.content for t in tokens if t.type == "inline" and t.content.startswith(
+        "Reconciler plan")] == ["Reconciler plan: 2 workspace/version pairs",
+                                f"Reconciler plan for {WORKSPACE} (live)",
+                                f"Reconciler plan for {WORKSPACE} (test)"]
+    # One folded section per planned profile (svc-statuspage holds nothing: nothing planned),
+    # in its pair's section: u-2001 is a profile of each version.
+    for section, distinct_ids in ((live, ("svc-oncall", "u-2001", "u-2002", "u-3001", "u-3002")),
+                                  (test, ("qa-android", "u-2001"))):
+        assert section.count("<details>") == section.count("</details>") == len(distinct_ids)
+        for distinct_id in distinct_ids:
+            assert f"<code>+ {distinct_id}</code>" in section
     html = "".join(token.content for token in tokens if token.type == "html_block")
-    # One folded section per planned profile (svc-statuspage holds nothing: nothing planned).
-    for distinct_id in ("svc-oncall", "u-2001", "u-2002", "u-3001", "u-3002"):
-        assert f"<code>+ {distinct_id}</code>" in html
-    assert html.count("<details>") == html.count("</details>") == 5
-    # The footer is a rule and a note, not a setext heading or part of the last section.
-    assert [t.type for t in tokens].count("hr") == 1
+    assert html.count("<details>") == html.count("</details>") == 7
+    # A rule before each pair's section, and the footer's: a rule and a note, not a setext
+    # heading or part of the last section.
+    assert [t.type for t in tokens].count("hr") == 3
 
 
 def test_plan_without_changes_exits_0_and_says_so(ci: Ci) -> None:
@@ -324,7 +363,7 @@ def test_plan_without_changes_exits_0_and_says_so(ci: Ci) -> None:
 
 def test_plan_of_an_invalid_configuration_exits_1_with_the_reason_in_the_comment(
         ci: Ci, repo: Path) -> None:
-    edit(repo, "support.yaml", 'sms: "+14155550142"', "sms: +14155550142")
+    edit(repo, "live/support.yaml", 'sms: "+14155550142"', "sms: +14155550142")
     result = ci("plan")
     assert result.returncode == 1
     assert not (repo / "reconciler-out" / "plan.json").exists()
@@ -337,8 +376,8 @@ def test_plan_of_an_invalid_configuration_exits_1_with_the_reason_in_the_comment
 def test_fmt_passes_the_example_and_fails_an_unformatted_file_with_a_masked_diff(
         ci: Ci, repo: Path) -> None:
     assert ci("fmt").returncode == 0  # the example is in the layout it preaches
-    edit(repo, "support.yaml", '    sms: "+14155550142"\n', "")
-    edit(repo, "support.yaml", "    email: kenji@example.com\n",
+    edit(repo, "live/support.yaml", '    sms: "+14155550142"\n', "")
+    edit(repo, "live/support.yaml", "    email: kenji@example.com\n",
          '    email: kenji@example.com\n    sms: "+14155550142"\n')
     result = ci("fmt")
     assert result.returncode == 1
@@ -354,14 +393,19 @@ def test_merged_pull_request_applies_exactly_its_reviewed_plan(
     result = ci.job("apply", RECONCILER_PLAN=str(reviewed))
     assert result.returncode == 0, result.stderr
     assert "STALE" not in result.stderr
-    assert f"Applying the saved plan {reviewed}: 1 call." in result.stdout
+    # Both pairs, from the one reviewed plan, each to its own state.
+    assert (f"Applying the saved plan {reviewed}: 2 calls in 2 workspace/version pairs."
+            in result.stdout)
     assert "chain intact" in result.stdout
-    assert sandbox.data()["u-2001"]["email"] == "maria@new.example.com"
+    assert sandbox.data("live")["u-2001"]["email"] == "maria@new.example.com"
+    assert sandbox.data("test")["u-2001"]["email"] == "maria+test@new.example.com"
     assert_server_holds_the_configuration(repo, sandbox)
     records = ledger_records(repo, ci.encryption)
-    assert [(r["plan_id"], r["commit"], r["distinct_id"]) for r in records[-1:]] == [
-        (plan_id, merged, "u-2001")]
-    assert records[-1]["after"]["email"] == "maria@new.example.com"  # readable with the key
+    applied = [r for r in records if r["plan_id"] == plan_id]
+    assert [(r["commit"], r["version"], r["distinct_id"]) for r in applied] == [
+        (merged, "live", "u-2001"), (merged, "test", "u-2001")]
+    assert [r["after"]["email"] for r in applied] == [  # readable with the key
+        "maria@new.example.com", "maria+test@new.example.com"]
     assert_sealed_at_rest(ci, remote)
 
 
@@ -370,9 +414,9 @@ def test_plan_made_stale_by_another_apply_is_refused_then_replanned_and_applied(
     applied_first(ci)
     # Two pull requests; pr-b is planned as merged onto main with pr-a (as GitHub plans the
     # merge ref), while pr-a's apply is still waiting for its turn.
-    pull_request(repo, "pr-a", "support.yaml", "kenji@example.com", "kenji@new.example.com")
+    pull_request(repo, "pr-a", "live/support.yaml", "kenji@example.com", "kenji@new.example.com")
     merge(repo, "pr-a")
-    pull_request(repo, "pr-b", "sales.yaml", "ana@example.com", "ana@new.example.com")
+    pull_request(repo, "pr-b", "live/sales.yaml", "ana@example.com", "ana@new.example.com")
     assert ci("plan").returncode == 0
     plan_b = ci.keep_plan("pr-b")
     git(repo, "checkout", "-q", "main")
@@ -401,10 +445,10 @@ def test_plan_for_another_configuration_is_refused_then_replanned_and_applied(
     applied_first(ci)
     # pr-b is planned on its own branch; pr-a, which changes another file, merges and is
     # applied first.
-    pull_request(repo, "pr-a", "support.yaml", "kenji@example.com", "kenji@new.example.com")
+    pull_request(repo, "pr-a", "live/support.yaml", "kenji@example.com", "kenji@new.example.com")
     assert ci("plan").returncode == 0
     plan_a = ci.keep_plan("pr-a")
-    pull_request(repo, "pr-b", "sales.yaml", "ana@example.com", "ana@new.example.com")
+    pull_request(repo, "pr-b", "live/sales.yaml", "ana@example.com", "ana@new.example.com")
     assert ci("plan").returncode == 0
     plan_b = ci.keep_plan("pr-b")
     merge(repo, "pr-a")
@@ -413,10 +457,11 @@ def test_plan_for_another_configuration_is_refused_then_replanned_and_applied(
 
     result = ci.job("apply", RECONCILER_PLAN=str(plan_b))
     assert result.returncode == 0, result.stderr
+    # Named for the pair whose configuration changed: the test version's did not.
     assert re.search(rf"ci\.sh: STALE PLAN: refusing {re.escape(str(plan_b))}: it was "
-                     r"reviewed for another configuration \(digest sha256:[0-9a-f]{64}\), "
-                     r"and the configuration at this commit is sha256:[0-9a-f]{64}\.",
-                     result.stderr), result.stderr
+                     rf"reviewed for another configuration of {WORKSPACE} \(live\) \(digest "
+                     r"sha256:[0-9a-f]{64}\), and the configuration at this commit is "
+                     r"sha256:[0-9a-f]{64}\.", result.stderr), result.stderr
     server = sandbox.data()
     assert server["u-2002"]["email"] == "kenji@new.example.com"
     assert server["u-3001"]["email"] == "ana@new.example.com"
@@ -432,16 +477,19 @@ def test_drift_behind_the_tools_back_exits_2_and_none_exits_0(
     assert ci.out("drift.env") == "drift=false\n"
     assert "No drift" in ci.out("drift.md")
 
-    server = sandbox.data()
-    server["u-3002"]["push"] = []
-    server["u-2001"]["email"] = "someone@else.example.com"
-    sandbox.put_data(server)
+    change_server(sandbox, "live", "u-3002", push=[])
+    change_server(sandbox, "live", "u-2001", email="someone@else.example.com")
+    change_server(sandbox, "test", "qa-android", push=[])
     found = ci.job("drift")
     assert found.returncode == 2, found.stderr
     assert ci.out("drift.env") == "drift=true\n"
     report = ci.out("drift.md")
     assert report.startswith("<!-- reconciler-drift -->\n")
-    assert "<code>~ u-2001</code>" in report and "u-3002" in report
+    # One report, a section per pair: each version's drift in its own.
+    live, test = report.split(f"### Drift in {WORKSPACE} (test)")
+    assert f"### Drift in {WORKSPACE} (live)" in live
+    assert "<code>~ u-2001</code>" in live and "u-3002" in live and "qa-android" not in live
+    assert "qa-android" in test and "u-2001" not in test
     assert "someone@else.example.com" not in report  # masked
     assert "u-2002" not in report
     # The state now records what the server holds: the next check finds nothing new.
@@ -485,8 +533,9 @@ def test_a_state_branch_in_clear_is_encrypted_by_the_first_job_with_a_key(
     # A pull request's plan job: its checkout is encrypted, used, and never pushed.
     fetched = keyed("state-fetch")
     assert fetched.returncode == 0, fetched.stderr
-    assert (f"ci.sh: state/{WORKSPACE}-live.json is in clear and RECONCILER_ENCRYPTION_KEY is "
-            "set: encrypting the state branch") in fetched.stderr
+    for version in PAIRS:
+        assert (f"ci.sh: state/{WORKSPACE}-{version}.json is in clear and "
+                "RECONCILER_ENCRYPTION_KEY is set: encrypting the state branch") in fetched.stderr
     planned = keyed("plan")
     assert planned.returncode == 0, planned.stderr
     assert keyed.out("plan.env") == "changes=false\n"
@@ -496,8 +545,9 @@ def test_a_state_branch_in_clear_is_encrypted_by_the_first_job_with_a_key(
     drift = keyed.job("drift")
     assert drift.returncode == 0, drift.stderr
     head = state_branch_files(remote, "reconciler-state^{tree}")
-    assert head[f"{WORKSPACE}-live.json"][0].startswith(SEALED)
-    assert head[f"{WORKSPACE}-live.json.backup"][0].startswith(SEALED)
+    for version in PAIRS:
+        assert head[f"{WORKSPACE}-{version}.json"][0].startswith(SEALED)
+        assert head[f"{WORKSPACE}-{version}.json.backup"][0].startswith(SEALED)
     assert not any(value in content for value in PERSONAL
                    for versions in head.values() for content in versions)
     earlier = git(remote, "show", f"{in_clear}:{WORKSPACE}-live.json")
@@ -518,7 +568,7 @@ def test_erase_leaves_no_value_in_the_state_branch_and_rotation_closes_its_histo
         ci: Ci, repo: Path, remote: Path, sandbox: SandboxProcess, tmp_path: Path) -> None:
     applied_first(ci)
     # Kenji leaves: his profile goes from the configuration, and its apply deletes his data.
-    pull_request(repo, "offboard-kenji", "support.yaml",
+    pull_request(repo, "offboard-kenji", "live/support.yaml",
                  '  u-2002:\n    sms: "+14155550142"\n    email: kenji@example.com\n', "")
     assert ci("plan").returncode == 0
     reviewed = ci.keep_plan("offboard-kenji")
@@ -526,21 +576,22 @@ def test_erase_leaves_no_value_in_the_state_branch_and_rotation_closes_its_histo
     assert ci.job("apply", RECONCILER_PLAN=str(reviewed)).returncode == 0
     assert "u-2002" not in sandbox.data() or not sandbox.data()["u-2002"].get("email")
     # Omar's profile is no longer managed here (dropped from the YAML, not applied yet).
-    edit(repo, "sales.yaml", '  u-3002:\n    email: omar@example.com\n    push:\n'
+    edit(repo, "live/sales.yaml", '  u-3002:\n    email: omar@example.com\n    push:\n'
          '      - token: "fcm_token:omar-pixel-7"\n        integration_id: IFCM0001\n', "")
     commit_all(repo, "stop managing omar")
     before = git(remote, "rev-parse", "reconciler-state")
 
     refused = ci("erase", "u-3001", "u-2002")
     assert refused.returncode == 1
-    assert ("ci.sh: still declared in profiles: u-3001. Remove them there first"
-            in refused.stderr), refused.stderr
+    assert (f"ci.sh: still declared in profiles: u-3001 in {WORKSPACE} (live). Remove them "
+            "there first" in refused.stderr), refused.stderr
     assert git(remote, "rev-parse", "reconciler-state") == before
 
     erased = ci("erase", "u-2002", "u-3002")
     assert erased.returncode == 0, erased.stderr
-    assert "Erased u-2002: " in erased.stdout and "Erased u-3002: " in erased.stdout
-    assert "still recorded in the state: u-3002" in erased.stderr
+    # In each pair: recorded in live's ledger, and the erasure recorded in test's too.
+    assert erased.stdout.count("Erased u-2002: ") == erased.stdout.count("Erased u-3002: ") == 2
+    assert f"still recorded in the state of {WORKSPACE} (live): u-3002." in erased.stderr
     assert "their channel data stays on the server" in erased.stderr
     assert sandbox.data()["u-3002"]["email"] == "omar@example.com"  # state rm makes no call
     assert "chain intact" in erased.stdout
@@ -658,15 +709,13 @@ def test_state_in_postgresql_no_branch_jobs_wait_for_the_lock_and_the_ledger_ver
     holder.connections.get().close()
     out, err = job.communicate(timeout=120)
     assert job.returncode == 0, err
-    assert f"Applying the saved plan {reviewed}: 1 call." in out
+    assert f"Applying the saved plan {reviewed}: 2 calls in 2 workspace/version pairs." in out
     assert "STALE" not in err
     assert sandbox.data()["u-2001"]["email"] == "maria@new.example.com"
     assert_server_holds_the_configuration(repo, sandbox)
 
     # The scheduled drift job, on the same database.
-    server = sandbox.data()
-    server["u-2002"]["email"] = "someone@else.example.com"
-    sandbox.put_data(server)
+    change_server(sandbox, "live", "u-2002", email="someone@else.example.com")
     drift = ci.job("drift")
     assert drift.returncode == 2, drift.stderr
     assert "<code>~ u-2002</code>" in ci.out("drift.md")
@@ -679,7 +728,8 @@ def test_state_in_postgresql_no_branch_jobs_wait_for_the_lock_and_the_ledger_ver
     assert shown.returncode == 0, shown.stderr
     records = [json.loads(line) for line in shown.stdout.splitlines()]
     applied = [r for r in records if r["plan_id"] == plan_id]
-    assert [(r["commit"], r["distinct_id"]) for r in applied] == [(merged, "u-2001")]
+    assert [(r["commit"], r["version"], r["distinct_id"]) for r in applied] == [
+        (merged, "live", "u-2001"), (merged, "test", "u-2001")]
     assert records[-1]["operation"] == "drift" and records[-1]["distinct_id"] == "u-2002"
 
     # No state branch, no state directory; nothing personal in clear in the database (rows
@@ -709,12 +759,15 @@ def test_state_branch_is_created_then_pushed_fast_forward_only(tmp_path: Path) -
         clones.append(Ci(clone, None))
     first, second = clones
     assert first("state-fetch").returncode == 0  # no branch yet: an empty state directory
-    (first.repo / "state" / "FYGITOPS01-live.json").write_text("{}")
+    # Every pair's state, the ledger's data keys; never a lock.
+    for name in ("FYGITOPS01-live.json", "FYGITOPS01-test.json", "audit.keys"):
+        (first.repo / "state" / name).write_text("{}")
     (first.repo / "state" / "FYGITOPS01-live.json.lock").write_text("pid")
     pushed = first("state-push")
     assert pushed.returncode == 0, pushed.stderr
     files = git(remote, "ls-tree", "--name-only", "reconciler-state")
-    assert files.split() == [".gitignore", "FYGITOPS01-live.json"]
+    assert files.split() == [".gitignore", "FYGITOPS01-live.json", "FYGITOPS01-test.json",
+                             "audit.keys"]
     assert git(first.repo, "ls-files").count("state/") == 0  # never on the working branch
 
     assert second("state-fetch").returncode == 0

@@ -20,6 +20,14 @@
 # works on files, and each waits up to RECONCILER_LOCK_TIMEOUT seconds for the lock another
 # job (or a person at a terminal) holds, instead of failing (`reconciler --lock-timeout`).
 #
+# Several workspace/version pairs: the files under RECONCILER_PROFILES may declare several
+# (`workspace:` and `version:` at the top of each file; here profiles/live/ and profiles/test/,
+# the live and the test version of one workspace). Every step handles them all at once: one
+# plan and one comment with a section per pair, one saved plan applied whole (refused whole,
+# and re-planned, when any pair's state changed), one drift report, one state branch holding
+# every pair's state file beside the one audit.jsonl. Each pair has its own state file
+# (`state/<workspace>-<version>.json`) and lock.
+#
 # It posts nothing and needs no CI service: the workflow files post comment.md and drift.md.
 # FYNO_API_KEY (apply, drift) comes from the environment, i.e. the CI's secret store.
 # `plan` needs no Fyno key: it reads only the YAML and the recorded state.
@@ -29,12 +37,16 @@
 # key, `plan` included. `state-fetch` seals a state branch still in clear (the migration).
 #
 # Environment (defaults in brackets):
-#   RECONCILER_PROFILES     the desired-state YAML: a directory or a file [profiles]
+#   RECONCILER_PROFILES     the desired-state YAML: a directory (subdirectories included) or a
+#                           file [profiles]
 #   RECONCILER_OUT          where plan.json, comment.md, drift.md and *.env go [reconciler-out]
 #   RECONCILER_PLAN         the saved plan [$RECONCILER_OUT/plan.json]
-#   RECONCILER_STATE        the state file [reconciler's default: state/<workspace>-<version>.json];
-#                           not with RECONCILER_BACKEND
-#   RECONCILER_STATE_DIR    the state directory (state files and audit.jsonl) [dir of the above]
+#   RECONCILER_STATE        the state file, when the files declare one pair only [reconciler's
+#                           default: state/<workspace>-<version>.json, one per pair, in the
+#                           state/ directory of the repository's top]; not with RECONCILER_BACKEND
+#   RECONCILER_STATE_DIR    the state directory (state files, audit.jsonl, audit.keys) [dir of
+#                           the above, else state: where reconciler looks by default when run
+#                           from the repository's top; change it only with RECONCILER_STATE]
 #   RECONCILER_STATE_BRANCH the branch holding the state directory [reconciler-state]
 #   RECONCILER_STATE_REMOTE the remote (name or URL) of that branch [origin]
 #   RECONCILER_PLAN_ARGS    extra options of `plan`, e.g. "--max-delete-percent 50" []
@@ -178,24 +190,41 @@ cmd_plan() {
     say "plan $plan_id saved to $PLAN; changes pending: $changes; comment in $OUT/comment.md"
 }
 
-# Why PLAN cannot be applied to the configuration at hand; nothing when its digest matches.
-# (reconciler apply checks the state's lineage and serial itself, under the state lock.)
+# Why PLAN cannot be applied to the configuration at hand; nothing when the configuration of
+# every pair it plans has its digest, and it plans every pair the configuration declares.
+# (reconciler apply checks each pair's state lineage and serial itself, under the locks.)
 config_mismatch() {
-    local reviewed now log="$OUT/show.log"
-    if ! reviewed=$(plan_field "$PLAN" config_digest 2> "$log"); then
+    local shown reviewed now log="$OUT/show.log"
+    if ! shown=$(reconciler show "$PLAN" --format json 2> "$log"); then
         # Sealed under a key this job does not have: made before the key was rotated.
         grep -q 'none of the configured keys' "$log" || die "cannot read $PLAN: $(cat "$log")"
         printf 'it was encrypted with a key that is no longer configured (made before a key '
         printf 'rotation?)'
         return 0
     fi
+    reviewed=$(pair_fields workspace version config_digest <<< "$shown")
     # The digest does not depend on the safety rail: never let it refuse this look.
     now=$(reconciler plan "$PROFILES" "${state_args[@]}" --format json --max-delete-percent 100 \
-        | json_field config_digest)
-    if [[ $reviewed != "$now" ]]; then
-        printf 'it was reviewed for another configuration (digest %s), and the ' "$reviewed"
-        printf 'configuration at this commit is %s' "$now"
-    fi
+        | pair_fields workspace version config_digest)
+    [[ $reviewed == "$now" ]] && return 0
+    "$PYTHON" - "$reviewed" "$now" <<'PY'
+import sys
+reviewed, now = ({tuple(line.split()[:2]): line.split()[2] for line in text.splitlines() if line}
+                 for text in sys.argv[1:3])
+reasons = []
+for pair in sorted(reviewed.keys() | now.keys()):
+    name = f"{pair[0]} ({pair[1]})"
+    if pair not in now:
+        reasons.append(f"it plans {name}, which the configuration at this commit no longer "
+                       "declares")
+    elif pair not in reviewed:
+        reasons.append(f"it plans nothing for {name}, which the configuration at this commit "
+                       "declares")
+    elif reviewed[pair] != now[pair]:
+        reasons.append(f"it was reviewed for another configuration of {name} (digest "
+                       f"{reviewed[pair]}), and the configuration at this commit is {now[pair]}")
+print("; ".join(reasons), end="")
+PY
 }
 
 replan_and_apply() {
@@ -304,23 +333,45 @@ seal_clear_state() {
     done < <(state_files)
 }
 
-# The plan of the configuration (or of `--target ID`s) against no state, as JSON: always on
-# the file backend, with a state file that does not exist, never the database's state.
-plan_from_nothing() {  # [--target ID]...
+# The given fields of each workspace/version pair of the plan document (JSON) on stdin, one
+# line per pair, separated by spaces: a plan of one pair is its own only pair.
+pair_fields() {  # FIELD...
+    "$PYTHON" -c 'import json, sys
+document = json.load(sys.stdin)
+for pair in document.get("pairs") or [document]:
+    print(" ".join(str(pair[field]) for field in sys.argv[1:]))' "$@"
+}
+
+# The workspace/version pairs the configuration declares, "WORKSPACE VERSION" a line (from a
+# plan against the recorded states, which it only reads).
+config_pairs() {
+    reconciler plan "$PROFILES" "${state_args[@]}" --format json --max-delete-percent 100 \
+        | pair_fields workspace version
+}
+
+# The plan of one pair of the configuration (or of `--target ID`s) against no state, as JSON:
+# always on the file backend, with a state file that does not exist, never the recorded state.
+plan_from_nothing() {  # WORKSPACE VERSION [--target ID]...
     local nowhere="$OUT/no-state.json"
     rm -f "$nowhere"
     (
         unset RECONCILER_BACKEND
-        reconciler plan "$PROFILES" --state "$nowhere" "$@" --format json --max-delete-percent 100
+        reconciler plan "$PROFILES" --workspace "$1" --version "$2" --state "$nowhere" "${@:3}" \
+            --format json --max-delete-percent 100
     )
 }
 
-# A database holds the states of every workspace and version: the `state` and `audit erase`
-# commands find the configuration's by FYNO_WSID and FYNO_VERSION.
-name_the_state() {  # PLAN-JSON: plan_from_nothing's
-    FYNO_WSID=$(json_field workspace <<< "$1")
-    FYNO_VERSION=$(json_field version <<< "$1")
-    export FYNO_WSID FYNO_VERSION
+# The state file of one pair: RECONCILER_STATE, else the default one in the state directory.
+pair_state_file() {  # WORKSPACE VERSION
+    printf '%s' "${STATE:-$STATE_DIR/$1-$2.json}"
+}
+
+# Where the state commands find the state of one pair, WORKSPACE and VERSION: in `at`, its
+# file (none in a database, which finds it by FYNO_WSID and FYNO_VERSION: each state command
+# is given them, for that command only, as the configuration's files state their own pairs).
+state_at() {  # WORKSPACE VERSION
+    at=()
+    [[ -n $BACKEND ]] || at=(--state "$(pair_state_file "$1" "$2")")
 }
 
 cmd_state_fetch() {
@@ -390,48 +441,86 @@ cmd_erase() {  # ID...
     done
     cmd_state_fetch
     mkdir -p "$OUT"
-    # One plan for these ids alone, against no state, says two things: the workspace and
-    # version (they name the state), and which ids the configuration still declares with
-    # channel data (they get calls): the next apply would record those again.
-    local -a targets=()
+    # A person is forgotten in every workspace/version pair the configuration declares: the
+    # same distinct_id may name a profile in each. For each pair, one plan for these ids
+    # alone, against no state, says which ids the configuration still declares with channel
+    # data (they get calls): the next apply would record those again.
+    local listing
+    listing=$(config_pairs) || die "the configuration could not be planned (see above): nothing was erased"
+    local -a pairs targets=()
+    mapfile -t pairs <<< "$listing"
     for id in "$@"; do
         targets+=(--target "$id")
     done
-    local plan declared
-    plan=$(plan_from_nothing "${targets[@]}")
-    declared=$("$PYTHON" -c 'import json, sys
+    local pair workspace version plan declared
+    local -a still_declared=()
+    for pair in "${pairs[@]}"; do
+        read -r workspace version <<< "$pair"
+        plan=$(plan_from_nothing "$workspace" "$version" "${targets[@]}")
+        declared=$("$PYTHON" -c 'import json, sys
 print(" ".join(sorted({call["distinct_id"] for call in json.load(sys.stdin)["calls"]})))' \
-        <<< "$plan")
-    [[ -z $declared ]] || die "still declared in $PROFILES: $declared. Remove them there first (a pull request; its apply deletes their channel data on the server), then erase; nothing was erased"
-    local -a at=()  # where the state is: a file, else (database) FYNO_WSID and FYNO_VERSION
-    if [[ -n $BACKEND ]]; then
-        name_the_state "$plan"
-    else
-        local state
-        state=${STATE:-state/$(json_field workspace <<< "$plan")-$(json_field version <<< "$plan").json}
-        [[ -f $state ]] || die "no state at $state (nothing applied yet?): nothing to erase"
-        at=(--state "$state")
+            <<< "$plan")
+        [[ -z $declared ]] || still_declared+=("$declared in $workspace ($version)")
+    done
+    if [[ ${#still_declared[@]} -gt 0 ]]; then
+        declared=$(printf '%s, ' "${still_declared[@]}")
+        die "still declared in $PROFILES: ${declared%, }. Remove them there first (a pull request; its apply deletes their channel data on the server), then erase; nothing was erased"
     fi
 
-    local listed name rest
-    local -A recorded=()
-    # No state yet (nothing applied), or none where we look: state list says so, and so do we.
-    listed=$(reconciler state list "${at[@]}") || die "the state could not be listed (see above): nothing was erased"
-    while read -r name rest; do  # "ID" or "ID (missing on the server)"
-        [[ -n $name ]] && recorded[$name]=1
-    done <<< "$listed"
-    local -a still=() gone=()
-    for id in "$@"; do
-        if [[ -n ${recorded[$id]:-} ]]; then still+=("$id"); else gone+=("$id"); fi
+    # Which pairs have a state, and which of the ids each still records: all read before
+    # anything is erased.
+    local listed name rest log="$OUT/erase.log"
+    local -a at
+    local -a erasing=() still_of=() gone_of=()
+    local -A recorded
+    for pair in "${pairs[@]}"; do
+        read -r workspace version <<< "$pair"
+        if [[ -z $BACKEND && ! -f $(pair_state_file "$workspace" "$version") ]]; then
+            say "no state of $workspace ($version) at $(pair_state_file "$workspace" "$version") (nothing applied to it yet?): nothing to erase there"
+            continue
+        fi
+        state_at "$workspace" "$version"
+        if ! listed=$(FYNO_WSID=$workspace FYNO_VERSION=$version reconciler state list "${at[@]}" \
+                2> "$log"); then
+            cat "$log" >&2
+            # In a database: no state of this pair yet. Anything else stops the erasure.
+            grep -q 'no state' "$log" || die "the state of $workspace ($version) could not be listed (see above): nothing was erased"
+            say "no state of $workspace ($version) (nothing applied to it yet?): nothing to erase there"
+            continue
+        fi
+        recorded=()
+        while read -r name rest; do  # "ID" or "ID (missing on the server)"
+            [[ -n $name ]] && recorded[$name]=1
+        done <<< "$listed"
+        local still="" gone=""
+        for id in "$@"; do
+            if [[ -n ${recorded[$id]:-} ]]; then still+=" $id"; else gone+=" $id"; fi
+        done
+        erasing+=("$pair")
+        still_of+=("${still# }")
+        gone_of+=("${gone# }")
     done
-    local code=0
-    if [[ ${#still[@]} -gt 0 ]]; then
-        say "still recorded in the state: ${still[*]}. Forgetting them first: their channel data stays on the server (state rm makes no call); delete it there if it must go too"
-        reconciler state rm --erase "${still[@]}" "${at[@]}" || code=$?
-    fi
-    if [[ $code -eq 0 && ${#gone[@]} -gt 0 ]]; then
-        reconciler audit erase "${gone[@]}" "${at[@]}" || code=$?
-    fi
+    [[ ${#erasing[@]} -gt 0 ]] || die "no state of any pair the configuration declares (nothing applied yet?): nothing was erased"
+
+    local code=0 index
+    local -a still_ids gone_ids
+    for index in "${!erasing[@]}"; do
+        read -r workspace version <<< "${erasing[$index]}"
+        read -ra still_ids <<< "${still_of[$index]}"
+        read -ra gone_ids <<< "${gone_of[$index]}"
+        state_at "$workspace" "$version"
+        if [[ ${#still_ids[@]} -gt 0 ]]; then
+            say "still recorded in the state of $workspace ($version): ${still_ids[*]}. Forgetting them first: their channel data stays on the server (state rm makes no call); delete it there if it must go too"
+            FYNO_WSID=$workspace FYNO_VERSION=$version \
+                reconciler state rm --erase "${still_ids[@]}" "${at[@]}" || code=$?
+        fi
+        # Also the ids this pair never knew: the erasure is recorded in every pair.
+        if [[ $code -eq 0 && ${#gone_ids[@]} -gt 0 ]]; then
+            FYNO_WSID=$workspace FYNO_VERSION=$version \
+                reconciler audit erase "${gone_ids[@]}" "${at[@]}" || code=$?
+        fi
+        [[ $code -eq 0 ]] || break
+    done
     # Prints the ledger's head: the chain still verifies, and the CI log anchors it.
     reconciler audit verify --state-dir "$STATE_DIR" || code=1
     # Pushed even after a failure: the state records what was done.
@@ -445,9 +534,6 @@ print(" ".join(sorted({call["distinct_id"] for call in json.load(sys.stdin)["cal
     say "erased $* from the head of $STATE_BRANCH. Its earlier commits still hold their values, encrypted with the key of their time: finish with ci.sh rotate and the old key destroyed (README.md, \"Erasure\")"
 }
 
-# Key rotation: everything the head of the state branch holds is read with the old key
-# (RECONCILER_ENCRYPTION_FALLBACK) and written again with the new one. Once the old key is
-# destroyed, the branch's earlier commits, and plans made before, can no longer be read.
 cmd_fmt() {
     # Only the layout: a plan does not depend on it, so this runs after `plan` and its
     # comment, and fails the job without hiding the plan from the review.
@@ -455,17 +541,23 @@ cmd_fmt() {
         || die "the YAML is not in the canonical layout (see above): run \`reconciler fmt $PROFILES\` and commit the result"
 }
 
+# Key rotation: everything the head of the state branch holds is read with the old key
+# (RECONCILER_ENCRYPTION_FALLBACK) and written again with the new one. Once the old key is
+# destroyed, the branch's earlier commits, and plans made before, can no longer be read.
 cmd_rotate() {
     [[ -n ${RECONCILER_ENCRYPTION_KEY:-} && -n ${RECONCILER_ENCRYPTION_FALLBACK:-} ]] \
         || die "rotate needs the new key as RECONCILER_ENCRYPTION_KEY and the old one as RECONCILER_ENCRYPTION_FALLBACK"
     cmd_state_fetch
     local file code=0
     if [[ -n $BACKEND ]]; then
-        # The configuration's state (its rows) and every data key of the database's ledger.
-        local plan
-        plan=$(plan_from_nothing)
-        name_the_state "$plan"
-        reconciler state encrypt || code=$?
+        # The state (its rows) of every pair the configuration declares, and every data key
+        # of the database's ledger.
+        local listing workspace version
+        listing=$(config_pairs) || die "the configuration could not be planned (see above): nothing was re-encrypted"
+        while read -r workspace version; do
+            [[ -n $workspace ]] || continue
+            FYNO_WSID=$workspace FYNO_VERSION=$version reconciler state encrypt || code=$?
+        done <<< "$listing"
     else
         local -a files
         mapfile -t files < <(state_files)
