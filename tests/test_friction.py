@@ -26,8 +26,8 @@ from reconciler.drift import DriftReport, compare
 from reconciler.errors import ConfigError
 from reconciler.mask import display_pair
 from reconciler.model import ChannelData, Token
+from reconciler.render import render_drift
 from reconciler.render.common import noun, plural
-from reconciler.render.drift import render_drift
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -1,7 +1,10 @@
 """The command line: each command parses options, calls one core function, renders, exits.
 
     group       the `reconciler` group and `main`: where errors become output
+    settings    the run's settings: one object, filled by the options (`pass_settings`)
     options     options and helpers shared by the commands
+    pairs       the workspace/version pairs of a run (`--workspace`, `--version`)
+    remote      what the commands that call the API share (`--base-url`, the client)
     planning    validate, plan, show
     state_cmds  state list | show | rm | unlock
     apply_cmd   apply (with progress: a bar on a terminal, periodic lines otherwise)

@@ -16,11 +16,11 @@ from click.core import ParameterSource
 
 from reconciler import heap
 from reconciler.apply import ApplyResult, run_apply
-from reconciler.audit import AuditContext, utc_now
+from reconciler.audit import utc_now
 from reconciler.cli.group import cli
 from reconciler.cli.options import (
+    audit_context,
     common_options,
-    encryption,
     format_option,
     safety_options,
     show_values_option,
@@ -40,6 +40,7 @@ from reconciler.cli.pairs import (
 )
 from reconciler.cli.refresh_cmds import refresh_in_memory
 from reconciler.cli.remote import client, progress, require_api_key, retry_policy, run_options
+from reconciler.cli.settings import Settings, pass_settings
 from reconciler.config.sources import YAML_SUFFIXES
 from reconciler.converge import Report
 from reconciler.drift import DriftReport
@@ -53,7 +54,6 @@ from reconciler.errors import (
 from reconciler.plan import Plan
 from reconciler.planfile import check_fresh, read_plans
 from reconciler.render.common import noun, plural, printable
-from reconciler.render.drift import render_drift
 from reconciler.render.events import (
     event_line,
     failed_event,
@@ -62,7 +62,7 @@ from reconciler.render.events import (
     report_message,
     summary_event,
 )
-from reconciler.render.pairs import render_pairs
+from reconciler.render.formats import TEXT
 from reconciler.state import State, StateBackend
 
 
@@ -79,7 +79,9 @@ from reconciler.state import State, StateBackend
 @format_option("text", "json")
 @show_values_option
 @click.pass_context
-def apply(ctx: click.Context, paths: tuple[Path, ...], workspace_filter: str | None,
+@pass_settings
+def apply(settings: Settings, ctx: click.Context, paths: tuple[Path, ...],
+          workspace_filter: str | None,
           version_filter: str | None, state_path: Path | None, auto_approve: bool,
           parallelism: int, rate: float | None, refresh: bool, targets: tuple[str, ...],
           max_delete_percent: float, force: bool, fmt: str, show_values: bool) -> None:
@@ -111,27 +113,28 @@ def apply(ctx: click.Context, paths: tuple[Path, ...], workspace_filter: str | N
         if planfile is not None:
             shaping = [name for name in ("targets", "force", "refresh", "max_delete_percent",
                                          "workspace_filter", "version_filter")
-                       if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT]
+                       if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
             if shaping:
                 raise UsageError("--target, --force, --refresh, --max-delete-percent, "
                                  "--workspace and --version shape a new plan; a saved plan is "
                                  "applied exactly as it was saved")
-            results = _apply_saved(planfile, state_path, env, parallelism, rate, out)
+            results = _apply_saved(settings, planfile, state_path, env, parallelism, rate, out)
         else:
-            results = _apply_config(ctx, paths, workspace_filter, version_filter, state_path,
+            results = _apply_config(settings, paths, workspace_filter, version_filter, state_path,
                                     env, parallelism, rate, out, auto_approve=auto_approve,
                                     refresh=refresh, targets=targets,
                                     max_delete_percent=max_delete_percent, force=force)
         _report(results, out)
 
 
-def _apply_saved(planfile: Path, state_path: Path | None, env: Mapping[str, str],
-                 parallelism: int, rate: float | None, out: _Output) -> list[_Applied]:
+def _apply_saved(settings: Settings, planfile: Path, state_path: Path | None,
+                 env: Mapping[str, str], parallelism: int, rate: float | None,
+                 out: _Output) -> list[_Applied]:
     """Apply exactly a reviewed plan, if every state it names is still the one it was made
     against: all are checked, under their locks, before the first call."""
-    plans = read_plans(planfile, encryption())
+    plans = read_plans(planfile, settings.encryption())
     one_state_only(state_path, plans)
-    stores = [open_pair(state_path, plan.workspace, plan.version, (planfile,))
+    stores = [open_pair(settings, state_path, plan.workspace, plan.version, (planfile,))
               for plan in plans]
     with contextlib.ExitStack() as locks:
         states = _lock_and_load(stores, [(plan.workspace, plan.version) for plan in plans],
@@ -149,28 +152,28 @@ def _apply_saved(planfile: Path, state_path: Path | None, env: Mapping[str, str]
         pairs = f" in {describe_pairs(plans)}" if len(plans) > 1 else ""
         click.echo(f"Applying the saved plan {planfile}: {plural(calls, 'call')}{pairs}.",
                    err=True)
-        return _execute_all(plans, states, stores, planfile.parent, env, parallelism, rate,
-                            out, announce=True)
+        return _execute_all(settings, plans, states, stores, planfile.parent, env,
+                            parallelism, rate, out, announce=True)
 
 
-def _apply_config(ctx: click.Context, paths: tuple[Path, ...], workspace_filter: str | None,
+def _apply_config(settings: Settings, paths: tuple[Path, ...], workspace_filter: str | None,
                   version_filter: str | None, state_path: Path | None,
                   env: Mapping[str, str], parallelism: int, rate: float | None, out: _Output,
                   *, auto_approve: bool, refresh: bool, targets: tuple[str, ...],
                   max_delete_percent: float, force: bool) -> list[_Applied]:
     """Plan from the configuration, show it, confirm, apply; [] when nothing is to apply."""
-    configs = load_pairs(paths, workspace_filter, version_filter)
+    configs = load_pairs(settings, paths, workspace_filter, version_filter)
     one_state_only(state_path, configs)
     config_dir = paths[0] if paths[0].is_dir() else paths[0].parent
-    stores = [open_pair(state_path, config.workspace, config.version, paths)
+    stores = [open_pair(settings, state_path, config.workspace, config.version, paths)
               for config in configs]
     with contextlib.ExitStack() as locks:
         states = _lock_and_load(stores, [(config.workspace, config.version)
                                          for config in configs], locks)
         if refresh:
             for config, state, store in zip(configs, states, stores, strict=True):
-                refresh_in_memory(state, env, parallelism, rate, targets, config.ownership,
-                                  saved_at=store.backend, config_dir=config_dir)
+                refresh_in_memory(settings, state, env, parallelism, rate, targets,
+                                  config.ownership, saved_at=store.backend, config_dir=config_dir)
         heap.settle()
         plans = plan_pairs(configs, states, [store.notes for store in stores],
                            targets=targets, max_delete_percent=max_delete_percent, force=force)
@@ -178,9 +181,8 @@ def _apply_config(ctx: click.Context, paths: tuple[Path, ...], workspace_filter:
             for plan in plans:
                 out.plan(plan)
         else:
-            color = use_color(ctx)
-            click.echo(render_pairs(plans, "text", color=color, show_values=out.show_values),
-                       nl=False, color=color)
+            color = use_color(settings)
+            click.echo(TEXT.plans(plans, color, out.show_values), nl=False, color=color)
         if not any(_has_work(plan, state) for plan, state in zip(plans, states, strict=True)):
             if refresh:  # what the refresh learned is kept all the same
                 states = [store.backend.save(state)
@@ -188,8 +190,8 @@ def _apply_config(ctx: click.Context, paths: tuple[Path, ...], workspace_filter:
             out.nothing_to_apply([state.serial for state in states])
             return []
         _confirm(auto_approve)
-        return _execute_all(plans, states, stores, paths[0], env, parallelism, rate, out,
-                            refreshed=refresh)
+        return _execute_all(settings, plans, states, stores, paths[0], env, parallelism, rate,
+                            out, refreshed=refresh)
 
 
 def _has_work(plan: Plan, state: State) -> bool:
@@ -217,9 +219,9 @@ class _Applied:
     result: ApplyResult | None  # None: not started
 
 
-def _execute_all(plans: Sequence[Plan], states: Sequence[State], stores: Sequence[Store],
-                 config_path: Path, env: Mapping[str, str], parallelism: int,
-                 rate: float | None, out: _Output, *, refreshed: bool = False,
+def _execute_all(settings: Settings, plans: Sequence[Plan], states: Sequence[State],
+                 stores: Sequence[Store], config_path: Path, env: Mapping[str, str],
+                 parallelism: int, rate: float | None, out: _Output, *, refreshed: bool = False,
                  announce: bool = False) -> list[_Applied]:
     """Apply each pair's plan in turn. A pair's failed calls do not stop the next pair (its
     profiles are independent); a 401, a setup error or Ctrl-C stops the run. `announce`:
@@ -239,8 +241,8 @@ def _execute_all(plans: Sequence[Plan], states: Sequence[State], stores: Sequenc
                       f"{plural(len(plan.calls), 'call')}.", err=True)
         if announce:
             out.plan(plan)
-        result = _execute(plan, state, store.backend, config_path, env, parallelism, rate,
-                          out)
+        result = _execute(settings, plan, state, store.backend, config_path, env, parallelism,
+                          rate, out)
         applied.append(_Applied(plan.workspace, plan.version, result))
         outcome = result.outcome
         stopped = outcome.interrupted or outcome.fatal is not None
@@ -322,12 +324,12 @@ class _Output:
                                          stopped=None))
 
 
-def _execute(plan: Plan, state: State, backend: StateBackend, config_path: Path,
-             env: Mapping[str, str], parallelism: int, rate: float | None,
+def _execute(settings: Settings, plan: Plan, state: State, backend: StateBackend,
+             config_path: Path, env: Mapping[str, str], parallelism: int, rate: float | None,
              out: _Output) -> ApplyResult:
-    api = client(env, plan.workspace, plan.version, parallelism)
-    context = AuditContext.current(
-        config_dir=config_path if config_path.is_dir() else config_path.parent,
+    api = client(settings, env, plan.workspace, plan.version, parallelism)
+    context = audit_context(
+        settings, config_dir=config_path if config_path.is_dir() else config_path.parent,
         plan_id=plan.plan_id, workspace=plan.workspace, version=plan.version,
         forced=plan.forced)
     bar = progress(len(plan.calls), "apply")
@@ -371,8 +373,7 @@ def _report_pair(result: ApplyResult, out: _Output, where: str) -> None:
     if result.drift:
         drift = DriftReport(result.state.workspace, result.state.version, result.drift,
                             len(result.drift))
-        click.echo(render_drift(drift, "text", color=False, show_values=False), nl=False,
-                   err=True)
+        click.echo(TEXT.drift((drift,), False, False), nl=False, err=True)
     outcome = result.outcome
     failed = len(outcome.failures)
     stopped = outcome.interrupted or outcome.fatal is not None

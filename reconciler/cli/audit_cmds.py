@@ -12,14 +12,8 @@ from reconciler.audit import Format, VerifyResult, ledger_path, render_records
 from reconciler.audit.base import Ledger
 from reconciler.audit.report import opened, select
 from reconciler.cli.group import cli
-from reconciler.cli.options import (
-    F,
-    backend_url,
-    common_options,
-    encryption,
-    format_option,
-    show_values_option,
-)
+from reconciler.cli.options import F, common_options, format_option, show_values_option
+from reconciler.cli.settings import Settings, pass_settings
 from reconciler.core import open_ledger
 from reconciler.errors import AuditError
 from reconciler.render.common import printable
@@ -56,7 +50,8 @@ def _state_dir(given: Path | None) -> Path:
 @show_values_option
 @state_dir_option
 @click.pass_context
-def audit(ctx: click.Context, profile: str | None, since: datetime | None,
+@pass_settings
+def audit(settings: Settings, ctx: click.Context, profile: str | None, since: datetime | None,
           workspace: str | None, version: str | None, fmt: str, show_values: bool,
           state_dir: Path | None) -> None:
     """Show the audit ledger: every API call apply made, oldest first.
@@ -76,7 +71,7 @@ def audit(ctx: click.Context, profile: str | None, since: datetime | None,
     """
     if ctx.invoked_subcommand is not None:
         return
-    ledger = _ledger(_state_dir(state_dir))
+    ledger = _ledger(settings, _state_dir(state_dir))
     check = ledger.chain()
     records = opened(select(check.records(), profile=profile, since=since,
                             workspace=workspace, version=version), ledger.keys)
@@ -93,14 +88,15 @@ def audit(ctx: click.Context, profile: str | None, since: datetime | None,
 @audit.command("verify")
 @common_options
 @state_dir_option
-def audit_verify(state_dir: Path | None) -> None:
+@pass_settings
+def audit_verify(settings: Settings, state_dir: Path | None) -> None:
     """Check that no record of the ledger was edited, removed or reordered.
 
     \b
     Example:
       reconciler audit verify --state-dir state
     """
-    check = _ledger(_state_dir(state_dir)).chain()
+    check = _ledger(settings, _state_dir(state_dir)).chain()
     for _ in check.records():
         pass
     result = check.result
@@ -109,13 +105,13 @@ def audit_verify(state_dir: Path | None) -> None:
     click.echo(result.describe())
 
 
-def _ledger(state_dir: Path) -> Ledger:
+def _ledger(settings: Settings, state_dir: Path) -> Ledger:
     """The ledger of `--backend`, else `audit.jsonl` in `--state-dir`."""
-    url = backend_url()
+    url = settings.backend
     if url is None and not ledger_path(state_dir).exists():
         raise AuditError(f"no audit ledger at {ledger_path(state_dir)}: nothing was applied "
                          "from here yet")
-    return open_ledger(state_dir, encryption(), url)
+    return open_ledger(state_dir, settings.encryption(), url)
 
 
 def damaged(result: VerifyResult) -> str:

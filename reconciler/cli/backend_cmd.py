@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from reconciler.cli.group import cli
-from reconciler.cli.options import backend_url, common_options
+from reconciler.cli.options import common_options
+from reconciler.cli.settings import Settings, pass_settings
 from reconciler.errors import UsageError
 
 
@@ -22,7 +23,8 @@ def backend() -> None:
 
 @backend.command("migrate")
 @common_options
-def backend_migrate() -> None:
+@pass_settings
+def backend_migrate(settings: Settings) -> None:
     """Create the backend's tables, or upgrade them to this reconciler's schema.
 
     Every command does this on first use too; run it to upgrade at a time of your choosing
@@ -32,7 +34,7 @@ def backend_migrate() -> None:
     Example:
       reconciler --backend postgresql://ci@db.internal/reconciler backend migrate
     """
-    url = backend_url()
+    url = settings.backend
     if url is None:
         raise UsageError("no backend to migrate: give --backend URL before the command, or set "
                          "RECONCILER_BACKEND")

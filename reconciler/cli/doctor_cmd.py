@@ -11,7 +11,8 @@ import click
 from reconciler.cli.group import cli
 from reconciler.cli.options import common_options, state_option
 from reconciler.cli.pairs import Named, load_pairs, one_state_only, open_pair, pair_options
-from reconciler.cli.remote import client, target_workspace
+from reconciler.cli.remote import base_url, base_url_option, client, target_workspace
+from reconciler.cli.settings import Settings, pass_settings
 from reconciler.doctor import run_doctor
 from reconciler.errors import ApiSetupError
 from reconciler.render.common import printable
@@ -25,8 +26,9 @@ from reconciler.render.common import printable
                    "state records).")
 @pair_options
 @state_option
-@click.pass_context
-def doctor(ctx: click.Context, paths: tuple[Path, ...], profile_id: str | None,
+@base_url_option
+@pass_settings
+def doctor(settings: Settings, paths: tuple[Path, ...], profile_id: str | None,
            workspace_filter: str | None, version_filter: str | None,
            state_path: Path | None) -> None:
     """Check, read-only, that the API answers at FYNO_BASE_URL as Fyno's profile API should
@@ -43,28 +45,30 @@ def doctor(ctx: click.Context, paths: tuple[Path, ...], profile_id: str | None,
     # Imported here: httpx costs every start-up ~0.1 s, and most commands never call the API.
     import httpx
 
-    from reconciler.api import DEFAULT_BASE_URL, proxy_for
+    from reconciler.api import proxy_for
 
     env = os.environ
     if paths:
         pairs = [(config.workspace, config.version)
-                 for config in load_pairs(paths, workspace_filter, version_filter)]
+                 for config in load_pairs(settings, paths, workspace_filter, version_filter)]
     else:
-        pairs = [target_workspace(paths, env, "to check", workspace_filter, version_filter)[:2]]
+        pairs = [target_workspace(settings, paths, "to check", workspace_filter,
+                                  version_filter)[:2]]
     one_state_only(state_path, [Named(workspace, version) for workspace, version in pairs])
-    base_url = env.get("FYNO_BASE_URL") or DEFAULT_BASE_URL
+    url = base_url(settings)
     try:
-        proxy = proxy_for(httpx.URL(base_url), env)
+        proxy = proxy_for(httpx.URL(url), env)
     except httpx.InvalidURL:
         proxy = None
     failed = False
     for workspace, version in pairs:
         first = profile_id
         if first is None:
-            store = open_pair(state_path, workspace, version, paths)
+            store = open_pair(settings, state_path, workspace, version, paths)
             first = min(store.backend.load(workspace, version).profiles, default=None)
-        checks = run_doctor(env, base_url, proxy,
-                            functools.partial(client, env, workspace, version, 1), first)
+        checks = run_doctor(env, url, proxy,
+                            functools.partial(client, settings, env, workspace, version, 1),
+                            first)
         click.echo(f"Workspace {printable(workspace)}, version {printable(version)}:")
         for check in checks:
             mark = "ok  " if check.ok else "FAIL"

@@ -31,7 +31,8 @@ from reconciler.cli.group import cli
 from reconciler.cli.options import common_options, open_store, state_option
 from reconciler.cli.pairs import describe_pairs, load_pairs, one_state_only, open_pair, pair_options
 from reconciler.cli.refresh_cmds import check_reading, read
-from reconciler.cli.remote import require_api_key, run_options, target_workspace
+from reconciler.cli.remote import base_url, require_api_key, run_options, target_workspace
+from reconciler.cli.settings import Settings, pass_settings
 from reconciler.config import Config
 from reconciler.config.sources import is_yaml_name
 from reconciler.errors import UsageError
@@ -81,7 +82,9 @@ class _Target:
 @state_option
 @run_options
 @click.pass_context
-def export(ctx: click.Context, paths: tuple[Path, ...], ids: tuple[str, ...],
+@pass_settings
+def export(settings: Settings, ctx: click.Context, paths: tuple[Path, ...],
+           ids: tuple[str, ...],
            all_recorded: bool, ids_from: Path | None, out: str | None, per_file: int,
            force: bool, workspace_filter: str | None, version_filter: str | None,
            state_path: Path | None, parallelism: int, rate: float | None) -> None:
@@ -107,32 +110,32 @@ def export(ctx: click.Context, paths: tuple[Path, ...], ids: tuple[str, ...],
                          "--all-recorded or --ids-from FILE" +
                          (f", not {' and '.join(chosen)}" if chosen else ""))
     if all_recorded and paths:
-        configs = load_pairs(paths, workspace_filter, version_filter)
+        configs = load_pairs(settings, paths, workspace_filter, version_filter)
         if len(configs) > 1:
-            _export_pairs(configs, paths, out, force, per_file, state_path, env,
+            _export_pairs(settings, configs, paths, out, force, per_file, state_path, env,
                           parallelism, rate)
             return
     target = _target(out, force)
     if not target.is_directory and (
-            ctx.get_parameter_source("per_file") is not click.core.ParameterSource.DEFAULT):
+            ctx.get_parameter_source("per_file") is click.core.ParameterSource.COMMANDLINE):
         raise UsageError("--per-file splits a directory export: give --out DIR/")
     recorded: State | None = None
-    if (all_recorded and not paths and not env.get("FYNO_WSID") and state_path is not None
+    if (all_recorded and not paths and not settings.workspace and state_path is not None
             and workspace_filter is None):
-        recorded = open_store(state_path, "", "live").load(None, None)
+        recorded = open_store(settings, state_path, "", "live").load(None, None)
         workspace, version = recorded.workspace, recorded.version
     else:
-        workspace, version, _ = target_workspace(paths, env, "to export from",
+        workspace, version, _ = target_workspace(settings, paths, "to export from",
                                                  workspace_filter, version_filter)
-    store = open_pair(state_path, workspace, version, paths).backend  # checks both names
+    store = open_pair(settings, state_path, workspace, version, paths).backend  # both names
     if all_recorded:
         if recorded is None:
             recorded = store.load(workspace, version)
         wanted = _recorded_ids(recorded, store.describe())
     else:
         wanted = sorted(set(ids) if ids else _read_ids(ids_from))
-    _export_one(recorded or State.new(workspace, version), wanted, target, per_file, env,
-                parallelism, rate)
+    _export_one(settings, recorded or State.new(workspace, version), wanted, target, per_file,
+                env, parallelism, rate)
 
 
 def _recorded_ids(recorded: State, where: str) -> list[str]:
@@ -143,8 +146,8 @@ def _recorded_ids(recorded: State, where: str) -> list[str]:
     return wanted
 
 
-def _export_pairs(configs: Sequence[Config], paths: tuple[Path, ...], out: str | None,
-                  force: bool, per_file: int, state_path: Path | None,
+def _export_pairs(settings: Settings, configs: Sequence[Config], paths: tuple[Path, ...],
+                  out: str | None, force: bool, per_file: int, state_path: Path | None,
                   env: Mapping[str, str], parallelism: int, rate: float | None) -> None:
     """`--all-recorded` of a configuration of several workspace/version pairs: each pair's
     recorded profiles into a folder of its own, `DIR/<workspace>-<version>/`, every folder
@@ -157,23 +160,21 @@ def _export_pairs(configs: Sequence[Config], paths: tuple[Path, ...], out: str |
     targets = [_target(str(Path(out) / f"{config.workspace}-{config.version}") + "/", force)
                for config in configs]
     for config, target in zip(configs, targets, strict=True):
-        store = open_pair(state_path, config.workspace, config.version, paths).backend
+        store = open_pair(settings, state_path, config.workspace, config.version, paths).backend
         recorded = store.load(config.workspace, config.version)
-        _export_one(recorded, _recorded_ids(recorded, store.describe()), target, per_file,
+        _export_one(settings, recorded, _recorded_ids(recorded, store.describe()), target, per_file,
                     env, parallelism, rate)
 
 
-def _export_one(recorded: State, wanted: list[str], target: _Target, per_file: int,
-                env: Mapping[str, str], parallelism: int, rate: float | None) -> None:
+def _export_one(settings: Settings, recorded: State, wanted: list[str], target: _Target,
+                per_file: int, env: Mapping[str, str], parallelism: int,
+                rate: float | None) -> None:
     """Read `wanted` from the server and write them as configuration at `target`."""
     workspace, version = recorded.workspace, recorded.version
-    reading = read(recorded, wanted, env, parallelism, rate, "export")
+    reading = read(settings, recorded, wanted, env, parallelism, rate, "export")
     check_reading(reading, "nothing was written")
-
-    from reconciler.api import DEFAULT_BASE_URL  # httpx is loaded by now: `read` used it
-
-    origin = Origin(workspace, version, public_url(env.get("FYNO_BASE_URL") or DEFAULT_BASE_URL),
-                    __version__, datetime.now(UTC).date())
+    origin = Origin(workspace, version, public_url(base_url(settings)), __version__,
+                    datetime.now(UTC).date())
     sorted_out = sort_out(reading.found)
     files = _write(target, origin, sorted_out, per_file)
     _summarize(target, files, sorted_out)

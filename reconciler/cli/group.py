@@ -18,7 +18,8 @@ from typing import Any, NoReturn
 import click
 
 from reconciler import __version__
-from reconciler.cli.options import common_options, encryption_options
+from reconciler.cli.options import common_options, group_options
+from reconciler.cli.settings import Settings
 from reconciler.errors import ConfigError, Interrupted, ReconcilerError
 from reconciler.mask import mask_text
 from reconciler.render.common import printable
@@ -34,7 +35,9 @@ class ReconcilerGroup(click.Group):
              complete_var: str | None = None, standalone_mode: bool = True,
              windows_expand_args: bool = True, **extra: Any) -> NoReturn:
         argv = list(sys.argv[1:] if args is None else args)
-        debug = "--debug" in argv
+        # The run's settings, filled by the options as click parses them; read here after
+        # the run, since the context is gone by then.
+        settings: Settings = extra.setdefault("obj", Settings())
         try:
             # Without standalone mode, click returns the code of `ctx.exit(code)` instead.
             code = super().main(args=argv, prog_name=prog_name or "reconciler",
@@ -42,7 +45,7 @@ class ReconcilerGroup(click.Group):
         except click.exceptions.Exit as done:
             sys.exit(done.exit_code)
         except (click.exceptions.Abort, KeyboardInterrupt):
-            _fail(Interrupted("interrupted"), debug)
+            _fail(Interrupted("interrupted"), settings)
         except click.ClickException as error:
             # Usage errors exit 1, never 2: 2 means "changes pending" under --detailed-exitcode.
             shown = io.StringIO()  # click writes plain text to a buffer: no styles to keep
@@ -50,9 +53,9 @@ class ReconcilerGroup(click.Group):
             _say(shown.getvalue(), keep="\n")
             sys.exit(1)
         except ReconcilerError as error:
-            _fail(error, debug, show_values="--show-values" in argv)
+            _fail(error, settings)
         except Exception as error:  # the last line of defence: never a bare traceback
-            if debug:
+            if settings.debug:
                 traceback.print_exc()
             _say(f"Error: internal error: {error!r}; re-run with --debug for the traceback, "
                  "and please report it")
@@ -60,11 +63,29 @@ class ReconcilerGroup(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
 
-@click.group(cls=ReconcilerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+_ENVIRONMENT = """\b
+Environment:
+  FYNO_API_KEY   the API key, needed by every call; from the environment
+                 only, never an option: a command line is seen by every
+                 process and kept in shell history
+  FYNO_WSID      as --workspace; the workspace of files that state none
+  FYNO_VERSION   as --version; the version of files that state none
+  FYNO_BASE_URL  as --base-url (default https://api.fyno.io/v1)
+  RECONCILER_*   as the options above; RECONCILER_TIMEOUT: seconds an
+                 answer may take (60), RECONCILER_RETRY_BASE: seconds
+                 before the first retry (0.5)
+  NO_COLOR       as --no-color
+  HTTPS_PROXY    the proxy to the API, unless NO_PROXY names its host
+"""
+
+
+@click.group(cls=ReconcilerGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=_ENVIRONMENT)
 @click.version_option(__version__, prog_name="reconciler")
 @common_options
-@encryption_options
-def cli() -> None:
+@group_options
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Declare the channel data of Fyno profiles in YAML; plan and apply the changes.
 
     \b
@@ -72,6 +93,7 @@ def cli() -> None:
       reconciler validate profiles/
       reconciler plan profiles/ --out plan.json
     """
+    ctx.ensure_object(Settings)  # made by `main`; made here when click is called otherwise
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
@@ -80,13 +102,14 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     raise AssertionError("unreachable: ReconcilerGroup.main always exits")
 
 
-def _fail(error: ReconcilerError, debug: bool, show_values: bool = False) -> NoReturn:
-    if debug:
+def _fail(error: ReconcilerError, settings: Settings) -> NoReturn:
+    if settings.debug:
         traceback.print_exc()
     if isinstance(error, ConfigError):
         # Problems are posted into pull requests by CI: their values are masked too.
         for problem in error.problems:
-            _say(str(problem) if show_values else mask_text(str(problem), problem.secrets))
+            _say(str(problem) if settings.show_values
+                 else mask_text(str(problem), problem.secrets))
     _say(f"Error: {error}")
     sys.exit(error.exit_code)
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.options import common_options, encryption, lock_timeout, state_option
+from reconciler.cli.options import common_options, state_option
+from reconciler.cli.pairs import state_pair_options
+from reconciler.cli.settings import Settings, pass_settings
 from reconciler.cli.state_cmds import state
 from reconciler.cli.stored import state_backend
 from reconciler.core import open_state
@@ -20,7 +22,10 @@ from reconciler.state import StateBackend
 @state_option
 @click.option("--to", "target", required=True, metavar="URL|FILE",
               help="Where to: a postgresql:// URL, or a state file's path.")
-def state_migrate(state_path: Path | None, target: str) -> None:
+@state_pair_options
+@pass_settings
+def state_migrate(settings: Settings, state_path: Path | None, target: str,
+                  workspace_filter: str | None, version_filter: str | None) -> None:
     """Move the state and the ledger to another backend, and check the copy.
 
     The state keeps its lineage and serial, the ledger its records, chain and data keys; the
@@ -34,12 +39,14 @@ def state_migrate(state_path: Path | None, target: str) -> None:
       reconciler --backend postgresql://ci@db.internal/reconciler state migrate \\
           --to state/FYXXXXXXXX-live.json
     """
-    source, workspace, version = state_backend(state_path)
+    source, workspace, version = state_backend(settings, state_path, workspace_filter,
+                                               version_filter)
 
     def destination(workspace: str, version: str) -> StateBackend:
-        if target.startswith(("postgresql://", "postgres://")):
-            return open_state(None, workspace, version, encryption(), target, lock_timeout())
-        return open_state(Path(target), workspace, version, encryption(), None, lock_timeout())
+        to_url = target.startswith(("postgresql://", "postgres://"))
+        return open_state(None if to_url else Path(target), workspace, version,
+                          settings.encryption(), target if to_url else None,
+                          settings.lock_timeout)
 
     moved = migrate_state(source, destination, workspace or None,
                           version if workspace else None)

@@ -16,8 +16,9 @@ from reconciler.audit import (
     record_facts,
     record_lost_requests,
 )
+from reconciler.cli.settings import Settings, setting
 from reconciler.core import open_state
-from reconciler.encryption import Encryption
+from reconciler.render.formats import FORMATS, OutputFormat
 from reconciler.state import State, StateBackend
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,20 +26,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_CHANGES = 2
 
 
-def _remember(key: str) -> Callable[[click.Context, click.Parameter, bool], None]:
-    def callback(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-        if value:
-            ctx.meta[key] = True  # ctx.meta is shared by the group and its commands
-    return callback
-
-
 def common_options(function: F) -> F:
-    """`--no-color` and `--debug`, accepted before or after the command name."""
+    """`--no-color` and `--debug`, accepted before or after the command name: either place
+    sets the run's `Settings`."""
     function = click.option("--no-color", is_flag=True, expose_value=False,
-                            callback=_remember("no_color"),
+                            callback=setting("no_color", keep_true=True),
                             help="Never color the output (also: NO_COLOR).")(function)
-    # `--debug` is read off the raw arguments by ReconcilerGroup.main, which needs it first.
     return click.option("--debug", is_flag=True, expose_value=False,
+                        callback=setting("debug", keep_true=True),
                         help="Show the traceback of an error.")(function)
 
 
@@ -60,54 +55,34 @@ _STORE_OPTIONS = (
     ("--lock-timeout", "RECONCILER_LOCK_TIMEOUT", "SECONDS",
      "Wait up to this long for the state lock instead of refusing at once."),
 )
+_RUN_OPTIONS = (
+    ("--actor", "RECONCILER_ACTOR", "NAME",
+     "Who runs this, as the audit ledger records it (default: the CI's actor variable, "
+     "else user@host)."),
+)
 _TYPES: dict[str, click.ParamType[Any]] = {
     "--encryption-method": click.Choice(["aes-gcm", "chacha20-poly1305"]),
     "--lock-timeout": click.FloatRange(0, 86400),
 }
 
 
-def encryption_options(function: F) -> F:
-    """The settings of where and how state is kept (backend, lock, encryption), given
-    before the command name or in the environment."""
-    for flag, variable, metavar, text in reversed((*_STORE_OPTIONS, *_ENCRYPTION_OPTIONS)):
+def group_options(function: F) -> F:
+    """The settings of where and how state is kept (backend, lock, encryption) and who runs
+    it, given before the command name or in the environment."""
+    options = (*_STORE_OPTIONS, *_ENCRYPTION_OPTIONS, *_RUN_OPTIONS)
+    for flag, variable, metavar, text in reversed(options):
         function = click.option(flag, envvar=variable, show_envvar=True, metavar=metavar,
-                                expose_value=False, callback=_setting(flag), help=text,
-                                type=_TYPES.get(flag))(function)
+                                expose_value=False, help=text, type=_TYPES.get(flag),
+                                callback=setting(flag[2:].replace("-", "_")))(function)
     return function
 
 
-def backend_url() -> str | None:
-    """The PostgreSQL backend's URL, if one is given; None: the file backend."""
-    value = click.get_current_context().meta.get("--backend")
-    return str(value) if value else None
-
-
-def lock_timeout() -> float:
-    return float(click.get_current_context().meta.get("--lock-timeout") or 0.0)
-
-
-def open_store(state_path: Path | None, workspace: str, version: str) -> StateBackend:
+def open_store(settings: Settings, state_path: Path | None, workspace: str,
+               version: str) -> StateBackend:
     """The state of a workspace as this run's settings say: `--backend`, else `--state`
     or the default file; with `--lock-timeout` and the encryption key."""
-    return open_state(state_path, workspace, version, encryption(), backend_url(),
-                      lock_timeout())
-
-
-def _setting(flag: str) -> Callable[[click.Context, click.Parameter, Any], None]:
-    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
-        if value is not None:
-            ctx.meta[flag] = value
-    return callback
-
-
-def encryption() -> Encryption:
-    """This run's encryption, built once from `encryption_options`."""
-    meta = click.get_current_context().meta
-    if "encryption" not in meta:
-        meta["encryption"] = Encryption.configure(
-            *(meta.get(flag) for flag, *_ in _ENCRYPTION_OPTIONS))
-    built: Encryption = meta["encryption"]
-    return built
+    return open_state(state_path, workspace, version, settings.encryption(), settings.backend,
+                      settings.lock_timeout)
 
 
 def paths_argument(function: F) -> F:
@@ -123,14 +98,28 @@ def state_option(function: F) -> F:
 
 
 def format_option(*choices: str) -> Callable[[F], F]:
+    """`--format`, one of `choices`, the first the default: for outputs of their own kind
+    (apply's events, a state's profile, the ledger)."""
     def decorate(function: F) -> F:
         return click.option("--format", "fmt", type=click.Choice(choices), default=choices[0],
                             show_default=True, help="Output format.")(function)
     return decorate
 
 
+def output_format_option(function: F) -> F:
+    """`--format` of plans and drift reports: the formats of `render.formats`, handed to the
+    command as the `OutputFormat` named."""
+    def chosen(_ctx: click.Context, _param: click.Parameter, name: str) -> OutputFormat:
+        return FORMATS[name]
+    return click.option("--format", "fmt", type=click.Choice(list(FORMATS)),
+                        default=next(iter(FORMATS)), show_default=True, callback=chosen,
+                        help="Output format.")(function)
+
+
 def show_values_option(function: F) -> F:
+    """`--show-values`; the run's settings hear of it too, for the values of its errors."""
     return click.option("--show-values", is_flag=True,
+                        callback=setting("show_values", keep_true=True),
                         help="Show emails, phone numbers and tokens unmasked.")(function)
 
 
@@ -157,29 +146,38 @@ def is_terminal() -> bool:
     return sys.stdout.isatty()
 
 
-def use_color(ctx: click.Context) -> bool:
-    return not ctx.meta.get("no_color") and "NO_COLOR" not in os.environ and is_terminal()
+def use_color(settings: Settings) -> bool:
+    """Color on a terminal, unless `--no-color` or NO_COLOR says otherwise."""
+    return not settings.no_color and "NO_COLOR" not in os.environ and is_terminal()
 
 
-def record(backend: StateBackend, workspace: str, version: str, facts: Sequence[Fact],
-           config_dir: Path | None = None, plan_id: str = "") -> None:
+def audit_context(settings: Settings, *, config_dir: Path | None, plan_id: str,
+                  workspace: str, version: str, forced: bool = False) -> AuditContext:
+    """What the ledger's records of this run share: its actor (`--actor`), commit, plan."""
+    return AuditContext.current(config_dir=config_dir, plan_id=plan_id, workspace=workspace,
+                                version=version, forced=forced,
+                                env=settings.audit_environment())
+
+
+def record(settings: Settings, backend: StateBackend, workspace: str, version: str,
+           facts: Sequence[Fact], config_dir: Path | None = None, plan_id: str = "") -> None:
     """Put `facts` (changes to what is managed made without an API call) in the ledger of
     `backend`."""
     if not facts:
         return
-    context = AuditContext.current(config_dir=config_dir, plan_id=plan_id,
-                                   workspace=workspace, version=version, forced=False)
+    context = audit_context(settings, config_dir=config_dir, plan_id=plan_id,
+                            workspace=workspace, version=version)
     record_facts(backend.ledger(), context, facts)
 
 
-def record_lost(backend: StateBackend, state: State, config_dir: Path | None = None) -> None:
+def record_lost(settings: Settings, backend: StateBackend, state: State,
+                config_dir: Path | None = None) -> None:
     """Before a command settles the requests `state` holds in doubt (a read, `state rm`),
     put in the ledger those it lacks: their process died before recording them."""
     if not state.doubts:
         return
-    context = AuditContext.current(config_dir=config_dir, plan_id="",
-                                   workspace=state.workspace, version=state.version,
-                                   forced=False)
+    context = audit_context(settings, config_dir=config_dir, plan_id="",
+                            workspace=state.workspace, version=state.version)
     with backend.ledger(durable=True) as ledger:
         ledger.prepare((state.workspace, state.version, distinct_id)
                        for distinct_id in sorted(state.doubts))

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import click
+from click.core import ParameterSource
 
-from reconciler.cli.options import F, backend_url, encryption, lock_timeout
+from reconciler.cli.options import F, open_store
+from reconciler.cli.settings import Settings
 from reconciler.config import Config, load_configs, select_pairs
 from reconciler.core import make_plan, new_plan_id, now, open_state
 from reconciler.errors import TooMuchChangeError, UsageError
@@ -32,22 +34,64 @@ from reconciler.state.location import (
 )
 
 
-def pair_options(function: F) -> F:
-    """`--workspace` and `--version`: handle only the pairs they name."""
-    function = click.option(
-        "--version", "version_filter", type=click.Choice(["live", "test"]),
-        help="Only this version of the workspaces the files declare.")(function)
-    return click.option(
-        "--workspace", "workspace_filter", metavar="WSID",
-        help="Only this workspace, when the files declare several.")(function)
+class _Version(click.Choice[str]):
+    """`live` or `test` on the command line; from FYNO_VERSION, any value as it is, since
+    the loader names the variable in its problem (`reconciler.config.pairs`)."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        if (ctx is not None and param is not None and param.name is not None
+                and ctx.get_parameter_source(param.name) is ParameterSource.ENVIRONMENT):
+            return value
+        return super().convert(value, param, ctx)
 
 
-def load_pairs(paths: Sequence[Path], workspace: str | None = None,
+def _pair_setting(name: str) -> Callable[[click.Context, click.Parameter, str | None],
+                                         str | None]:
+    """The callback of `--workspace`/`--version`: a value from the environment is the pair
+    of the files that state none, kept in the run's settings; one from the command line is
+    passed on to the command, which chooses with it."""
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        assert param.name is not None
+        if ctx.get_parameter_source(param.name) is ParameterSource.ENVIRONMENT:
+            setattr(ctx.ensure_object(Settings), name, value)
+            return None
+        return value
+    return callback
+
+
+def _pair_options(workspace_help: str, version_help: str) -> Callable[[F], F]:
+    def decorate(function: F) -> F:
+        function = click.option(
+            "--version", "version_filter", type=_Version(["live", "test"]),
+            envvar="FYNO_VERSION", show_envvar=True, callback=_pair_setting("version"),
+            help=version_help)(function)
+        return click.option(
+            "--workspace", "workspace_filter", metavar="WSID", envvar="FYNO_WSID",
+            show_envvar=True, callback=_pair_setting("workspace"),
+            help=workspace_help)(function)
+    return decorate
+
+
+pair_options = _pair_options(
+    "Only this workspace, when the files declare several. From the environment: the "
+    "workspace of files that state none.",
+    "Only this version of the workspaces the files declare. From the environment: the "
+    "version of files that state none.")
+"""`--workspace` and `--version`: on the command line, handle only the pairs they name;
+in the environment (FYNO_WSID, FYNO_VERSION), the pair of the files that state none."""
+
+state_pair_options = _pair_options(
+    "The workspace whose default state to use (when --state is not given).",
+    "The version whose default state to use (default: live).")
+"""`--workspace` and `--version` of a command on one state: they name its pair."""
+
+
+def load_pairs(settings: Settings, paths: Sequence[Path], workspace: str | None = None,
                version: str | None = None) -> tuple[Config, ...]:
     """The configuration of every pair the files at `paths` declare, or of those the
-    filters name (FYNO_WSID and FYNO_VERSION are the pair of files that state none)."""
-    configs = load_configs(paths, workspace=os.environ.get("FYNO_WSID") or None,
-                           version=os.environ.get("FYNO_VERSION") or None)
+    filters name (the pair of the environment is that of files that state none)."""
+    configs = load_configs(paths, workspace=settings.workspace, version=settings.version)
     return select_pairs(configs, workspace, version)
 
 
@@ -95,18 +139,16 @@ class Store:
     notes: tuple[str, ...] = ()  # e.g. a new state while one exists elsewhere
 
 
-def open_pair(state_path: Path | None, workspace: str, version: str,
+def open_pair(settings: Settings, state_path: Path | None, workspace: str, version: str,
               paths: Sequence[Path] = ()) -> Store:
     """The state of one pair as this run's settings say (`--backend`, `--state`, else the
     default file under the configuration's root), with a note when the default would be a
     new, empty state while a state of the pair exists elsewhere in the tree."""
-    url = backend_url()
-    if url is not None or state_path is not None:
-        return Store(open_state(state_path, workspace, version, encryption(), url,
-                                lock_timeout()))
+    if settings.backend is not None or state_path is not None:
+        return Store(open_store(settings, state_path, workspace, version))
     start = config_start(list(paths))
-    backend = open_state(None, workspace, version, encryption(), None, lock_timeout(),
-                         state_dir=default_state_dir(start))
+    backend = open_state(None, workspace, version, settings.encryption(), None,
+                         settings.lock_timeout, state_dir=default_state_dir(start))
     assert isinstance(backend, LocalStateFile)
     if backend.path.exists():
         return Store(backend)

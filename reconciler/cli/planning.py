@@ -14,8 +14,7 @@ from reconciler.cli.group import cli
 from reconciler.cli.options import (
     EXIT_CHANGES,
     common_options,
-    encryption,
-    format_option,
+    output_format_option,
     paths_argument,
     record,
     safety_options,
@@ -33,11 +32,11 @@ from reconciler.cli.pairs import (
 )
 from reconciler.cli.refresh_cmds import refresh_in_memory
 from reconciler.cli.remote import require_api_key, run_options
+from reconciler.cli.settings import Settings, pass_settings
 from reconciler.plan import Plan
 from reconciler.planfile import read_plans, write_plans
 from reconciler.render.common import plural
-from reconciler.render.json import write_json
-from reconciler.render.pairs import render_pairs
+from reconciler.render.formats import OutputFormat
 
 
 @cli.command()
@@ -45,8 +44,9 @@ from reconciler.render.pairs import render_pairs
 @paths_argument
 @pair_options
 @show_values_option
-def validate(paths: tuple[Path, ...], workspace_filter: str | None, version_filter: str | None,
-             show_values: bool) -> None:
+@pass_settings
+def validate(settings: Settings, paths: tuple[Path, ...], workspace_filter: str | None,
+             version_filter: str | None, show_values: bool) -> None:
     """Check YAML files or directories of desired state; report every problem.
 
     Phone numbers, e-mail addresses and tokens in the problems are masked, since CI posts
@@ -57,7 +57,7 @@ def validate(paths: tuple[Path, ...], workspace_filter: str | None, version_filt
       reconciler validate profiles/ extra.yaml
     """
     del show_values  # read where errors become output (`cli.group`): problems are errors
-    for config in load_pairs(paths, workspace_filter, version_filter):
+    for config in load_pairs(settings, paths, workspace_filter, version_filter):
         click.echo(f"Valid: {plural(len(config.profiles), 'profile')} in "
                    f"{plural(len(config.files), 'file')} (workspace {config.workspace}, "
                    f"version {config.version}).")
@@ -70,7 +70,7 @@ def validate(paths: tuple[Path, ...], workspace_filter: str | None, version_filt
 @state_option
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Save the plan here, for `show` and `apply`.")
-@format_option("text", "json", "markdown")
+@output_format_option
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when changes are pending (0: none, 1: error).")
 @click.option("--refresh", is_flag=True, help="Read the managed profiles from the server "
@@ -79,11 +79,12 @@ def validate(paths: tuple[Path, ...], workspace_filter: str | None, version_filt
 @safety_options
 @show_values_option
 @click.pass_context
-def plan(ctx: click.Context, paths: tuple[Path, ...], workspace_filter: str | None,
-         version_filter: str | None, state_path: Path | None, out: Path | None,
-         fmt: str, detailed_exitcode: bool, refresh: bool, parallelism: int,
-         rate: float | None, targets: tuple[str, ...], max_delete_percent: float, force: bool,
-         show_values: bool) -> None:
+@pass_settings
+def plan(settings: Settings, ctx: click.Context, paths: tuple[Path, ...],
+         workspace_filter: str | None, version_filter: str | None, state_path: Path | None,
+         out: Path | None, fmt: OutputFormat, detailed_exitcode: bool, refresh: bool,
+         parallelism: int, rate: float | None, targets: tuple[str, ...],
+         max_delete_percent: float, force: bool, show_values: bool) -> None:
     """Show the API calls that would make the recorded state match the configuration.
 
     When the files declare several workspace/version pairs, each is planned against its
@@ -98,9 +99,9 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], workspace_filter: str | No
     # across the loads, not once per load, since the first collection after a pause would
     # scan everything the pause let pile up (a tenth of a second per 100,000 profiles).
     with heap.collector_paused():
-        configs = load_pairs(paths, workspace_filter, version_filter)
+        configs = load_pairs(settings, paths, workspace_filter, version_filter)
         one_state_only(state_path, configs)
-        stores = [open_pair(state_path, config.workspace, config.version, paths)
+        stores = [open_pair(settings, state_path, config.workspace, config.version, paths)
                   for config in configs]
         states = [store.backend.load(config.workspace, config.version)
                   for config, store in zip(configs, stores, strict=True)]
@@ -110,7 +111,8 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], workspace_filter: str | No
     if refresh:  # with the collector running: the API client makes cyclic garbage
         require_api_key(os.environ)
         for config, state in zip(configs, states, strict=True):
-            refresh_in_memory(state, os.environ, parallelism, rate, targets, config.ownership)
+            refresh_in_memory(settings, state, os.environ, parallelism, rate, targets,
+                              config.ownership)
         heap.settle()
     with heap.collector_paused():  # the plan of 100,000 profiles: 600,000 acyclic objects
         plans = plan_pairs(configs, states, [store.notes for store in stores],
@@ -119,17 +121,17 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], workspace_filter: str | No
         heap.settle()
     saved = None
     if out is not None:
-        saved = write_plans(plans, out, encryption())
+        saved = write_plans(plans, out, settings.encryption())
         for result, store in zip(plans, stores, strict=True):
             if result.forced:  # a saved plan past the safety rail: who forced it is on record
-                record(store.backend, result.workspace, result.version,
+                record(settings, store.backend, result.workspace, result.version,
                        [Fact(None, "force", f"plan {result.plan_id} saved to {out} forced past "
                              f"--max-delete-percent {max_delete_percent:g}: it deletes "
                              f"{result.deletions} of {result.recorded_entries} recorded "
                              "entries")],
                        config_dir=paths[0] if paths[0].is_dir() else paths[0].parent,
                        plan_id=result.plan_id)
-    _output(ctx, plans, fmt, show_values, saved)
+    _output(settings, plans, fmt, show_values, saved)
     if out is not None:
         click.echo(f"Saved the plan to {out}; apply it with `reconciler apply {out}`.", err=True)
     if detailed_exitcode and any(result.summary.has_changes for result in plans):
@@ -139,10 +141,10 @@ def plan(ctx: click.Context, paths: tuple[Path, ...], workspace_filter: str | No
 @cli.command()
 @common_options
 @click.argument("planfile", type=click.Path(dir_okay=False, path_type=Path))
-@format_option("text", "json", "markdown")
+@output_format_option
 @show_values_option
-@click.pass_context
-def show(ctx: click.Context, planfile: Path, fmt: str, show_values: bool) -> None:
+@pass_settings
+def show(settings: Settings, planfile: Path, fmt: OutputFormat, show_values: bool) -> None:
     """Render a saved plan (its checksum is verified first).
 
     \b
@@ -150,20 +152,20 @@ def show(ctx: click.Context, planfile: Path, fmt: str, show_values: bool) -> Non
       reconciler show plan.json --format markdown > comment.md
     """
     with heap.collector_paused():  # as in `plan`: never rescan the plan read
-        saved = read_plans(planfile, encryption())
+        saved = read_plans(planfile, settings.encryption())
         heap.settle()
-    _output(ctx, saved, fmt, show_values)
+    _output(settings, saved, fmt, show_values)
 
 
-def _output(ctx: click.Context, plans: tuple[Plan, ...], fmt: str, show_values: bool,
-            checksum: str | None = None) -> None:
-    """Print `plans` in `fmt`; JSON as a stream of lines, since at 100,000 profiles it runs
-    to tens of megabytes. `checksum`: the saved plan's, when it was just written."""
-    if fmt == "json":
+def _output(settings: Settings, plans: tuple[Plan, ...], fmt: OutputFormat,
+            show_values: bool, checksum: str | None = None) -> None:
+    """Print `plans` in `fmt`; as a stream of lines where the format writes one (JSON),
+    since at 100,000 profiles it runs to tens of megabytes. `checksum`: the saved plan's,
+    when it was just written."""
+    if fmt.write_plans is not None:
         sys.stdout.flush()  # what was echoed before goes first
-        write_json(plans, sys.stdout.buffer, show_values=show_values, checksum=checksum)
+        fmt.write_plans(plans, sys.stdout.buffer, show_values, checksum)
         return
-    color = use_color(ctx)
+    color = use_color(settings)
     # click strips ANSI codes off a stream that is not a terminal unless told otherwise.
-    click.echo(render_pairs(plans, fmt, color=color, show_values=show_values), nl=False,
-               color=color)
+    click.echo(fmt.plans(plans, color, show_values), nl=False, color=color)

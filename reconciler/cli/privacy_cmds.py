@@ -15,7 +15,9 @@ from pathlib import Path
 import click
 
 from reconciler.cli.audit_cmds import audit
-from reconciler.cli.options import common_options, encryption, state_option
+from reconciler.cli.options import common_options, state_option
+from reconciler.cli.pairs import state_pair_options
+from reconciler.cli.settings import Settings, pass_settings
 from reconciler.cli.state_cmds import state
 from reconciler.cli.stored import erase_in, state_backend
 from reconciler.encryption import KEY_HINT, Encryption
@@ -27,7 +29,10 @@ from reconciler.render.common import plural, printable
 @common_options
 @click.argument("distinct_ids", nargs=-1, required=True, metavar="ID...")
 @state_option
-def audit_erase(distinct_ids: tuple[str, ...], state_path: Path | None) -> None:
+@state_pair_options
+@pass_settings
+def audit_erase(settings: Settings, distinct_ids: tuple[str, ...], state_path: Path | None,
+                workspace_filter: str | None, version_filter: str | None) -> None:
     """Erase every personal value of profiles the state no longer records, for good.
 
     Their data keys are destroyed, so the values of their ledger records (requests, answers,
@@ -41,7 +46,8 @@ def audit_erase(distinct_ids: tuple[str, ...], state_path: Path | None) -> None:
     Example:
       reconciler audit erase u-1001 --state state/FYXXXXXXXX-live.json
     """
-    backend, workspace, version = state_backend(state_path)
+    backend, workspace, version = state_backend(settings, state_path, workspace_filter,
+                                                version_filter)
     with backend.lock("audit erase"):
         recorded = backend.load(workspace or None, version if workspace else None)
         still = [name for name in distinct_ids if name in recorded.profiles]
@@ -50,13 +56,16 @@ def audit_erase(distinct_ids: tuple[str, ...], state_path: Path | None) -> None:
                 f"still recorded in the state: {', '.join(still)}. Delete its channel data "
                 "first (remove it from the configuration and apply), or stop managing it "
                 f"with `reconciler state rm --erase {' '.join(still)}`; nothing was erased")
-        erase_in(backend, recorded, distinct_ids)
+        erase_in(settings, backend, recorded, distinct_ids)
 
 
 @state.command("encrypt")
 @common_options
 @state_option
-def state_encrypt(state_path: Path | None) -> None:
+@state_pair_options
+@pass_settings
+def state_encrypt(settings: Settings, state_path: Path | None, workspace_filter: str | None,
+                  version_filter: str | None) -> None:
     """Encrypt the state, its backup and the ledger's data keys with the configured key.
 
     Also rotates keys: with RECONCILER_ENCRYPTION_KEY naming the new key and
@@ -67,19 +76,23 @@ def state_encrypt(state_path: Path | None) -> None:
       export STATE_KEY=$(openssl rand -base64 32)
       RECONCILER_ENCRYPTION_KEY=env:STATE_KEY reconciler state encrypt --state s.json
     """
-    configured = encryption()
+    configured = settings.encryption()
     if configured.key is None:
         raise UsageError("no encryption key is configured: set RECONCILER_ENCRYPTION_KEY to "
                          f"env:NAME (with NAME holding a key, {KEY_HINT}), file:PATH or "
                          "passphrase:NAME")
-    _reseal(state_path, dataclasses.replace(configured, accept_clear=True), "state encrypt",
+    _reseal(settings, state_path, workspace_filter, version_filter,
+            dataclasses.replace(configured, accept_clear=True), "state encrypt",
             f"encrypted with {configured.describe()}")
 
 
 @state.command("decrypt")
 @common_options
 @state_option
-def state_decrypt(state_path: Path | None) -> None:
+@state_pair_options
+@pass_settings
+def state_decrypt(settings: Settings, state_path: Path | None, workspace_filter: str | None,
+                  version_filter: str | None) -> None:
     """Write the state, its backup and the ledger's data keys in clear again.
 
     \b
@@ -87,18 +100,21 @@ def state_decrypt(state_path: Path | None) -> None:
       RECONCILER_ENCRYPTION_KEY=env:STATE_KEY reconciler state decrypt --state s.json
       unset RECONCILER_ENCRYPTION_KEY
     """
-    configured = encryption()
+    configured = settings.encryption()
     readers = tuple(key for key in (configured.key, *configured.fallbacks) if key is not None)
     if not readers:
         raise UsageError("no encryption key is configured to read the encrypted state with: "
                          "set RECONCILER_ENCRYPTION_KEY to the key it was written with")
-    _reseal(state_path, Encryption(fallbacks=readers, method=configured.method,
-                                   environ=configured.environ), "state decrypt",
+    _reseal(settings, state_path, workspace_filter, version_filter,
+            Encryption(fallbacks=readers, method=configured.method,
+                       environ=configured.environ), "state decrypt",
             "in clear; unset RECONCILER_ENCRYPTION_KEY, or every command will refuse them")
 
 
-def _reseal(state_path: Path | None, sealing: Encryption, command: str, done: str) -> None:
-    backend, workspace, version = state_backend(state_path, sealing)
+def _reseal(settings: Settings, state_path: Path | None, workspace: str | None,
+            version: str | None, sealing: Encryption, command: str, done: str) -> None:
+    backend, workspace, version = state_backend(settings, state_path, workspace, version,
+                                                sealing)
     with backend.lock(command):
         recorded = backend.load(workspace or None, version if workspace else None)
         if recorded.lineage is None:

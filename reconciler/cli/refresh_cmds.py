@@ -14,7 +14,7 @@ from reconciler.cli.group import cli
 from reconciler.cli.options import (
     EXIT_CHANGES,
     common_options,
-    format_option,
+    output_format_option,
     record,
     record_lost,
     show_values_option,
@@ -30,6 +30,7 @@ from reconciler.cli.remote import (
     run_options,
     target_workspace,
 )
+from reconciler.cli.settings import Settings, pass_settings
 from reconciler.config import Config
 from reconciler.drift import DriftReport, ProfileDrift
 from reconciler.errors import ApplyFailedError, Interrupted, UsageError
@@ -44,15 +45,14 @@ from reconciler.refresh import (
     settled_by,
 )
 from reconciler.render.common import plural, printable
-from reconciler.render.drift import render_drift
-from reconciler.render.pairs import render_drift_pairs
+from reconciler.render.formats import TEXT, OutputFormat
 from reconciler.state import State, StateBackend
 
 
-def read(state: State, ids: Sequence[str], env: Mapping[str, str], parallelism: int,
-         rate: float | None, label: str) -> Reading:
+def read(settings: Settings, state: State, ids: Sequence[str], env: Mapping[str, str],
+         parallelism: int, rate: float | None, label: str) -> Reading:
     """GET `ids` from the server with a progress display."""
-    api = client(env, state.workspace, state.version, parallelism)
+    api = client(settings, env, state.workspace, state.version, parallelism)
     bar = progress(len(ids), label)
     started = time.monotonic()
     try:
@@ -67,8 +67,8 @@ def read(state: State, ids: Sequence[str], env: Mapping[str, str], parallelism: 
     return reading
 
 
-def refresh_in_memory(state: State, env: Mapping[str, str], parallelism: int,
-                      rate: float | None, targets: Sequence[str],
+def refresh_in_memory(settings: Settings, state: State, env: Mapping[str, str],
+                      parallelism: int, rate: float | None, targets: Sequence[str],
                       ownership: Ownership = EVERYTHING_EXCLUSIVE,
                       saved_at: StateBackend | None = None,
                       config_dir: Path | None = None) -> None:
@@ -76,17 +76,17 @@ def refresh_in_memory(state: State, env: Mapping[str, str], parallelism: int,
     `saved_at`: the backend, when what is learned will be saved (apply): its ledger then
     records it, as `refresh` does."""
     if saved_at is not None:
-        record_lost(saved_at, state, config_dir)
+        record_lost(settings, saved_at, state, config_dir)
     ids = sorted(managed_ids(state, targets))
-    reading = read(state, ids, env, parallelism, rate, "refresh")
+    reading = read(settings, state, ids, env, parallelism, rate, "refresh")
     check_reading(reading, known=state)
     drifted, facts = learn(state, reading, "apply --refresh", ownership)
     if saved_at is not None:
-        record(saved_at, state.workspace, state.version, facts, config_dir=config_dir)
+        record(settings, saved_at, state.workspace, state.version, facts,
+               config_dir=config_dir)
     report = drift_report(state, drifted, len(ids))
     if report.has_drift:
-        click.echo(render_drift(report, "text", color=False, show_values=False), err=True,
-                   nl=False)
+        click.echo(TEXT.drift((report,), False, False), err=True, nl=False)
 
 
 def learn(state: State, reading: Reading, command: str,
@@ -134,7 +134,8 @@ def check_reading(reading: Reading, outcome: str = "nothing was planned", *,
 @pair_options
 @state_option
 @run_options
-def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
+@pass_settings
+def import_(settings: Settings, paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
             workspace_filter: str | None, version_filter: str | None,
             state_path: Path | None, parallelism: int, rate: float | None) -> None:
     """Read profiles from the server into the state, exactly as the server holds them.
@@ -152,20 +153,20 @@ def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
     if not paths and not ids:
         raise UsageError("give the configuration PATHS, or --id ID for each profile to import")
     if ids:
-        workspace, version, config = target_workspace(paths, env, "to import from",
+        workspace, version, config = target_workspace(settings, paths, "to import from",
                                                       workspace_filter, version_filter)
         pairs = [(workspace, version, config)]
     else:
-        configs = load_pairs(paths, workspace_filter, version_filter)
+        configs = load_pairs(settings, paths, workspace_filter, version_filter)
         one_state_only(state_path, configs)
         pairs = [(config.workspace, config.version, config) for config in configs]
     unread: list[tuple[Reading, State]] = []
     for workspace, version, config in pairs:
-        store = open_pair(state_path, workspace, version, paths)
+        store = open_pair(settings, state_path, workspace, version, paths)
         warn(store.notes)
         where = f"{label(workspace, version)}: " if len(pairs) > 1 else ""
-        reading, state = _import_pair(store.backend, workspace, version, config, paths, ids,
-                                      replace, env, parallelism, rate, where)
+        reading, state = _import_pair(settings, store.backend, workspace, version, config,
+                                      paths, ids, replace, env, parallelism, rate, where)
         if reading.failures:
             unread.append((reading, state))
     for reading, state in unread:
@@ -173,9 +174,9 @@ def import_(paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
                       known=state)
 
 
-def _import_pair(backend: StateBackend, workspace: str, version: str, config: Config | None,
-                 paths: tuple[Path, ...], ids: tuple[str, ...], replace: bool,
-                 env: Mapping[str, str], parallelism: int, rate: float | None,
+def _import_pair(settings: Settings, backend: StateBackend, workspace: str, version: str,
+                 config: Config | None, paths: tuple[Path, ...], ids: tuple[str, ...],
+                 replace: bool, env: Mapping[str, str], parallelism: int, rate: float | None,
                  where: str) -> tuple[Reading, State]:
     """Import into one pair's state; what was read, and the state saved."""
     with backend.lock("import"):
@@ -191,8 +192,8 @@ def _import_pair(backend: StateBackend, workspace: str, version: str, config: Co
             wanted = sorted(name for name in config.profiles
                             if replace or name not in state.profiles)
         config_dir = _config_dir(paths[0]) if paths else None
-        record_lost(backend, state, config_dir)
-        reading = read(state, wanted, env, parallelism, rate, "import")
+        record_lost(settings, backend, state, config_dir)
+        reading = read(settings, state, wanted, env, parallelism, rate, "import")
         if reading.interrupted:
             raise Interrupted("interrupted: nothing was imported")
         adopted = settled_by(state, reading.found) + [
@@ -203,7 +204,7 @@ def _import_pair(backend: StateBackend, workspace: str, version: str, config: Co
         record_reading(state, reading.found)
         if reading.found:
             state = backend.save(state)
-            record(backend, workspace, version, adopted, config_dir=config_dir)
+            record(settings, backend, workspace, version, adopted, config_dir=config_dir)
     missing = sorted(name for name, data in reading.found.items() if data is None)
     imported = plural(len(reading.found) - len(missing), "profile")
     click.echo(f"{where}Imported {imported} into {backend.describe()} (serial {state.serial}).")
@@ -219,7 +220,7 @@ def _import_pair(backend: StateBackend, workspace: str, version: str, config: Co
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @pair_options
 @state_option
-@format_option("text", "json", "markdown")
+@output_format_option
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when drift was found (0: none, 1: error).")
 @click.option("--target", "targets", multiple=True, metavar="ID",
@@ -227,8 +228,10 @@ def _import_pair(backend: StateBackend, workspace: str, version: str, config: Co
 @run_options
 @show_values_option
 @click.pass_context
-def refresh(ctx: click.Context, paths: tuple[Path, ...], workspace_filter: str | None,
-            version_filter: str | None, state_path: Path | None, fmt: str,
+@pass_settings
+def refresh(settings: Settings, ctx: click.Context, paths: tuple[Path, ...],
+            workspace_filter: str | None, version_filter: str | None,
+            state_path: Path | None, fmt: OutputFormat,
             detailed_exitcode: bool, targets: tuple[str, ...], parallelism: int,
             rate: float | None, show_values: bool) -> None:
     """Read every managed profile again, record what the server holds, and report drift.
@@ -242,21 +245,20 @@ def refresh(ctx: click.Context, paths: tuple[Path, ...], workspace_filter: str |
     """
     env = os.environ
     require_api_key(env)
-    configs = load_pairs(paths, workspace_filter, version_filter)
+    configs = load_pairs(settings, paths, workspace_filter, version_filter)
     one_state_only(state_path, configs)
     reports = []
     unread: list[tuple[Reading, State]] = []
     for config in configs:
-        store = open_pair(state_path, config.workspace, config.version, paths)
+        store = open_pair(settings, state_path, config.workspace, config.version, paths)
         warn(store.notes)
-        report, reading, state = _refresh_pair(store.backend, config, paths, targets, env,
-                                               parallelism, rate)
+        report, reading, state = _refresh_pair(settings, store.backend, config, paths, targets,
+                                               env, parallelism, rate)
         reports.append(report)
         if reading.failures:
             unread.append((reading, state))
-    color = use_color(ctx)
-    click.echo(render_drift_pairs(reports, fmt, color=color, show_values=show_values),
-               nl=False, color=color)
+    color = use_color(settings)
+    click.echo(fmt.drift(reports, color, show_values), nl=False, color=color)
     for reading, state in unread:
         check_reading(reading, "the others were refreshed: run refresh again for them",
                       known=state, show_values=show_values)
@@ -264,15 +266,15 @@ def refresh(ctx: click.Context, paths: tuple[Path, ...], workspace_filter: str |
         ctx.exit(EXIT_CHANGES)
 
 
-def _refresh_pair(backend: StateBackend, config: Config, paths: tuple[Path, ...],
-                  targets: tuple[str, ...], env: Mapping[str, str], parallelism: int,
-                  rate: float | None) -> tuple[DriftReport, Reading, State]:
+def _refresh_pair(settings: Settings, backend: StateBackend, config: Config,
+                  paths: tuple[Path, ...], targets: tuple[str, ...], env: Mapping[str, str],
+                  parallelism: int, rate: float | None) -> tuple[DriftReport, Reading, State]:
     """Refresh one pair's state: its drift report, what was read, the state saved."""
     with backend.lock("refresh"):
         state = backend.load(config.workspace, config.version)
         ids = sorted(managed_ids(state, targets))
-        record_lost(backend, state, _config_dir(paths[0]))
-        reading = read(state, ids, env, parallelism, rate, "refresh")
+        record_lost(settings, backend, state, _config_dir(paths[0]))
+        reading = read(settings, state, ids, env, parallelism, rate, "refresh")
         if reading.interrupted:
             raise Interrupted("interrupted: nothing was recorded")
         settles = state.unconfirmed & reading.found.keys()
@@ -281,7 +283,7 @@ def _refresh_pair(backend: StateBackend, config: Config, paths: tuple[Path, ...]
         # A value the server holds in another form (a phone number it reformatted) is no
         # drift, but the state records what the server holds.
         if facts or settles or state.profiles != held:
-            record(backend, state.workspace, state.version, facts,
+            record(settings, backend, state.workspace, state.version, facts,
                    config_dir=_config_dir(paths[0]))
             state = backend.save(state)
     return drift_report(state, drifted, len(reading.found)), reading, state

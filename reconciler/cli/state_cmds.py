@@ -22,6 +22,8 @@ from reconciler.cli.options import (
     show_values_option,
     state_option,
 )
+from reconciler.cli.pairs import state_pair_options
+from reconciler.cli.settings import Settings, pass_settings
 from reconciler.cli.stored import erase_in, state_backend
 from reconciler.errors import StateError, StateLockedError, UsageError
 from reconciler.mask import display_value, mask_channel_object
@@ -50,14 +52,16 @@ def state() -> None:
     """
 
 
-def _record_unlock(state_path: Path | None, workspace: str, version: str, removed: LockInfo,
-                   *, forced: bool) -> None:
+def _record_unlock(settings: Settings, state_path: Path | None, workspace: str, version: str,
+                   removed: LockInfo, *, forced: bool) -> None:
     how = "with --force" if forced else "its process was gone"
-    record(state_backend(state_path)[0], workspace, version,
+    backend = state_backend(settings, state_path, workspace, version)[0]
+    record(settings, backend, workspace, version,
            [Fact(None, "unlock", f"removed the state lock held by {removed} ({how})")])
 
 
-def _read_state(state_path: Path | None) -> tuple[StateBackend, State]:
+def _read_state(settings: Settings, state_path: Path | None, workspace: str | None,
+                version: str | None) -> tuple[StateBackend, State]:
     """The backend and the state it holds; an error when it holds none.
 
     A state that was never saved (no file, no row) would list as empty and exit 0, which
@@ -65,7 +69,7 @@ def _read_state(state_path: Path | None) -> tuple[StateBackend, State]:
     mistyped `--state`, another directory, FYNO_WSID unset), as `terraform state list` says
     "No state file was found!".
     """
-    backend, workspace, version = state_backend(state_path)
+    backend, workspace, version = state_backend(settings, state_path, workspace, version)
     recorded = backend.load(workspace or None, version if workspace else None)
     if recorded.lineage is None and not recorded.profiles and not recorded.missing:
         raise StateError(_no_state(backend, state_path))
@@ -84,14 +88,17 @@ def _no_state(backend: StateBackend, state_path: Path | None) -> str:
 @state.command("list")
 @common_options
 @state_option
-def state_list(state_path: Path | None) -> None:
+@state_pair_options
+@pass_settings
+def state_list(settings: Settings, state_path: Path | None, workspace_filter: str | None,
+               version_filter: str | None) -> None:
     """List the distinct_ids the state manages.
 
     \b
     Example:
       reconciler state list --state state/FYXXXXXXXX-live.json
     """
-    backend, recorded = _read_state(state_path)
+    backend, recorded = _read_state(settings, state_path, workspace_filter, version_filter)
     notes = {name: " (missing on the server)" for name in recorded.missing}
     notes.update({name: " (unconfirmed: the next apply reads it back first)"
                   for name in recorded.unconfirmed})
@@ -106,16 +113,20 @@ def state_list(state_path: Path | None) -> None:
 @common_options
 @click.argument("distinct_id")
 @state_option
+@state_pair_options
 @format_option("text", "json")
 @show_values_option
-def state_show(distinct_id: str, state_path: Path | None, fmt: str, show_values: bool) -> None:
+@pass_settings
+def state_show(settings: Settings, distinct_id: str, state_path: Path | None,
+               workspace_filter: str | None, version_filter: str | None, fmt: str,
+               show_values: bool) -> None:
     """Show what the state records for one profile.
 
     \b
     Example:
       reconciler state show u-1001 --state state/FYXXXXXXXX-live.json
     """
-    _backend, recorded = _read_state(state_path)
+    _backend, recorded = _read_state(settings, state_path, workspace_filter, version_filter)
     profile = recorded.profiles.get(distinct_id)
     if profile is None and distinct_id in recorded.missing:
         click.echo(f"{printable(distinct_id)}: recorded as missing on the server (nothing is "
@@ -152,7 +163,10 @@ def state_show(distinct_id: str, state_path: Path | None, fmt: str, show_values:
 @state_option
 @click.option("--erase", is_flag=True, help="Then erase their values from the ledger, the "
               "state and its backup for good (`audit erase`).")
-def state_rm(distinct_ids: tuple[str, ...], state_path: Path | None, erase: bool) -> None:
+@state_pair_options
+@pass_settings
+def state_rm(settings: Settings, distinct_ids: tuple[str, ...], state_path: Path | None,
+             erase: bool, workspace_filter: str | None, version_filter: str | None) -> None:
     """Forget profiles without touching the server.
 
     With `--erase`, every personal value of theirs is then made unreadable for good (a
@@ -162,7 +176,8 @@ def state_rm(distinct_ids: tuple[str, ...], state_path: Path | None, erase: bool
     Example:
       reconciler state rm u-1001 u-1002 --state state/FYXXXXXXXX-live.json
     """
-    backend, workspace, version = state_backend(state_path)
+    backend, workspace, version = state_backend(settings, state_path, workspace_filter,
+                                                version_filter)
     with backend.lock("state rm"):
         recorded = backend.load(workspace or None, version if workspace else None)
         forgotten = [Fact(name, "state_rm", "forgotten without a call: the server keeps its "
@@ -172,15 +187,15 @@ def state_rm(distinct_ids: tuple[str, ...], state_path: Path | None, erase: bool
                    if name not in recorded.profiles and name not in recorded.missing]
         if unknown:
             raise UsageError(f"the state does not manage: {', '.join(unknown)}; nothing removed")
-        record_lost(backend, recorded)
+        record_lost(settings, backend, recorded)
         for name in distinct_ids:
             apply_event(recorded, Forgotten(name))
         saved = backend.save(recorded)
-        record(backend, saved.workspace, saved.version, forgotten)
+        record(settings, backend, saved.workspace, saved.version, forgotten)
         click.echo(f"Removed {plural(len(distinct_ids), 'profile')} from the state (serial "
                    f"{saved.serial}).")
         if erase:
-            erase_in(backend, saved, distinct_ids)
+            erase_in(settings, backend, saved, distinct_ids)
 
 
 @state.command("unlock")
@@ -188,7 +203,10 @@ def state_rm(distinct_ids: tuple[str, ...], state_path: Path | None, erase: bool
 @state_option
 @click.option("--force", is_flag=True,
               help="Remove the lock even if its holder may still run (another host, or alive).")
-def state_unlock(state_path: Path | None, force: bool) -> None:
+@state_pair_options
+@pass_settings
+def state_unlock(settings: Settings, state_path: Path | None, force: bool,
+                 workspace_filter: str | None, version_filter: str | None) -> None:
     """Remove a stale state lock left by a process that is gone.
 
     A lock whose holder still runs on this host is refused, naming it; one taken on another
@@ -199,7 +217,8 @@ def state_unlock(state_path: Path | None, force: bool) -> None:
     Example:
       reconciler state unlock --state state/FYXXXXXXXX-live.json
     """
-    backend, workspace, version = state_backend(state_path)
+    backend, workspace, version = state_backend(settings, state_path, workspace_filter,
+                                                version_filter)
     retry = "reconciler state unlock" + (f" --state {state_path}" if state_path else "")
     holder = backend.lock_info()
     if holder is None:
@@ -208,7 +227,7 @@ def state_unlock(state_path: Path | None, force: bool) -> None:
     status = holder_status(holder)
     if force:
         removed = backend.unlock() or holder
-        _record_unlock(state_path, workspace, version, removed, forced=True)
+        _record_unlock(settings, state_path, workspace, version, removed, forced=True)
         click.echo(f"Removed the lock held by {_holder(removed)} (--force).")
         if status is HolderStatus.RUNNING:
             click.echo(f"Warning: pid {removed.pid} still runs and may still change the state; "
@@ -218,7 +237,7 @@ def state_unlock(state_path: Path | None, force: bool) -> None:
     if status is HolderStatus.UNKNOWN:
         raise StateLockedError(_elsewhere(holder, retry))
     removed = _remove_stale(backend, holder, status, retry)
-    _record_unlock(state_path, workspace, version, removed, forced=False)
+    _record_unlock(settings, state_path, workspace, version, removed, forced=False)
     click.echo(f"Removed the stale lock held by {_holder(removed)}: that process is gone.")
 
 

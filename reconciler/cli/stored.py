@@ -6,14 +6,13 @@ encrypt`, `state decrypt`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
-from reconciler.audit import AuditContext
-from reconciler.cli.options import backend_url, encryption, lock_timeout, record_lost
+from reconciler.cli.options import audit_context, record_lost
+from reconciler.cli.settings import Settings
 from reconciler.core import erase_profiles, open_state
 from reconciler.encryption import Encryption
 from reconciler.errors import UsageError
@@ -22,17 +21,20 @@ from reconciler.state import State, StateBackend, default_state_path
 from reconciler.state.location import default_state_dir
 
 
-def state_backend(state_path: Path | None,
-                  encrypted: Encryption | None = None) -> tuple[StateBackend, str, str]:
-    """The backend `--state` names, else the default one of FYNO_WSID / FYNO_VERSION."""
-    workspace = os.environ.get("FYNO_WSID")
-    version = os.environ.get("FYNO_VERSION") or "live"
+def state_backend(settings: Settings, state_path: Path | None, workspace: str | None = None,
+                  version: str | None = None, encrypted: Encryption | None = None
+                  ) -> tuple[StateBackend, str, str]:
+    """The backend `--state` names, else the default one of the pair `--workspace` and
+    `--version` name (`state_pair_options`: on the command line, or FYNO_WSID and
+    FYNO_VERSION)."""
+    workspace = workspace or settings.workspace
+    version = version or settings.version or "live"
     if state_path is None and not workspace:
         raise UsageError("give --state FILE, or set FYNO_WSID (and FYNO_VERSION) to find the "
                          "default state file (or the workspace's state in --backend)")
     backend = open_state(state_path, workspace or "", version,
-                         encryption() if encrypted is None else encrypted, backend_url(),
-                         lock_timeout(), default_state_dir(Path.cwd()))
+                         settings.encryption() if encrypted is None else encrypted,
+                         settings.backend, settings.lock_timeout, default_state_dir(Path.cwd()))
     return backend, workspace or "", version
 
 
@@ -40,12 +42,13 @@ def state_file(state_path: Path | None, workspace: str, version: str) -> Path:
     return state_path or default_state_path(workspace, version, default_state_dir(Path.cwd()))
 
 
-def erase_in(backend: StateBackend, state: State, distinct_ids: Sequence[str]) -> None:
+def erase_in(settings: Settings, backend: StateBackend, state: State,
+             distinct_ids: Sequence[str]) -> None:
     """Erase `distinct_ids` (no longer recorded in `state`, whose lock is held) from the
     state, its backup and the ledger of `backend`; say what was done."""
-    record_lost(backend, state)  # a request in doubt goes on record before its values go
-    context = AuditContext.current(config_dir=None, plan_id="", workspace=state.workspace,
-                                   version=state.version, forced=False)
+    record_lost(settings, backend, state)  # a request in doubt goes on record before its values
+    context = audit_context(settings, config_dir=None, plan_id="", workspace=state.workspace,
+                            version=state.version)
     with backend.ledger(durable=True) as ledger:
         destroyed = erase_profiles(backend, state, distinct_ids, ledger, context)
         clear = {distinct_id: ledger.unsealed((state.workspace, state.version, distinct_id))

@@ -1,4 +1,5 @@
-"""Drift reports rendered: what `refresh` found changed on the server, as text, JSON or markdown.
+"""Drift reports rendered: what `refresh` found changed on the server, as text or JSON (the
+markdown is `render.drift_markdown`; `render.formats` has all three, and `render_drift`).
 
     Drift in workspace FYXXXXXXXX (live): 2 of 5 profiles changed outside reconciler
     ...
@@ -20,7 +21,6 @@ with `printable_json`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Final
 
 import orjson
@@ -42,35 +42,10 @@ from reconciler.render.common import (
     printable_json,
     unmanaged_action,
 )
-from reconciler.render.drift_markdown import render_drift_markdown
 from reconciler.render.text import LINE_INDENT, PROFILE_INDENT
 
 PROFILE_NOTES: Final = {"-": " (deleted on the server)", "+": " (exists on the server again)",
                         "~": ""}
-
-DriftRenderer = Callable[[DriftReport, bool, bool], str]
-
-DRIFT_RENDERERS: Final[dict[str, DriftRenderer]] = {
-    "text": lambda report, color, show_values: render_drift_text(
-        report, color=color, show_values=show_values),
-    "markdown": lambda report, color, show_values: render_drift_markdown(
-        report, show_values=show_values),
-    "json": lambda report, color, show_values: render_drift_json(
-        report, show_values=show_values),
-}
-DRIFT_FORMATS: Final = tuple(DRIFT_RENDERERS)
-
-
-def render_drift(report: DriftReport, fmt: str, *, color: bool = False,
-                 show_values: bool = False) -> str:
-    """`report` in format `fmt` (one of `DRIFT_FORMATS`), ending with exactly one newline."""
-    try:
-        renderer = DRIFT_RENDERERS[fmt]
-    except KeyError:
-        raise ValueError(
-            f"unknown format {fmt!r}; expected one of {', '.join(DRIFT_FORMATS)}") from None
-    return renderer(report, color, show_values)
-
 
 def render_drift_json(report: DriftReport, *, show_values: bool = False) -> str:
     """`report.to_json()` with sorted keys and an indent of 2; values masked unless

@@ -1,9 +1,11 @@
-"""The plans of several workspace/version pairs made in one run, as one text or one comment.
+"""The plans (and drift reports) of several workspace/version pairs made in one run, as one
+text, one comment or one document; `render.formats` holds them in its registry.
 
-A run of one pair renders exactly as that pair's plan does. A run of several renders each
-pair's plan in turn (sorted by workspace, then version) under its own title, then a line of
-totals; in markdown, one section per pair in one comment that stays under the limit as a
-whole: the limit is shared, and what a short section leaves unused goes to the others.
+A run of one pair renders exactly as that pair's plan (or report) does. A run of several
+renders each pair's plan in turn (sorted by workspace, then version) under its own title,
+then a line of totals; in markdown, one section per pair in one comment that stays under the
+limit as a whole: the limit is shared, and what a short section leaves unused goes to the
+others.
 """
 
 from __future__ import annotations
@@ -16,9 +18,8 @@ import orjson
 from reconciler.drift import DriftReport
 from reconciler.plan import Plan
 from reconciler.render.common import BOLD, Paint, plural, printable_json
-from reconciler.render.drift import render_drift
+from reconciler.render.drift import render_drift_json, render_drift_text
 from reconciler.render.drift_markdown import render_drift_markdown
-from reconciler.render.json import render_json
 from reconciler.render.markdown import DEFAULT_LIMIT, SEE_ALL, render_markdown
 from reconciler.render.text import render_text
 
@@ -84,37 +85,30 @@ def _shared(plans: Sequence[Plan], room: int, *, show_values: bool) -> list[str]
     return sections
 
 
-def render_pairs(plans: Sequence[Plan], fmt: str, *, color: bool = False,
-                 show_values: bool = False) -> str:
-    """`plans` (one per pair, of one run) in format `fmt`: text, markdown or json."""
-    if fmt == "text":
-        return render_text_pairs(plans, color=color, show_values=show_values)
-    if fmt == "markdown":
-        return render_markdown_pairs(plans, show_values=show_values)
-    if fmt == "json":
-        return render_json(plans, show_values=show_values)
-    raise ValueError(f"unknown format {fmt!r}; expected text, markdown or json")
-
-
-def render_drift_pairs(reports: Sequence[DriftReport], fmt: str, *, color: bool = False,
-                       show_values: bool = False) -> str:
-    """The drift of each pair refreshed in one run: one pair renders as `render_drift`; more
-    than one, each in turn (markdown: the limit shared equally; JSON: one document,
-    `{"has_drift": …, "reports": [each pair's report]}`)."""
-    if len(reports) == 1:
-        return render_drift(reports[0], fmt, color=color, show_values=show_values)
-    if fmt == "json":
-        documents = [orjson.loads(render_drift(report, "json", show_values=show_values))
-                     for report in reports]
-        whole = {"has_drift": any(report.has_drift for report in reports),
-                 "reports": documents}
-        # Escaped again: `render_drift` escaped what a terminal would act on, `loads` undid it.
-        return printable_json(orjson.dumps(whole, option=orjson.OPT_INDENT_2).decode()) + "\n"
-    if fmt == "markdown":
-        share = max((DEFAULT_LIMIT - len(_SEPARATOR) * len(reports)) // len(reports),
-                    MIN_SHARE)
-        return "".join(_SEPARATOR * bool(index) + render_drift_markdown(
-            report, show_values=show_values, limit=share) for index, report in
-            enumerate(reports))
-    return "\n".join(render_drift(report, fmt, color=color, show_values=show_values)
+def render_drift_text_pairs(reports: Sequence[DriftReport], *, color: bool,
+                            show_values: bool) -> str:
+    """The drift of each pair refreshed in one run, each report in turn."""
+    return "\n".join(render_drift_text(report, color=color, show_values=show_values)
                      for report in reports)
+
+
+def render_drift_markdown_pairs(reports: Sequence[DriftReport], *, show_values: bool) -> str:
+    """One comment: one pair renders as `render_drift_markdown`; more than one, each in
+    turn, the limit shared equally."""
+    if len(reports) == 1:
+        return render_drift_markdown(reports[0], show_values=show_values)
+    share = max((DEFAULT_LIMIT - len(_SEPARATOR) * len(reports)) // len(reports), MIN_SHARE)
+    return "".join(_SEPARATOR * bool(index) + render_drift_markdown(
+        report, show_values=show_values, limit=share) for index, report in enumerate(reports))
+
+
+def render_drift_json_pairs(reports: Sequence[DriftReport], *, show_values: bool) -> str:
+    """One pair's report as `render_drift_json`; more than one as one document,
+    `{"has_drift": …, "reports": [each pair's report]}`."""
+    if len(reports) == 1:
+        return render_drift_json(reports[0], show_values=show_values)
+    documents = [orjson.loads(render_drift_json(report, show_values=show_values))
+                 for report in reports]
+    whole = {"has_drift": any(report.has_drift for report in reports), "reports": documents}
+    # Escaped again: `render_drift_json` escaped what a terminal would act on, `loads` undid it.
+    return printable_json(orjson.dumps(whole, option=orjson.OPT_INDENT_2).decode()) + "\n"
