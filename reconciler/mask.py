@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from reconciler.model import CHANNELS, Token
@@ -132,6 +132,19 @@ def display_pair(channel: str, before: str | Token, after: str | Token, *,
         return shown
     return (display_value(channel, before, fingerprinted=True),
             display_value(channel, after, fingerprinted=True))
+
+
+def display_values(channel: str, values: Sequence[str | Token], *,
+                   show_values: bool = False) -> list[str]:
+    """The values of one channel (a profile's tokens) for people, as `display_value` shows
+    each; values whose masks are equal though they differ each get their `fingerprint`, so
+    that two tokens listed alike (`fcm_token:ab…f3` twice) are told apart."""
+    shown = [display_value(channel, value, show_values=show_values) for value in values]
+    if show_values or len(set(shown)) == len(shown):
+        return shown
+    alike = {text for text in shown if shown.count(text) > 1}
+    return [display_value(channel, value, fingerprinted=True) if text in alike else text
+            for value, text in zip(values, shown, strict=True)]
 
 
 def display_token(token: Token, *, show_values: bool = False,

@@ -350,3 +350,17 @@ def test_the_bar_follows_a_terminal_made_narrower(monkeypatch: pytest.MonkeyPatc
 def test_a_bar_line_is_never_wider_than_asked(width: int) -> None:
     for done in (0, 1, 49_999, 100_000):
         assert len(bar_line("apply", done, 100_000, 1234.5, width)) <= width
+
+
+def test_state_show_tells_apart_two_tokens_that_mask_alike(tmp_path: Path) -> None:
+    alike = ["fcm_token:ab0000000000f3", "fcm_token:ab1111111111f3"]  # both fcm_token:ab…f3
+    state = tmp_path / "state.json"
+    write_state(state, {"u-1": {"push": [{"token": token, "status": 1} for token in alike]
+                                + [{"token": "fcm_token:zz9999999999yy", "status": 1}]}})
+    result = run("state", "show", "u-1", "--state", state)
+    assert result.exit_code == 0, result.output
+    lines = [line.strip() for line in result.output.splitlines() if "push:" in line]
+    marks = [re.fullmatch(r"push: fcm_token:ab…f3#([0-9a-f]{4})", line) for line in lines[:2]]
+    assert all(marks) and marks[0].group(1) != marks[1].group(1), result.output  # type: ignore[union-attr]
+    assert lines[2] == "push: fcm_token:zz…yy"  # a mask of its own: no fingerprint
+    assert not any(token in result.output for token in alike)

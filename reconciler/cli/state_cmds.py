@@ -6,6 +6,7 @@ Every distinct_id, value and lock holder is shown through `printable` (JSON thro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,8 @@ from reconciler.cli.pairs import state_pair_options
 from reconciler.cli.settings import Settings, pass_settings
 from reconciler.cli.stored import erase_in, state_backend
 from reconciler.errors import StateError, StateLockedError, UsageError
-from reconciler.mask import display_value, mask_channel_object
-from reconciler.model import CHANNEL_ORDER
+from reconciler.mask import display_values, mask_channel_object
+from reconciler.model import CHANNEL_ORDER, Token
 from reconciler.ownership import entry_of
 from reconciler.render.common import plural, printable, printable_json
 from reconciler.state import (
@@ -145,8 +146,10 @@ def state_show(settings: Settings, distinct_id: str, state_path: Path | None,
     managed = recorded.managed.get(distinct_id, frozenset())
     for name in sorted(profile.channels, key=CHANNEL_ORDER.__getitem__):
         value = profile.channels[name]
-        for item in (value,) if isinstance(value, str) else value:
-            shown = display_value(name, item, show_values=show_values)
+        items: Sequence[str | Token] = (value,) if isinstance(value, str) else value
+        # Tokens that mask alike carry a fingerprint each (`fcm_token:ab…f3#3fa1`).
+        for item, shown in zip(items, display_values(name, items, show_values=show_values),
+                               strict=True):
             mark = ""
             if managed:
                 mark = (" (written by reconciler)" if entry_of(name, item) in managed
