@@ -217,3 +217,23 @@ def test_markdown_comment_has_a_section_per_pair_under_the_limit(tmp_path: Path)
     assert text.count("left out** to keep this comment under") == 2
     assert "only-1" in text
     assert len(text) > 60_000
+
+
+def test_import_reads_every_pair_into_its_own_state(repository: Path, sandbox: SandboxProcess,
+                                                    store: Store) -> None:
+    validated = reconciler("validate", *config_paths(repository), cwd=repository)
+    assert validated.code == 0, validated.output
+    assert validated.stdout.splitlines() == [
+        f"Valid: 2 profiles in 1 file (workspace {workspace}, version {version})."
+        for workspace, version in PAIRS]
+
+    imported = reconciler("import", *config_paths(repository), cwd=repository,
+                          sandbox=sandbox)
+
+    assert imported.code == 0, imported.output
+    for workspace, version in PAIRS:
+        assert f"{workspace} ({version}): Imported 2 profiles into" in imported.stdout
+        document = store.document(repository, workspace, version)
+        assert document["profiles"].keys() == DESIRED[workspace, version].keys()
+    assert store.document(repository, BRAND_B, "live")["profiles"]["u-1"]["sms"] \
+        == SERVER[BRAND_B]["live"]["u-1"]["sms"]
