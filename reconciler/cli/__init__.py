@@ -8,6 +8,7 @@
     planning    validate, plan, show
     state_cmds  state list | show | rm | unlock
     apply_cmd   apply (with progress: a bar on a terminal, periodic lines otherwise)
+    apply_output what apply tells: prose or JSON events, and each pair's summary
     refresh_cmds import, refresh (and --refresh for plan and apply)
     export_cmd  export: configuration YAML from what the server holds
     fmt_cmd     fmt: the canonical layout of configuration YAML, comments kept

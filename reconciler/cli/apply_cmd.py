@@ -5,18 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 from click.core import ParameterSource
 
 from reconciler import heap
 from reconciler.apply import ApplyResult, run_apply
-from reconciler.audit import utc_now
+from reconciler.cli.apply_output import Applied, Output, report
 from reconciler.cli.group import cli
 from reconciler.cli.options import (
     audit_context,
@@ -42,26 +39,13 @@ from reconciler.cli.refresh_cmds import refresh_in_memory
 from reconciler.cli.remote import client, progress, require_api_key, retry_policy, run_options
 from reconciler.cli.settings import Settings, pass_settings
 from reconciler.config.sources import YAML_SUFFIXES
-from reconciler.converge import Report
-from reconciler.drift import DriftReport
 from reconciler.errors import (
-    ApplyFailedError,
-    Interrupted,
     PlanStaleError,
-    ReconcilerError,
     UsageError,
 )
 from reconciler.plan import Plan
 from reconciler.planfile import check_fresh, read_plans
-from reconciler.render.common import noun, plural, printable
-from reconciler.render.events import (
-    event_line,
-    failed_event,
-    plan_event,
-    report_event,
-    report_message,
-    summary_event,
-)
+from reconciler.render.common import plural, printable
 from reconciler.render.formats import TEXT
 from reconciler.state import State, StateBackend
 
@@ -105,7 +89,7 @@ def apply(settings: Settings, ctx: click.Context, paths: tuple[Path, ...],
     env = os.environ
     planfile = _saved_plan(paths)
     require_api_key(env)
-    out = _Output(fmt == "json", show_values)
+    out = Output(fmt == "json", show_values)
     with out.errors():
         if out.json and planfile is None and not auto_approve:
             raise UsageError("--format json cannot ask for `yes`: add --auto-approve, or "
@@ -124,12 +108,12 @@ def apply(settings: Settings, ctx: click.Context, paths: tuple[Path, ...],
                                     env, parallelism, rate, out, auto_approve=auto_approve,
                                     refresh=refresh, targets=targets,
                                     max_delete_percent=max_delete_percent, force=force)
-        _report(results, out)
+        report(results, out)
 
 
 def _apply_saved(settings: Settings, planfile: Path, state_path: Path | None,
                  env: Mapping[str, str], parallelism: int, rate: float | None,
-                 out: _Output) -> list[_Applied]:
+                 out: Output) -> list[Applied]:
     """Apply exactly a reviewed plan, if every state it names is still the one it was made
     against: all are checked, under their locks, before the first call."""
     plans = read_plans(planfile, settings.encryption())
@@ -158,9 +142,9 @@ def _apply_saved(settings: Settings, planfile: Path, state_path: Path | None,
 
 def _apply_config(settings: Settings, paths: tuple[Path, ...], workspace_filter: str | None,
                   version_filter: str | None, state_path: Path | None,
-                  env: Mapping[str, str], parallelism: int, rate: float | None, out: _Output,
+                  env: Mapping[str, str], parallelism: int, rate: float | None, out: Output,
                   *, auto_approve: bool, refresh: bool, targets: tuple[str, ...],
-                  max_delete_percent: float, force: bool) -> list[_Applied]:
+                  max_delete_percent: float, force: bool) -> list[Applied]:
     """Plan from the configuration, show it, confirm, apply; [] when nothing is to apply."""
     configs = load_pairs(settings, paths, workspace_filter, version_filter)
     one_state_only(state_path, configs)
@@ -210,27 +194,18 @@ def _lock_and_load(stores: Sequence[Store], pairs: Sequence[tuple[str, str]],
     return states
 
 
-@dataclass(frozen=True)
-class _Applied:
-    """One pair's apply, or a pair left alone because an earlier one stopped the run."""
-
-    workspace: str
-    version: str
-    result: ApplyResult | None  # None: not started
-
-
 def _execute_all(settings: Settings, plans: Sequence[Plan], states: Sequence[State],
                  stores: Sequence[Store], config_path: Path, env: Mapping[str, str],
-                 parallelism: int, rate: float | None, out: _Output, *, refreshed: bool = False,
-                 announce: bool = False) -> list[_Applied]:
+                 parallelism: int, rate: float | None, out: Output, *, refreshed: bool = False,
+                 announce: bool = False) -> list[Applied]:
     """Apply each pair's plan in turn. A pair's failed calls do not stop the next pair (its
     profiles are independent); a 401, a setup error or Ctrl-C stops the run. `announce`:
     each plan's JSON event goes first (a saved plan's; a new plan's went before `yes`)."""
-    applied: list[_Applied] = []
+    applied: list[Applied] = []
     stopped = False
     for plan, state, store in zip(plans, states, stores, strict=True):
         if stopped:
-            applied.append(_Applied(plan.workspace, plan.version, None))
+            applied.append(Applied(plan.workspace, plan.version, None))
             continue
         if len(plans) > 1 and not _has_work(plan, state):
             if refreshed:
@@ -243,7 +218,7 @@ def _execute_all(settings: Settings, plans: Sequence[Plan], states: Sequence[Sta
             out.plan(plan)
         result = _execute(settings, plan, state, store.backend, config_path, env, parallelism,
                           rate, out)
-        applied.append(_Applied(plan.workspace, plan.version, result))
+        applied.append(Applied(plan.workspace, plan.version, result))
         outcome = result.outcome
         stopped = outcome.interrupted or outcome.fatal is not None
     return applied
@@ -279,54 +254,9 @@ def _confirm(auto_approve: bool) -> None:
         raise UsageError("apply cancelled: nothing was changed")
 
 
-class _Output:
-    """Where apply's account of the run goes: prose for people, or (`--format json`) a
-    stream of JSON events on stdout (`render.events`), with the prose on stderr."""
-
-    def __init__(self, json: bool, show_values: bool) -> None:
-        self.json = json
-        self.show_values = show_values
-        self._mutex = threading.Lock()
-
-    def event(self, event: dict[str, Any]) -> None:
-        with self._mutex:  # reports come from the executor's threads: one line each
-            click.echo(event_line(event))
-
-    def plan(self, plan: Plan) -> None:
-        if self.json:
-            self.event(plan_event(plan))
-
-    def report(self, report: Report) -> None:
-        if self.json:
-            self.event(report_event(report, show_values=self.show_values))
-
-    def prose(self, text: str, *, err: bool = False) -> None:
-        click.echo(text, err=err or self.json)
-
-    @contextlib.contextmanager
-    def errors(self) -> Iterator[None]:
-        """In JSON, an error that stops apply is an event too, the stream's last line; it
-        goes on to stderr and sets the exit code as in every other command."""
-        try:
-            yield
-        except ReconcilerError as error:
-            if self.json:
-                self.event({"type": "error", "time": utc_now(), "message": str(error),
-                            "exit_code": error.exit_code})
-            raise
-
-    def nothing_to_apply(self, serials: Sequence[int]) -> None:
-        self.prose("Nothing to apply.")
-        if self.json:
-            for serial in serials:
-                self.event(summary_event(planned=0, made=0, failed=0, requests=0,
-                                         seconds=0.0, serial=serial, unconfirmed=0,
-                                         stopped=None))
-
-
 def _execute(settings: Settings, plan: Plan, state: State, backend: StateBackend,
              config_path: Path, env: Mapping[str, str], parallelism: int, rate: float | None,
-             out: _Output) -> ApplyResult:
+             out: Output) -> ApplyResult:
     api = client(settings, env, plan.workspace, plan.version, parallelism)
     context = audit_context(
         settings, config_dir=config_path if config_path.is_dir() else config_path.parent,
@@ -342,66 +272,3 @@ def _execute(settings: Settings, plan: Plan, state: State, backend: StateBackend
         api.close()
 
 
-def _report(applied: Sequence[_Applied], out: _Output) -> None:
-    """Say what each pair's apply did; then stop with the error that stopped the run, or
-    exit 1 when calls failed."""
-    several = len(applied) > 1
-    fatal: ReconcilerError | None = None
-    interrupted = False
-    failed = 0
-    for item in applied:
-        where = f"{label(item.workspace, item.version)}: " if several else ""
-        if item.result is None:
-            out.prose(f"{where}not applied: the run stopped before it.")
-            continue
-        _report_pair(item.result, out, where)
-        outcome = item.result.outcome
-        fatal = fatal or outcome.fatal
-        interrupted = interrupted or outcome.interrupted
-        failed += len(outcome.failures)
-    if fatal is not None:
-        raise fatal
-    if interrupted:
-        raise Interrupted("interrupted: the calls that finished are recorded; run `reconciler "
-                          "plan` to see what is left")
-    if failed:
-        raise ApplyFailedError(f"{plural(failed, 'profile')} failed; the state records exactly "
-                               "what was done: run `reconciler plan` to see what is left")
-
-
-def _report_pair(result: ApplyResult, out: _Output, where: str) -> None:
-    if result.drift:
-        drift = DriftReport(result.state.workspace, result.state.version, result.drift,
-                            len(result.drift))
-        click.echo(TEXT.drift((drift,), False, False), nl=False, err=True)
-    outcome = result.outcome
-    failed = len(outcome.failures)
-    stopped = outcome.interrupted or outcome.fatal is not None
-    made = min(outcome.finished, result.calls)
-    rate = made / result.seconds if result.seconds else 0.0
-    left = f", {result.calls - made} left" if stopped else ""
-    out.prose(f"{where}Apply {'stopped' if stopped else 'complete'}: {made} of "
-              f"{plural(result.calls, 'planned call')} made{left}, {failed} failed, in "
-              f"{result.seconds:.1f} s ({rate:.1f} calls/s; "
-              f"{plural(outcome.requests, 'request')} in all); state serial "
-              f"{result.state.serial}.")
-    if out.json:
-        for report in outcome.failures:
-            out.event(failed_event(report, show_values=out.show_values))
-        why = ("interrupted" if outcome.interrupted
-               else None if outcome.fatal is None else str(outcome.fatal))
-        out.event(summary_event(planned=result.calls, made=made, failed=failed,
-                                requests=outcome.requests, seconds=result.seconds,
-                                serial=result.state.serial,
-                                unconfirmed=len(result.state.unconfirmed), stopped=why))
-    for report in outcome.failures:
-        status = "no answer" if report.status is None else str(report.status)
-        message = report_message(report, out.show_values)
-        click.echo(printable(f"  failed: {where}{report.distinct_id}: {report.operation}: "
-                             f"{status} {message} (attempts: {report.attempts})"), err=True)
-    if result.state.unconfirmed:
-        unconfirmed = len(result.state.unconfirmed)
-        click.echo(f"  {where}{plural(unconfirmed, 'profile')} "
-                   f"{noun(unconfirmed, 'is', 'are')} unconfirmed (a call's outcome is "
-                   f"unknown); the next apply reads {noun(unconfirmed, 'it', 'them')} back "
-                   "first.", err=True)
