@@ -122,6 +122,9 @@ def test_one_plan_one_apply_three_states_and_their_ledger_records(
     assert verify.code == 0, verify.output
 
     # The other commands go over every pair as well, or over those chosen.
+    fresh = reconciler("plan", *config_paths(repository), "--refresh", "--detailed-exitcode",
+                       cwd=repository, sandbox=sandbox)
+    assert fresh.code == 0, fresh.output
     refreshed = reconciler("refresh", *config_paths(repository), "--detailed-exitcode",
                            cwd=repository, sandbox=sandbox)
     assert refreshed.code == 0, refreshed.output
@@ -237,3 +240,20 @@ def test_import_reads_every_pair_into_its_own_state(repository: Path, sandbox: S
         assert document["profiles"].keys() == DESIRED[workspace, version].keys()
     assert store.document(repository, BRAND_B, "live")["profiles"]["u-1"]["sms"] \
         == SERVER[BRAND_B]["live"]["u-1"]["sms"]
+
+
+def test_a_401_stops_the_run_and_the_pairs_after_it_are_not_started(
+        repository: Path, sandbox: SandboxProcess) -> None:
+    before = server_data(sandbox)
+
+    refused = reconciler("apply", *config_paths(repository), "--auto-approve",
+                         cwd=repository, sandbox=sandbox, key="sk-not-the-sandbox-key")
+
+    assert refused.code == 1, refused.output
+    assert (f"{BRAND_A} (live): not applied: stopped before its first call (the error below)."
+            in refused.output)
+    assert "answered 401" in refused.stderr
+    assert f"{BRAND_A} (test): not applied: the run stopped before it." in refused.output
+    assert f"{BRAND_B} (live): not applied: the run stopped before it." in refused.output
+    assert "sk-not-the-sandbox-key" not in refused.output
+    assert server_data(sandbox) == before

@@ -41,6 +41,7 @@ from reconciler.cli.settings import Settings, pass_settings
 from reconciler.config.sources import YAML_SUFFIXES
 from reconciler.errors import (
     PlanStaleError,
+    ReconcilerError,
     UsageError,
 )
 from reconciler.plan import Plan
@@ -216,8 +217,17 @@ def _execute_all(settings: Settings, plans: Sequence[Plan], states: Sequence[Sta
                       f"{plural(len(plan.calls), 'call')}.", err=True)
         if announce:
             out.plan(plan)
-        result = _execute(settings, plan, state, store.backend, config_path, env, parallelism,
-                          rate, out)
+        try:
+            result = _execute(settings, plan, state, store.backend, config_path, env,
+                              parallelism, rate, out)
+        except ReconcilerError as error:
+            if len(plans) == 1:
+                raise
+            # Stopped before its first call (a setup error found by the preflight): the
+            # pairs applied before it are still reported, then the error ends the command.
+            applied.append(Applied(plan.workspace, plan.version, None, error))
+            stopped = True
+            continue
         applied.append(Applied(plan.workspace, plan.version, result))
         outcome = result.outcome
         stopped = outcome.interrupted or outcome.fatal is not None

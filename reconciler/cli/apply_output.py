@@ -33,11 +33,13 @@ from reconciler.render.formats import TEXT
 
 @dataclass(frozen=True)
 class Applied:
-    """One pair's apply, or a pair left alone because an earlier one stopped the run."""
+    """One pair's apply, or a pair left alone: because an earlier one stopped the run, or
+    because `error` stopped it before its first call."""
 
     workspace: str
     version: str
     result: ApplyResult | None  # None: not started
+    error: ReconcilerError | None = None
 
 
 class Output:
@@ -94,6 +96,10 @@ def report(applied: Sequence[Applied], out: Output) -> None:
     failed = 0
     for item in applied:
         where = f"{label(item.workspace, item.version)}: " if several else ""
+        if item.error is not None:
+            out.prose(f"{where}not applied: stopped before its first call (the error below).")
+            fatal = fatal or item.error
+            continue
         if item.result is None:
             out.prose(f"{where}not applied: the run stopped before it.")
             continue
