@@ -17,7 +17,7 @@ from reconciler.core import erase_profiles, open_state
 from reconciler.encryption import Encryption
 from reconciler.errors import UsageError
 from reconciler.render.common import plural, printable
-from reconciler.state import State, StateBackend, default_state_path
+from reconciler.state import State, StateBackend
 from reconciler.state.location import default_state_dir
 
 
@@ -36,10 +36,6 @@ def state_backend(settings: Settings, state_path: Path | None, workspace: str | 
                          settings.encryption() if encrypted is None else encrypted,
                          settings.backend, settings.lock_timeout, default_state_dir(Path.cwd()))
     return backend, workspace or "", version
-
-
-def state_file(state_path: Path | None, workspace: str, version: str) -> Path:
-    return state_path or default_state_path(workspace, version, default_state_dir(Path.cwd()))
 
 
 def erase_in(settings: Settings, backend: StateBackend, state: State,
