@@ -195,7 +195,10 @@ def test_state_commands_need_a_state_or_a_workspace() -> None:
 
 def every_command(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     found = [prefix] if prefix else []
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):  # as click lists them: loaded on demand
+        command = group.get_command(context, name)
+        assert command is not None, name
         if isinstance(command, click.Group):
             found += every_command(command, (*prefix, name))
         else:
@@ -280,3 +283,19 @@ def test_state_list_and_show_mark_missing_and_unconfirmed_profiles(basic: Path) 
     assert "u-1002 (unconfirmed: the next apply reads it back first)" in listed
     shown = run("state", "show", "u-ghost", "--state", basic / "state.json")
     assert shown.exit_code == 0 and "missing on the server" in shown.output
+
+
+def test_plan_does_not_import_the_commands_it_does_not_run() -> None:
+    """Commands are loaded when they run: `plan` never pays for `fmt`'s round-trip YAML, the
+    sandbox's server or `export`."""
+    code = ("import sys; from reconciler.cli import main\n"
+            "try:\n    main(['plan', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(name for name in sys.modules if name.startswith(("
+            "'reconciler.cli.', 'ruamel', 'reconciler.sandbox', 'reconciler.fmt'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    loaded = result.stdout.strip().splitlines()[-1]
+    assert "reconciler.cli.planning" in loaded
+    for name in ("reconciler.cli.fmt_cmd", "ruamel", "reconciler.sandbox", "reconciler.fmt'",
+                 "reconciler.cli.export_cmd", "reconciler.cli.sandbox_cmd"):
+        assert name not in loaded, loaded

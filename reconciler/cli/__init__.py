@@ -23,22 +23,7 @@
 
 from __future__ import annotations
 
-from reconciler.cli import (
-    apply_cmd,
-    audit_cmds,
-    backend_cmd,
-    doctor_cmd,
-    export_cmd,
-    fmt_cmd,
-    migrate_cmd,
-    planning,
-    privacy_cmds,
-    refresh_cmds,
-    sandbox_cmd,
-    state_cmds,
-)
-from reconciler.cli.group import cli, main
+from reconciler.cli.group import COMMAND_MODULES, cli, main
 
-__all__ = ["apply_cmd", "audit_cmds", "backend_cmd", "cli", "doctor_cmd", "export_cmd", "fmt_cmd",
-           "main", "migrate_cmd", "planning", "privacy_cmds", "refresh_cmds", "sandbox_cmd",
-           "state_cmds"]
+# The command modules are imported when their command runs (`group.COMMAND_MODULES`).
+__all__ = ["COMMAND_MODULES", "cli", "main"]
