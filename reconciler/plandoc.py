@@ -195,22 +195,27 @@ def _masked_ownership(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 def masked_call_line(call: Call) -> bytes:
     """`call.to_json()` as one line of JSON, its values masked as `mask_change_json` masks
-    them."""
-    return orjson.dumps(_call_json(call, [_masked_change(change) for change in call.changes]))
+    them; orjson calls back only for each change, as in `call_line`."""
+    return orjson.dumps(_call_json(call, call.changes), default=_masked_change)
 
 
-def _masked_change(change: Change) -> dict[str, Any]:
+def _masked_change(change: Any) -> dict[str, Any]:
     """`mask_change_json` of the change's JSON form. An entry added or removed in a managed
     channel, most of any plan, is masked here directly, value by value: the fingerprints
     that `mask_change_json` adds only ever tell apart the two sides of a change."""
+    if type(change) is not Change:
+        raise TypeError  # orjson reports it: nothing else is in a call
     channel, before, after = change
     if channel not in CHANNELS or (before is not None and after is not None):
         return mask_change_json(change.to_json(compact=True))
     side, value = ("after", after) if before is None else ("before", before)
     if isinstance(value, Token):
-        token = value.to_json()
-        token["token"] = mask_token(value.token)
-        return {"channel": channel, side: token}
+        token, integration_id, status = value
+        if integration_id is None:  # `Token.to_json`'s members, in its order
+            return {"channel": channel, side: {"token": mask_token(token), "status": status}}
+        return {"channel": channel, side: {"token": mask_token(token),
+                                           "integration_id": integration_id,
+                                           "status": status}}
     assert value is not None  # a change has at least one side
     return {"channel": channel, side: mask(channel, value)}
 
