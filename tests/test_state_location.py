@@ -125,3 +125,21 @@ def test_the_state_nearest_the_configuration_is_used_and_not_warned_about(repo: 
     assert code == 0, err
     code, _, err = run("apply", "plan.json", "--auto-approve")
     assert "Warning" not in err
+
+
+def test_a_directory_that_cannot_be_searched_hides_what_it_holds(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    locked = repo / "locked"
+    (locked / "state").mkdir(parents=True)
+    (locked / "state" / STATE_NAME).write_text("{}")
+    stat = Path.stat
+
+    def denied(path: Path, **kwargs: object) -> os.stat_result:
+        if locked in path.parents:  # as a directory without search permission answers
+            raise PermissionError(13, "Permission denied", str(path))
+        return stat(path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "stat", denied)
+    assert states_elsewhere(repo / "teams" / "profiles", repo, STATE_NAME,
+                            repo / "state" / STATE_NAME) == []
+    assert state_root(locked, cwd=repo) == repo

@@ -19,7 +19,8 @@ empty state would add everything, or delete nothing it should.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final
 
@@ -41,7 +42,7 @@ def state_root(start: Path, cwd: Path | None = None) -> Path:
     # /tmp or a home directory would be nobody's.
     limit = top if top is not None else (cwd if _within(here, cwd) else here)
     for directory in (here, *here.parents):
-        if (directory / STATE_DIR).is_dir():
+        if _is(directory / STATE_DIR, stat.S_ISDIR):
             return directory
         if directory == limit:
             break
@@ -67,7 +68,7 @@ def git_top(directory: Path) -> Path | None:
     """The top of the git work tree holding `directory` (a `.git` directory or file, as in
     a worktree or submodule), or None outside git."""
     for candidate in (directory, *directory.parents):
-        if (candidate / ".git").exists():
+        if _is(candidate / ".git", lambda _mode: True):
             return candidate
     return None
 
@@ -85,7 +86,8 @@ def states_elsewhere(start: Path, root: Path, name: str, chosen: Path) -> list[P
     candidates += [directory / STATE_DIR / name for directory in (here, *here.parents)
                    if directory != base and base not in directory.parents]
     for candidate in candidates:
-        if candidate.is_file() and candidate.resolve() != chosen and candidate not in found:
+        if (_is(candidate, stat.S_ISREG) and candidate.resolve() != chosen
+                and candidate not in found):
             found.append(candidate)
     return found
 
@@ -106,6 +108,15 @@ def _directories(root: Path) -> Iterator[Path]:
         stack.extend((Path(entry.path), depth + 1) for entry in entries
                      if entry.is_dir(follow_symlinks=False) and entry.name not in _SKIPPED
                      and not entry.name.startswith(".") and entry.name != STATE_DIR)
+
+
+def _is(path: Path, kind: Callable[[int], bool]) -> bool:
+    """Whether `path` exists and its mode is of `kind`; a directory that cannot be searched
+    (no permission) hides what it holds rather than stopping the run."""
+    try:
+        return kind(path.stat().st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 def _within(directory: Path, cwd: Path) -> bool:
