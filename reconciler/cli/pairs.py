@@ -150,7 +150,7 @@ def open_pair(settings: Settings, state_path: Path | None, workspace: str, versi
     backend = open_state(None, workspace, version, settings.encryption(), None,
                          settings.lock_timeout, state_dir=default_state_dir(start))
     assert isinstance(backend, LocalStateFile)
-    if backend.path.exists():
+    if os.path.exists(backend.path):  # False on any error: loading it then names the error
         return Store(backend)
     others = states_elsewhere(start, state_root(start), backend.path.name, backend.path)
     if not others:
