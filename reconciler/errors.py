@@ -21,8 +21,9 @@
     │       └── NoAnswerError       it may have reached the server: outcome unknown
     ├── ApplyFailedError            some calls failed; the state records what was done
     ├── AuditError                  the audit ledger cannot be read, appended to, or verified
-    └── EncryptionError             a file cannot be sealed or opened: no key, another key,
-                                    an edited ciphertext, or a clear file where a key is set
+    ├── EncryptionError             a file cannot be sealed or opened: no key, another key,
+    │                               an edited ciphertext, or a clear file where a key is set
+    └── BesideError                 the process working beside this one ended without a result
     Interrupted                     the user pressed Ctrl-C (exit 130)
 
 Errors become output in exactly one place, `reconciler.cli.main`; nothing else prints them.
@@ -69,6 +70,11 @@ class ConfigError(ReconcilerError):
         count = len(self.problems)
         noun = "problem" if count == 1 else "problems"
         super().__init__(f"configuration has {count} {noun}")
+
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[list[Problem]]]:
+        # Raised in a process working beside the command's (`reconciler.beside`), it is
+        # pickled: rebuilt from its problems, not from its message.
+        return (ConfigError, (self.problems,))
 
 
 class StateError(ReconcilerError):
@@ -146,6 +152,10 @@ class AuditError(ReconcilerError):
 
 class EncryptionError(ReconcilerError):
     """A file cannot be encrypted or decrypted: no key, another key, or an edited ciphertext."""
+
+
+class BesideError(ReconcilerError):
+    """The process working beside this one (`reconciler.beside`) ended without a result."""
 
 
 class Interrupted(ReconcilerError):

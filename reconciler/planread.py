@@ -32,7 +32,7 @@ from reconciler.plan import (
 )
 from reconciler.plandoc import HEADER_END, TRAILER_START, trailer_checksum
 
-_AGAIN: Final = "run `reconciler plan --out` again"
+AGAIN: Final = "run `reconciler plan --out` again"
 _BATCH: Final = 1_000  # call lines parsed and checked at once: one parse, one schema check
 _SCHEMA: Final = "plan.schema.json"
 _ANY_CHECKSUM: Final = "sha256:" + "0" * 64  # the header is checked before the trailer is read
@@ -41,9 +41,14 @@ _ANY_CHECKSUM: Final = "sha256:" + "0" * 64  # the header is checked before the 
 class _Reading:
     """The state of one read: the running checksum, the calls so far, the first problem."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, part: range | None = None, checksummed: bool = True) -> None:
         self.name = name
         self.hasher = hashlib.sha256()
+        # The calls (by index) to parse and build; the others are only checksummed and
+        # checked for their layout (`reconciler.planview` reads a plan in two halves), or
+        # not even that when the reader is not `checksummed`.
+        self.part = part
+        self.checksummed = checksummed
         self.calls: list[Call] = []
         self.problem: PlanFileError | None = None
         self.batch: list[tuple[int, bytes]] = []  # (line number, line)
@@ -66,7 +71,7 @@ class _Reading:
         if not batch or self.problem is not None:
             return
         text = b"[" + b"".join(line for _, line in batch)[:-2] + b"]"
-        first_index = len(self.calls)
+        first_index = len(self.calls) + (self.part.start if self.part is not None else 0)
         try:
             items = strictjson.loads(text, what="")
         except strictjson.JSONError:
@@ -151,26 +156,50 @@ def read_document(lines: Iterator[bytes], name: str,
     first line is not a header as `plan --out` writes it (a plan of another format, a
     reformatted one): that content is then judged as a whole.
     """
+    header, reading, trailer = _read(lines, name, whole, None)
+    if reading.pairs is None:
+        return (_plan(header, reading, trailer),)
+    return _pair_plans(header, reading, trailer)
+
+
+def read_part(lines: Iterator[bytes], name: str, whole: Callable[[], bytes], part: range,
+              *, checksummed: bool = True) -> tuple[dict[str, Any], tuple[Call, ...], str]:
+    """Of the one-pair plan whose document `lines` are: its header, the calls of `part` (by
+    index), and its checksum. Only the calls of `part` are parsed, checked and built, and
+    the summary is left to the caller, who has every part's calls. Every line is
+    checksummed and checked for its layout, as `read_document` does; with `checksummed`
+    False, only those of `part` are (another part's reader checks the checksum), and the
+    checksum is not compared."""
+    header, reading, trailer = _read(lines, name, whole, part, checksummed)
+    if reading.pairs is not None:
+        raise ValueError("a plan of several pairs is read whole: its calls' pairs are "
+                         "checked in order")
+    return header, tuple(reading.calls), trailer
+
+
+def _read(lines: Iterator[bytes], name: str, whole: Callable[[], bytes],
+          part: range | None, checksummed: bool = True
+          ) -> tuple[dict[str, Any], _Reading, str]:
+    """The header, the reading and the checksum of a document whose checksum holds and
+    whose lines (those of `part`) are well formed; see `read_document`."""
     first = next(lines, b"")
     if not (first.startswith(b"{") and first.endswith(HEADER_END)):
         _refuse_other_layout(whole(), name)
-    reading = _Reading(name)
+    reading = _Reading(name, part, checksummed)
     reading.hasher.update(first)
     header = _read_header(first, reading)
     trailer = _read_calls(lines, reading)
     if trailer is None:
         raise PlanEditedError(f"{name} ends before its checksum: it was cut short (or edited) "
-                              f"after it was saved; {_AGAIN}")
-    if trailer != "sha256:" + reading.hasher.hexdigest():
+                              f"after it was saved; {AGAIN}")
+    if checksummed and trailer != "sha256:" + reading.hasher.hexdigest():
         raise PlanEditedError(
             f"{name} was edited after it was saved (its checksum does not match its "
-            f"content); a saved plan is applied exactly as reviewed: {_AGAIN}")
+            f"content); a saved plan is applied exactly as reviewed: {AGAIN}")
     if reading.problem is not None:
         raise reading.problem
     assert header is not None  # parsed, or a problem was raised just above
-    if reading.pairs is None:
-        return (_plan(header, reading, trailer),)
-    return _pair_plans(header, reading, trailer)
+    return header, reading, trailer
 
 
 def _read_header(line: bytes, reading: _Reading) -> dict[str, Any] | None:
@@ -218,6 +247,7 @@ def _read_calls(lines: Iterator[bytes], reading: _Reading) -> str | None:
     end before it (a file cut short)."""
     closed = False  # the previous call line had no comma: the trailer must come next
     number = 1
+    part = reading.part
     for line in lines:
         number += 1
         if line.startswith(TRAILER_START):
@@ -227,24 +257,28 @@ def _read_calls(lines: Iterator[bytes], reading: _Reading) -> str | None:
             if next(lines, None) is not None:
                 reading.fail(f"it goes on after its checksum (line {number})")
             return trailer_checksum(line)
+        in_part = part is None or number - 2 in part
+        if not (in_part or reading.checksummed):
+            continue
         reading.hasher.update(line)
         if closed or not (line.endswith(b"},\n") or line.endswith(b"}\n")) \
                 or not line.startswith(b"{"):
             reading.fail(f"line {number} is not a call as `plan --out` writes it (one "
                          "object per line, separated by commas)")
         closed = not line.endswith(b",\n")
-        reading.batch.append((number, line if not closed else line[:-1] + b",\n"))
-        if len(reading.batch) == _BATCH:
-            reading.flush()
+        if in_part:
+            reading.batch.append((number, line if not closed else line[:-1] + b",\n"))
+            if len(reading.batch) == _BATCH:
+                reading.flush()
     return None
 
 
 def _plan(header: dict[str, Any], reading: _Reading, checksum: str) -> Plan:
     """The plan of one pair, once its summary counts its calls."""
-    plan = _built(header, header, tuple(reading.calls), checksum)
+    plan = built(header, header, tuple(reading.calls), checksum)
     if plan.summary.to_json() != header["summary"]:
         raise PlanFileError(f"{reading.name} is not a valid saved plan: at /summary: it does "
-                            f"not count its calls; {_AGAIN}")
+                            f"not count its calls; {AGAIN}")
     return plan
 
 
@@ -255,19 +289,19 @@ def _pair_plans(header: dict[str, Any], reading: _Reading,
     calls: list[list[Call]] = [[] for _ in header["pairs"]]
     for call, pair in zip(reading.calls, reading.pair_of, strict=True):
         calls[pair].append(call)
-    plans = tuple(_built(header, pair, tuple(own), checksum)
+    plans = tuple(built(header, pair, tuple(own), checksum)
                   for pair, own in zip(header["pairs"], calls, strict=True))
     for index, (plan, pair) in enumerate(zip(plans, header["pairs"], strict=True)):
         if plan.summary.to_json() != pair["summary"]:
             raise PlanFileError(f"{reading.name} is not a valid saved plan: at /pairs/{index}"
-                                f"/summary: it does not count the calls of its pair; {_AGAIN}")
+                                f"/summary: it does not count the calls of its pair; {AGAIN}")
     if total_summary(plan.summary for plan in plans).to_json() != header["summary"]:
         raise PlanFileError(f"{reading.name} is not a valid saved plan: at /summary: it is "
-                            f"not the sum of the pairs' summaries; {_AGAIN}")
+                            f"not the sum of the pairs' summaries; {AGAIN}")
     return plans
 
 
-def _built(shared: Mapping[str, Any], own: Mapping[str, Any], calls: tuple[Call, ...],
+def built(shared: Mapping[str, Any], own: Mapping[str, Any], calls: tuple[Call, ...],
            checksum: str) -> Plan:
     """A plan read back: `shared`, the fields of the run (the header), and `own`, the
     fields of its pair (the header too, in a plan of one pair)."""
@@ -303,7 +337,7 @@ def _refuse_masked_or_other_format(document: Mapping[str, Any], name: str) -> No
                  and not isinstance(version, bool) and version < PLAN_FORMAT_VERSION else "")
         raise PlanFileError(f"{name} has plan format_version {strictjson.shown_json(version)}"
                             f"{older}; this reconciler reads version {PLAN_FORMAT_VERSION}: "
-                            f"{_AGAIN}")
+                            f"{AGAIN}")
 
 
 def _refuse_other_layout(data: bytes, name: str) -> None:
@@ -322,4 +356,4 @@ def _refuse_other_layout(data: bytes, name: str) -> None:
     raise PlanEditedError(
         f"{name} was edited after it was saved: it is not laid out as `plan --out` writes it "
         "(one call per line), and its checksum is over those lines; a saved plan is applied "
-        f"exactly as reviewed: {_AGAIN}")
+        f"exactly as reviewed: {AGAIN}")

@@ -35,8 +35,9 @@ from reconciler.cli.remote import require_api_key, run_options
 from reconciler.cli.settings import Settings, pass_settings
 from reconciler.plan import Plan
 from reconciler.planfile import read_plans, write_plans
+from reconciler.planview import show_text
 from reconciler.render.common import plural
-from reconciler.render.formats import OutputFormat
+from reconciler.render.formats import TEXT, OutputFormat
 
 
 @cli.command()
@@ -151,6 +152,11 @@ def show(settings: Settings, planfile: Path, fmt: OutputFormat, show_values: boo
     Example:
       reconciler show plan.json --format markdown > comment.md
     """
+    if fmt is TEXT:  # a large plan is read and rendered on two cores, where it can be
+        text = show_text(planfile, color=use_color(settings), show_values=show_values)
+        if text is not None:
+            click.echo(text, nl=False, color=use_color(settings))
+            return
     with heap.collector_paused():  # as in `plan`: never rescan the plan read
         saved = read_plans(planfile, settings.encryption())
         heap.settle()

@@ -26,6 +26,7 @@ from reconciler.plan import (
     PatchChannels,
     Plan,
     ReAddTokens,
+    Summary,
 )
 from reconciler.words import noun as noun
 from reconciler.words import plural as plural
@@ -206,10 +207,13 @@ def describe_counts(add: int, change: int, remove: int) -> str:
 
 def summary_line(plan: Plan) -> str:
     """`Plan: 3 to add, 1 to change, 4 to remove, in 5 calls across 3 profiles.`"""
-    summary = plan.summary
+    return summary_text(plan.summary, len(plan.calls))
+
+
+def summary_text(summary: Summary, calls: int) -> str:
+    """`summary_line` of a plan with `calls` calls, counted in `summary`."""
     if not summary.has_changes:
         return NO_CHANGES
-    calls = len(plan.calls)
     line = (f"Plan: {summary.add} to add, {summary.change} to change, {summary.remove} to "
             f"remove, in {plural(calls, 'call')} across {plural(summary.profiles, 'profile')}")
     if summary.forget:
