@@ -76,6 +76,7 @@ class Beside(Generic[T]):
             _run_child(work, write_end, parent)
         os.close(write_end)
         self._pid, self._fd = pid, read_end
+        self._work = None  # the child has it: what only it needs may be freed here
 
     def result(self) -> T:
         """The work's result (once: the child is reaped); its exception raised here."""

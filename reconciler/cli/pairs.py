@@ -13,14 +13,14 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import click
 from click.core import ParameterSource
 
 from reconciler.cli.options import F, open_store
 from reconciler.cli.settings import Settings
-from reconciler.config import Config, load_configs, select_pairs
+from reconciler.config import Config, load_configs, load_configs_then, select_pairs
 from reconciler.core import make_plan, new_plan_id, now, open_state
 from reconciler.errors import TooMuchChangeError, UsageError
 from reconciler.plan import Plan
@@ -32,6 +32,8 @@ from reconciler.state.location import (
     state_root,
     states_elsewhere,
 )
+
+T = TypeVar("T")
 
 
 class _Version(click.Choice[str]):
@@ -93,6 +95,20 @@ def load_pairs(settings: Settings, paths: Sequence[Path], workspace: str | None 
     filters name (the pair of the environment is that of files that state none)."""
     configs = load_configs(paths, workspace=settings.workspace, version=settings.version)
     return select_pairs(configs, workspace, version)
+
+
+def load_pairs_then(settings: Settings, paths: Sequence[Path], workspace: str | None,
+                    version: str | None, meanwhile: Callable[[tuple[Config, ...]], T]
+                    ) -> tuple[tuple[Config, ...], T]:
+    """`load_pairs`, and `meanwhile` of the pairs chosen, run while a large configuration's
+    checks finish (`reconciler.config.load_configs_then` says what `meanwhile` may do)."""
+    def chosen(configs: tuple[Config, ...]) -> tuple[tuple[Config, ...], T]:
+        selected = select_pairs(configs, workspace, version)
+        return selected, meanwhile(selected)
+
+    _, (selected, outcome) = load_configs_then(
+        paths, chosen, workspace=settings.workspace, version=settings.version)
+    return selected, outcome
 
 
 def label(workspace: str, version: str) -> str:

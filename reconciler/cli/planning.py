@@ -23,7 +23,9 @@ from reconciler.cli.options import (
     use_color,
 )
 from reconciler.cli.pairs import (
+    Store,
     load_pairs,
+    load_pairs_then,
     one_state_only,
     open_pair,
     pair_options,
@@ -33,11 +35,13 @@ from reconciler.cli.pairs import (
 from reconciler.cli.refresh_cmds import refresh_in_memory
 from reconciler.cli.remote import require_api_key, run_options
 from reconciler.cli.settings import Settings, pass_settings
+from reconciler.config import Config
 from reconciler.plan import Plan
 from reconciler.planfile import read_plans, write_plans
 from reconciler.planview import show_text
 from reconciler.render.common import plural
 from reconciler.render.formats import TEXT, OutputFormat
+from reconciler.state import State
 
 
 @cli.command()
@@ -99,27 +103,38 @@ def plan(settings: Settings, ctx: click.Context, paths: tuple[Path, ...],
     # is built with the collector paused and then exempted from it (`heap.settle`). Paused
     # across the loads, not once per load, since the first collection after a pause would
     # scan everything the pause let pile up (a tenth of a second per 100,000 profiles).
-    with heap.collector_paused():
-        configs = load_pairs(settings, paths, workspace_filter, version_filter)
+    def planned(configs: tuple[Config, ...]) -> tuple[list[Store], list[State],
+                                                      tuple[Plan, ...] | None]:
+        """The states, and the plans unless a refresh comes first: read and computed while
+        a large configuration's checks finish (`load_pairs_then`)."""
         one_state_only(state_path, configs)
         stores = [open_pair(settings, state_path, config.workspace, config.version, paths)
                   for config in configs]
         states = [store.backend.load(config.workspace, config.version)
                   for config, store in zip(configs, stores, strict=True)]
+        if refresh:
+            return stores, states, None
+        return stores, states, plan_pairs(
+            configs, states, [store.notes for store in stores], targets=targets,
+            max_delete_percent=max_delete_percent, force=force)
+
+    with heap.collector_paused():
+        configs, (stores, states, plans) = load_pairs_then(
+            settings, paths, workspace_filter, version_filter, planned)
         heap.settle()
     for store in stores:
         warn(store.notes)
-    if refresh:  # with the collector running: the API client makes cyclic garbage
+    if plans is None:  # with the collector running: the API client makes cyclic garbage
         require_api_key(os.environ)
         for config, state in zip(configs, states, strict=True):
             refresh_in_memory(settings, state, os.environ, parallelism, rate, targets,
                               config.ownership)
         heap.settle()
-    with heap.collector_paused():  # the plan of 100,000 profiles: 600,000 acyclic objects
-        plans = plan_pairs(configs, states, [store.notes for store in stores],
-                           targets=targets, max_delete_percent=max_delete_percent,
-                           force=force)
-        heap.settle()
+        with heap.collector_paused():  # the plan of 100,000 profiles: 600,000 acyclic objects
+            plans = plan_pairs(configs, states, [store.notes for store in stores],
+                               targets=targets, max_delete_percent=max_delete_percent,
+                               force=force)
+            heap.settle()
     saved = None
     if out is not None:
         saved = write_plans(plans, out, settings.encryption())

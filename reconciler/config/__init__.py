@@ -2,6 +2,8 @@
 
     load_configs(paths, workspace=FYNO_WSID, version=FYNO_VERSION) -> (Config, ...)
         one per workspace/version pair the files declare, sorted by pair
+    load_configs_then(paths, meanwhile, ...) -> ((Config, ...), meanwhile(configs))
+        the same, with the caller's next step run while a large file's checks finish
     load_config(paths, ...) -> Config          when the files must declare one pair
     select_pairs(configs, workspace, version)  the pairs a command was asked for
 
@@ -12,6 +14,7 @@ Modules, in the order a file meets them:
     locate    a second pass over the events, for the positions of problems
     scalars   what a plain scalar means (YAML 1.2 core schema) and "quote it" messages
     checks    the semantic checks, shared by both paths, reporting findings by path
+    assume    a clean file's meaning built unchecked, for the checks to confirm beside
     limits    the lengths and characters every text keeps; hostile text shown escaped
     schema    the same rules as `schemas/profiles.schema.json`, which editors use
     findings  findings by path, and turning them into positioned Problems
@@ -21,7 +24,14 @@ Modules, in the order a file meets them:
 
 from __future__ import annotations
 
-from reconciler.config.loader import Config, config_digest, load_config, load_configs
+from reconciler.config.loader import (
+    Config,
+    config_digest,
+    load_config,
+    load_configs,
+    load_configs_then,
+)
 from reconciler.config.pairs import pair_label, select_pairs
 
-__all__ = ["Config", "config_digest", "load_config", "load_configs", "pair_label", "select_pairs"]
+__all__ = ["Config", "config_digest", "load_config", "load_configs", "load_configs_then",
+           "pair_label", "select_pairs"]

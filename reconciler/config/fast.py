@@ -130,6 +130,12 @@ def load_fast(text: str) -> dict[str, Any] | None:
     """yaml_rs's document for `text`, or None when the precise path must read it."""
     if _suspicious(text):
         return None
+    return parse_fast(text)
+
+
+def parse_fast(text: str) -> dict[str, Any] | None:
+    """`load_fast` without the scan of the text for what yaml_rs may read otherwise: for a
+    meaning only assumed, which `load_fast` then confirms (`assume.py`)."""
     try:
         data = yaml_rs.loads(text, parse_datetime=False)
     except Exception:  # any failure here only means "take the precise path"

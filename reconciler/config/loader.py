@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Final, TypeVar
 
 import orjson
 
+from reconciler.beside import Beside, can_fork
+from reconciler.config.assume import assumed_text, confirms
 from reconciler.config.checks import CheckedDocument, check_document
 from reconciler.config.fast import load_fast
 from reconciler.config.findings import Finding, Marks, YamlPath, YamlProblem, wanted_paths
@@ -38,6 +41,13 @@ from reconciler.errors import ConfigError, Problem
 from reconciler.heap import collector_paused
 from reconciler.model import ChannelData
 from reconciler.ownership import EVERYTHING_EXCLUSIVE, Mode, Ownership, Policy, merged_modes
+
+T = TypeVar("T")
+
+ASSUME_FROM: Final = 1_000_000
+"""Characters of configuration from which its meaning is assumed and confirmed beside this
+process (`assume.py`): about 4,000 profiles, which take a second to check; below, the
+fork costs more than it saves."""
 
 
 @dataclass(frozen=True)
@@ -167,47 +177,120 @@ def load_configs(
     passes FYNO_WSID and FYNO_VERSION), and name the only pair a file may then state: see
     `pairs.py` for how each file's pair is resolved.
     """
+    configs, _ = load_configs_then(paths, _nothing, workspace=workspace, version=version)
+    return configs
+
+
+def load_configs_then(
+    paths: Sequence[str | os.PathLike[str]],
+    meanwhile: Callable[[tuple[Config, ...]], T],
+    *,
+    workspace: str | None = None,
+    version: str | None = None,
+) -> tuple[tuple[Config, ...], T]:
+    """`load_configs`, and what `meanwhile(configs)` returns: the caller's next step, run
+    while a large configuration's checks finish beside this process (`assume.py`).
+
+    Neither is returned, nor is an error of `meanwhile` raised, before the checks confirm
+    the configuration; when they do not, it is loaded again the slow way (which raises its
+    problems) and `meanwhile` runs again on what it means. So `meanwhile` must only read and
+    compute: it may run twice, and its first result may be thrown away.
+    """
+    return _load(paths, meanwhile, workspace, version)
+
+
+def _nothing(configs: tuple[Config, ...]) -> None:
+    del configs
+
+
+def _load(paths: Sequence[str | os.PathLike[str]], meanwhile: Callable[[tuple[Config, ...]], T],
+          workspace: str | None, version: str | None) -> tuple[tuple[Config, ...], T]:
     with collector_paused():
-        names, problems = expand_paths(paths)
-        files: list[_File] = []
+        names, unreadable = expand_paths(paths)
+        texts: list[tuple[str, str]] = []
         for name in names:
             text = read_text(name)
             if isinstance(text, Problem):
-                problems.append(text)
+                unreadable.append(text)
             else:
+                texts.append((name, text))
+        if sum(len(text) for _, text in texts) >= ASSUME_FROM and can_fork():
+            outcome = _assumed(texts, lambda files: _merged(
+                files, list(unreadable), names, workspace, version, meanwhile))
+            if outcome is not None:
+                return outcome()
+        files = [_load_file(name, text) for name, text in texts]
+        return _merged(files, unreadable, names, workspace, version, meanwhile)
+
+
+def _assumed(texts: list[tuple[str, str]],
+             work: Callable[[list[_File]], tuple[tuple[Config, ...], T]]
+             ) -> Callable[[], tuple[tuple[Config, ...], T]] | None:
+    """`work` of the files, each taken for its assumed meaning where it has one
+    (`assume.py`), while a process beside this one reads and checks them again; the outcome
+    of `work`, to be returned or raised, once those checks confirm every meaning assumed;
+    None when they do not."""
+    with Beside(lambda: [confirms(text) for _, text in texts]) as checks:
+        files = []
+        assumed: list[int] = []
+        for index, (name, text) in enumerate(texts):
+            meaning = assumed_text(text)
+            if meaning is None:
                 files.append(_load_file(name, text))
+            else:
+                files.append(_File(name, text, meaning))
+                assumed.append(index)
+        try:
+            result = work(files)
+        except Exception as error:  # its turn comes once the checks have spoken
+            failure = error
 
-        readable = [file for file in files if file.checked is not None]
-        resolution = resolve_pairs(
-            [_statement(file) for file in readable], workspace, version,
-            complete=len(readable) == len(names))
-        problems += resolution.problems
-        for index, finding in resolution.findings:
-            readable[index].findings.append(finding)
-        groups: dict[Pair, list[_File]] = {}
-        for file, pair in zip(readable, resolution.pairs, strict=True):
-            if pair is not None:
-                groups.setdefault(pair, []).append(file)
-        # A distinct_id or the workspace's ownership belongs to one pair: the same id in
-        # two pairs is two profiles, and each pair's files agree on their own modes.
-        elsewhere: list[_Elsewhere] = []
-        for group in groups.values():
-            elsewhere += _duplicate_ids(group) + _ownership_disagreements(group)
+            def outcome() -> tuple[tuple[Config, ...], T]:
+                raise failure
+        else:
+            def outcome() -> tuple[tuple[Config, ...], T]:
+                return result
+        confirmed = checks.result()
+    return outcome if all(confirmed[index] for index in assumed) else None
 
-        for item in elsewhere:
-            other_marks = _marks(item.other, elsewhere)
-            line, column = other_marks.locate(item.other_path, at_key=item.finding.at_key)
-            message = f"{item.finding.message}; first at {item.other.name}:{line}:{column}"
-            marks = _marks(item.file, elsewhere)
-            problems.append(marks.problem(item.file.name, Finding(
-                item.finding.path, message, item.finding.at_key)))
-        for file in files:
-            marks = _marks(file, elsewhere)
-            problems.extend(marks.problem(file.name, problem) for problem in file.yaml_problems)
-            problems.extend(marks.problem(file.name, finding) for finding in file.findings)
-        if problems:
-            raise ConfigError(problems)
-        return tuple(_config(pair, groups[pair]) for pair in sorted(groups))
+
+def _merged(files: list[_File], problems: list[Problem], names: list[str],
+            workspace: str | None, version: str | None,
+            meanwhile: Callable[[tuple[Config, ...]], T]) -> tuple[tuple[Config, ...], T]:
+    """The configs of the files read, grouped by pair, and `meanwhile` of them; raise
+    ConfigError listing every problem."""
+    readable = [file for file in files if file.checked is not None]
+    resolution = resolve_pairs(
+        [_statement(file) for file in readable], workspace, version,
+        complete=len(readable) == len(names))
+    problems += resolution.problems
+    for index, finding in resolution.findings:
+        readable[index].findings.append(finding)
+    groups: dict[Pair, list[_File]] = {}
+    for file, pair in zip(readable, resolution.pairs, strict=True):
+        if pair is not None:
+            groups.setdefault(pair, []).append(file)
+    # A distinct_id or the workspace's ownership belongs to one pair: the same id in
+    # two pairs is two profiles, and each pair's files agree on their own modes.
+    elsewhere: list[_Elsewhere] = []
+    for group in groups.values():
+        elsewhere += _duplicate_ids(group) + _ownership_disagreements(group)
+
+    for item in elsewhere:
+        other_marks = _marks(item.other, elsewhere)
+        line, column = other_marks.locate(item.other_path, at_key=item.finding.at_key)
+        message = f"{item.finding.message}; first at {item.other.name}:{line}:{column}"
+        marks = _marks(item.file, elsewhere)
+        problems.append(marks.problem(item.file.name, Finding(
+            item.finding.path, message, item.finding.at_key)))
+    for file in files:
+        marks = _marks(file, elsewhere)
+        problems.extend(marks.problem(file.name, problem) for problem in file.yaml_problems)
+        problems.extend(marks.problem(file.name, finding) for finding in file.findings)
+    if problems:
+        raise ConfigError(problems)
+    configs = tuple(_config(pair, groups[pair]) for pair in sorted(groups))
+    return configs, meanwhile(configs)
 
 
 def load_config(
