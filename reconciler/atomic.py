@@ -40,6 +40,35 @@ def replace_file(path: Path, data: bytes | Iterable[bytes]) -> None:
     _replace(path, data, backup=False)
 
 
+class Prepared:
+    """New content written whole next to its file, not yet in its place: `commit` puts it
+    there atomically, `discard` removes it. For content made before the run knows whether
+    it may be published (`reconciler.config.load_configs_then`)."""
+
+    def __init__(self, path: Path, data: bytes | Iterable[bytes]) -> None:
+        path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        self.path = path
+        self._temp: Path | None = _write_temp(path, data)
+
+    def commit(self) -> None:
+        temp, self._temp = self._temp, None
+        if temp is None:
+            raise RuntimeError(f"{self.path} was already committed or discarded")
+        try:
+            os.replace(temp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            raise
+        fsync_directory(self.path.parent)
+
+    def discard(self) -> None:
+        temp, self._temp = self._temp, None
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+
+
 def replace_with_backup(path: Path, data: bytes) -> None:
     """Atomically make `data` the content of `path`, keeping its previous content as backup."""
     _replace(path, data, backup=True)

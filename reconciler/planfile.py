@@ -26,7 +26,7 @@ from typing import BinaryIO, Final
 
 import orjson
 
-from reconciler.atomic import replace_file
+from reconciler.atomic import Prepared
 from reconciler.encryption import NO_ENCRYPTION, Cipher, Encryption, is_sealed
 from reconciler.errors import EncryptionError, PlanFileError, PlanStaleError
 from reconciler.heap import collector_paused
@@ -57,13 +57,22 @@ def write_plans(plans: Sequence[Plan], path: Path,
 
     Raises ValueError for no plan, a pair twice, or plans of different runs
     (`plandoc.pairs_in_order`)."""
+    saved, prepared = prepare_plans(plans, path, encryption)
+    prepared.commit()
+    return saved
+
+
+def prepare_plans(plans: Sequence[Plan], path: Path, encryption: Encryption = NO_ENCRYPTION
+                  ) -> tuple[str, Prepared]:
+    """`write_plans`, all but putting the file in its place: its checksum, and the file
+    written next to `path`, to be committed or discarded."""
     trailer: list[bytes] = []
     chunks = blocks(_keep_last(document_lines(pairs_in_order(plans)), trailer))
-    replace_file(path, _sealed(chunks, encryption.writer(SEALED_CONTENT))
-                 if encryption.encrypts else chunks)
+    prepared = Prepared(path, _sealed(chunks, encryption.writer(SEALED_CONTENT))
+                        if encryption.encrypts else chunks)
     saved = trailer_checksum(trailer[0])
     assert saved is not None  # document_lines ends with the trailer
-    return saved
+    return saved, prepared
 
 
 def _keep_last(lines: Iterable[bytes], kept: list[bytes]) -> Iterator[bytes]:

@@ -98,16 +98,23 @@ def load_pairs(settings: Settings, paths: Sequence[Path], workspace: str | None 
 
 
 def load_pairs_then(settings: Settings, paths: Sequence[Path], workspace: str | None,
-                    version: str | None, meanwhile: Callable[[tuple[Config, ...]], T]
+                    version: str | None, meanwhile: Callable[[tuple[Config, ...]], T],
+                    *, discard: Callable[[T], None] | None = None
                     ) -> tuple[tuple[Config, ...], T]:
     """`load_pairs`, and `meanwhile` of the pairs chosen, run while a large configuration's
-    checks finish (`reconciler.config.load_configs_then` says what `meanwhile` may do)."""
+    checks finish (`reconciler.config.load_configs_then` says what `meanwhile` may do, and
+    when `discard` is called)."""
     def chosen(configs: tuple[Config, ...]) -> tuple[tuple[Config, ...], T]:
         selected = select_pairs(configs, workspace, version)
         return selected, meanwhile(selected)
 
+    def thrown_away(made: tuple[tuple[Config, ...], T]) -> None:
+        if discard is not None:
+            discard(made[1])
+
     _, (selected, outcome) = load_configs_then(
-        paths, chosen, workspace=settings.workspace, version=settings.version)
+        paths, chosen, workspace=settings.workspace, version=settings.version,
+        discard=thrown_away)
     return selected, outcome
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -32,12 +33,13 @@ from reconciler.cli.pairs import (
     plan_pairs,
     warn,
 )
+from reconciler.cli.prepared import PreparedOutput
 from reconciler.cli.refresh_cmds import refresh_in_memory
 from reconciler.cli.remote import require_api_key, run_options
 from reconciler.cli.settings import Settings, pass_settings
 from reconciler.config import Config
 from reconciler.plan import Plan
-from reconciler.planfile import read_plans, write_plans
+from reconciler.planfile import read_plans
 from reconciler.planview import show_text
 from reconciler.render.common import plural
 from reconciler.render.formats import TEXT, OutputFormat
@@ -103,28 +105,29 @@ def plan(settings: Settings, ctx: click.Context, paths: tuple[Path, ...],
     # is built with the collector paused and then exempted from it (`heap.settle`). Paused
     # across the loads, not once per load, since the first collection after a pause would
     # scan everything the pause let pile up (a tenth of a second per 100,000 profiles).
-    def planned(configs: tuple[Config, ...]) -> tuple[list[Store], list[State],
-                                                      tuple[Plan, ...] | None]:
-        """The states, and the plans unless a refresh comes first: read and computed while
-        a large configuration's checks finish (`load_pairs_then`)."""
+    def planned(configs: tuple[Config, ...]) -> _Planned:
+        """The states, and unless a refresh comes first the plans and their output, held
+        back: made while a large configuration's checks finish (`load_pairs_then`)."""
         one_state_only(state_path, configs)
         stores = [open_pair(settings, state_path, config.workspace, config.version, paths)
                   for config in configs]
         states = [store.backend.load(config.workspace, config.version)
                   for config, store in zip(configs, stores, strict=True)]
         if refresh:
-            return stores, states, None
-        return stores, states, plan_pairs(
-            configs, states, [store.notes for store in stores], targets=targets,
-            max_delete_percent=max_delete_percent, force=force)
+            return _Planned(stores, states, None)
+        plans = plan_pairs(configs, states, [store.notes for store in stores],
+                           targets=targets, max_delete_percent=max_delete_percent, force=force)
+        return _Planned(stores, states, (plans, PreparedOutput.make(
+            settings, plans, out, fmt, show_values)))
 
     with heap.collector_paused():
-        configs, (stores, states, plans) = load_pairs_then(
-            settings, paths, workspace_filter, version_filter, planned)
+        configs, made = load_pairs_then(settings, paths, workspace_filter, version_filter,
+                                        planned, discard=_Planned.discard)
         heap.settle()
+    stores, states = made.stores, made.states
     for store in stores:
         warn(store.notes)
-    if plans is None:  # with the collector running: the API client makes cyclic garbage
+    if made.output is None:  # with the collector running: the API client makes cyclic garbage
         require_api_key(os.environ)
         for config, state in zip(configs, states, strict=True):
             refresh_in_memory(settings, state, os.environ, parallelism, rate, targets,
@@ -135,9 +138,10 @@ def plan(settings: Settings, ctx: click.Context, paths: tuple[Path, ...],
                                targets=targets, max_delete_percent=max_delete_percent,
                                force=force)
             heap.settle()
-    saved = None
+        made.output = plans, PreparedOutput.make(settings, plans, out, fmt, show_values)
+    plans, output = made.output
+    output.save()
     if out is not None:
-        saved = write_plans(plans, out, settings.encryption())
         for result, store in zip(plans, stores, strict=True):
             if result.forced:  # a saved plan past the safety rail: who forced it is on record
                 record(settings, store.backend, result.workspace, result.version,
@@ -147,11 +151,25 @@ def plan(settings: Settings, ctx: click.Context, paths: tuple[Path, ...],
                              "entries")],
                        config_dir=paths[0] if paths[0].is_dir() else paths[0].parent,
                        plan_id=result.plan_id)
-    _output(settings, plans, fmt, show_values, saved)
+    output.print()
     if out is not None:
         click.echo(f"Saved the plan to {out}; apply it with `reconciler apply {out}`.", err=True)
     if detailed_exitcode and any(result.summary.has_changes for result in plans):
         ctx.exit(EXIT_CHANGES)
+
+
+@dataclass
+class _Planned:
+    """What `plan` makes while the configuration's checks finish: the states, and the plans
+    with their output held back (None when a refresh comes first)."""
+
+    stores: list[Store]
+    states: list[State]
+    output: tuple[tuple[Plan, ...], PreparedOutput] | None
+
+    def discard(self) -> None:
+        if self.output is not None:
+            self.output[1].discard()
 
 
 @cli.command()
@@ -179,13 +197,12 @@ def show(settings: Settings, planfile: Path, fmt: OutputFormat, show_values: boo
 
 
 def _output(settings: Settings, plans: tuple[Plan, ...], fmt: OutputFormat,
-            show_values: bool, checksum: str | None = None) -> None:
-    """Print `plans` in `fmt`; as a stream of lines where the format writes one (JSON),
-    since at 100,000 profiles it runs to tens of megabytes. `checksum`: the saved plan's,
-    when it was just written."""
+            show_values: bool) -> None:
+    """Print saved `plans` in `fmt`; as a stream of lines where the format writes one
+    (JSON), since at 100,000 profiles it runs to tens of megabytes."""
     if fmt.write_plans is not None:
         sys.stdout.flush()  # what was echoed before goes first
-        fmt.write_plans(plans, sys.stdout.buffer, show_values, checksum)
+        fmt.write_plans(plans, sys.stdout.buffer, show_values, None)
         return
     color = use_color(settings)
     # click strips ANSI codes off a stream that is not a terminal unless told otherwise.

@@ -187,24 +187,27 @@ def load_configs_then(
     *,
     workspace: str | None = None,
     version: str | None = None,
+    discard: Callable[[T], None] | None = None,
 ) -> tuple[tuple[Config, ...], T]:
     """`load_configs`, and what `meanwhile(configs)` returns: the caller's next step, run
     while a large configuration's checks finish beside this process (`assume.py`).
 
     Neither is returned, nor is an error of `meanwhile` raised, before the checks confirm
     the configuration; when they do not, it is loaded again the slow way (which raises its
-    problems) and `meanwhile` runs again on what it means. So `meanwhile` must only read and
-    compute: it may run twice, and its first result may be thrown away.
+    problems) and `meanwhile` runs again on what it means. So `meanwhile` must only read,
+    compute and prepare (nothing a person or another program sees): it may run twice, and
+    its first result may be thrown away, through `discard` (which removes what it prepared).
     """
-    return _load(paths, meanwhile, workspace, version)
+    return _load(paths, meanwhile, workspace, version, discard or _nothing)
 
 
-def _nothing(configs: tuple[Config, ...]) -> None:
-    del configs
+def _nothing(value: object) -> None:
+    del value
 
 
 def _load(paths: Sequence[str | os.PathLike[str]], meanwhile: Callable[[tuple[Config, ...]], T],
-          workspace: str | None, version: str | None) -> tuple[tuple[Config, ...], T]:
+          workspace: str | None, version: str | None, discard: Callable[[T], None]
+          ) -> tuple[tuple[Config, ...], T]:
     with collector_paused():
         names, unreadable = expand_paths(paths)
         texts: list[tuple[str, str]] = []
@@ -216,7 +219,7 @@ def _load(paths: Sequence[str | os.PathLike[str]], meanwhile: Callable[[tuple[Co
                 texts.append((name, text))
         if sum(len(text) for _, text in texts) >= ASSUME_FROM and can_fork():
             outcome = _assumed(texts, lambda files: _merged(
-                files, list(unreadable), names, workspace, version, meanwhile))
+                files, list(unreadable), names, workspace, version, meanwhile), discard)
             if outcome is not None:
                 return outcome()
         files = [_load_file(name, text) for name, text in texts]
@@ -224,12 +227,12 @@ def _load(paths: Sequence[str | os.PathLike[str]], meanwhile: Callable[[tuple[Co
 
 
 def _assumed(texts: list[tuple[str, str]],
-             work: Callable[[list[_File]], tuple[tuple[Config, ...], T]]
-             ) -> Callable[[], tuple[tuple[Config, ...], T]] | None:
+             work: Callable[[list[_File]], tuple[tuple[Config, ...], T]],
+             discard: Callable[[T], None]) -> Callable[[], tuple[tuple[Config, ...], T]] | None:
     """`work` of the files, each taken for its assumed meaning where it has one
     (`assume.py`), while a process beside this one reads and checks them again; the outcome
     of `work`, to be returned or raised, once those checks confirm every meaning assumed;
-    None when they do not."""
+    None (what `work` made, discarded) when they do not."""
     with Beside(lambda: [confirms(text) for _, text in texts]) as checks:
         files = []
         assumed: list[int] = []
@@ -240,18 +243,31 @@ def _assumed(texts: list[tuple[str, str]],
             else:
                 files.append(_File(name, text, meaning))
                 assumed.append(index)
+        result: tuple[tuple[Config, ...], T] | Exception
         try:
             result = work(files)
         except Exception as error:  # its turn comes once the checks have spoken
-            failure = error
+            result = error
+        try:
+            confirmed = checks.result()
+        except BaseException:
+            _thrown_away(result, discard)
+            raise
+    if not all(confirmed[index] for index in assumed):
+        _thrown_away(result, discard)
+        return None
 
-            def outcome() -> tuple[tuple[Config, ...], T]:
-                raise failure
-        else:
-            def outcome() -> tuple[tuple[Config, ...], T]:
-                return result
-        confirmed = checks.result()
-    return outcome if all(confirmed[index] for index in assumed) else None
+    def outcome() -> tuple[tuple[Config, ...], T]:
+        if isinstance(result, Exception):
+            raise result
+        return result
+    return outcome
+
+
+def _thrown_away(result: tuple[tuple[Config, ...], T] | Exception,
+                 discard: Callable[[T], None]) -> None:
+    if not isinstance(result, Exception):
+        discard(result[1])
 
 
 def _merged(files: list[_File], problems: list[Problem], names: list[str],

@@ -1,0 +1,123 @@
+"""`plan` of a large configuration: its plans saved and rendered while the checks finish
+beside it, and published only once they confirm the configuration; thrown away, and made
+again from the checked configuration, when they do not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from click.testing import CliRunner
+from configgen import generate_config
+
+from reconciler.atomic import Prepared
+from reconciler.beside import PROCESSES_VARIABLE
+from reconciler.cli import cli
+from reconciler.cli import prepared as prepared_module
+from reconciler.config import loader as loader_module
+from reconciler.errors import ConfigError
+
+ALIASED = "  u-a: &x {email: a@b.io}\n  u-b: *x\n"  # read only the precise way
+
+
+@pytest.fixture(autouse=True)
+def _assume_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PROCESSES_VARIABLE, raising=False)
+    monkeypatch.setattr(loader_module, "ASSUME_FROM", 0)
+
+
+def run(tmp_path: Path, text: str, *extra: str, processes: str | None = None
+        ) -> tuple[Any, Path]:
+    config = tmp_path / "profiles.yaml"
+    config.write_text(text)
+    out = tmp_path / "out" / "plan.json"
+    env = {PROCESSES_VARIABLE: processes} if processes else {}
+    result = CliRunner().invoke(cli, ["plan", str(config), "--state", str(tmp_path / "s.json"),
+                                      "--out", str(out), "--no-color", *extra], env=env)
+    return result, out
+
+
+def without_run_fields(document: bytes) -> list[Any]:
+    """The lines of a saved plan or a JSON rendering, less what differs run by run."""
+    lines = [orjson.loads(line.rstrip(b",").removesuffix(b',"calls":[') + b"}"
+                          if line.endswith(b'"calls":[') else line.rstrip(b","))
+             for line in document.splitlines()[:-1]]
+    for field in ("plan_id", "created_at"):
+        lines[0].pop(field)
+    return lines
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir() if path.name.endswith(".tmp"))
+
+
+@pytest.mark.parametrize("text", [generate_config(40), generate_config(40) + ALIASED],
+                         ids=["confirmed", "not confirmed"])
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_what_plan_saves_and_prints_is_what_one_process_saves_and_prints(
+        tmp_path: Path, text: str, fmt: str) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    two, two_out = run(tmp_path / "two", text, "--format", fmt)
+    one, one_out = run(tmp_path / "one", text, "--format", fmt, processes="1")
+    assert two.exit_code == one.exit_code == 0, two.output + one.output
+    assert without_run_fields(two_out.read_bytes()) == without_run_fields(one_out.read_bytes())
+    if fmt == "json":
+        assert without_run_fields(two.stdout_bytes) == without_run_fields(one.stdout_bytes)
+    else:
+        assert two.stdout.splitlines()[2:] == one.stdout.splitlines()[2:]
+    assert leftovers(two_out.parent) == []
+
+
+def test_a_plan_made_before_the_checks_refuse_the_configuration_is_never_seen(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[Path] = []
+    real = prepared_module.prepare_plans
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        checksum, prepared = real(*args, **kwargs)
+        made.append(prepared._temp)  # the test watches the file held back
+        return checksum, prepared
+
+    monkeypatch.setattr(prepared_module, "prepare_plans", watched)
+    result, out = run(tmp_path, generate_config(30) + "  u-x:\n    email: nope\n",
+                      "--format", "json")
+    assert result.exit_code == ConfigError.exit_code
+    assert "is not a valid e-mail address" in result.output
+    assert "\"calls\"" not in result.output
+    assert made and not any(path is not None and path.exists() for path in made)
+    assert not out.exists() and leftovers(out.parent) == []
+
+
+def test_a_thrown_away_plan_leaves_nothing_and_the_plan_is_made_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[int] = []
+    real = prepared_module.PreparedOutput.make
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(prepared_module.PreparedOutput, "make", counted)
+    result, out = run(tmp_path, generate_config(30) + ALIASED, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert len(made) == 2  # made on the assumed meaning, thrown away, made again
+    assert out.exists() and leftovers(out.parent) == []
+
+
+def test_a_prepared_file_is_in_place_only_once_committed(tmp_path: Path) -> None:
+    target = tmp_path / "plan.json"
+    target.write_bytes(b"old")
+    prepared = Prepared(target, [b"new ", b"content"])
+    assert target.read_bytes() == b"old" and len(leftovers(tmp_path)) == 1
+    prepared.commit()
+    assert target.read_bytes() == b"new content" and leftovers(tmp_path) == []
+    with pytest.raises(RuntimeError, match="already committed"):
+        prepared.commit()
+    thrown = Prepared(target, b"never")
+    thrown.discard()
+    thrown.discard()
+    assert target.read_bytes() == b"new content" and leftovers(tmp_path) == []
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
