@@ -66,13 +66,14 @@ def main() -> None:
     from reconciler.cli import main as cli_main
 
     sys.argv = ["reconciler", *sys.argv[1:]]
-    sys.stdout = io.TextIOWrapper(open(os.devnull, "wb"))  # noqa: SIM115: to the end
-    try:
-        cli_main()
-    except SystemExit:
-        pass
-    finally:
-        say("end")
+    with open(os.devnull, "wb") as devnull:
+        sys.stdout = io.TextIOWrapper(devnull)
+        try:
+            cli_main()
+        except SystemExit:
+            pass
+        finally:
+            say("end")
 
 
 if __name__ == "__main__":
