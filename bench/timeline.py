@@ -4,9 +4,9 @@ the one working beside it: where the time of a two-process run goes.
     python bench/timeline.py plan bench/_work/100000/profiles.yaml --state ... --no-color
 
 runs the command in this process (output discarded), with the steps below wrapped so that
-each prints, on stderr, the wall time since the start, the process (`main` or `beside`) and
-the CPU time it has used. A cProfile of a two-process run sees only one of them; this sees
-both, and shows which one the other waits for.
+each prints, on stderr, the wall time since the start, the process (`main` or `beside`), and
+the CPU time and the peak memory (RSS) that process has used. A cProfile of a two-process
+run sees only one of them; this sees both, and shows which one the other waits for.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -25,8 +26,9 @@ MAIN = os.getpid()
 
 def say(event: str) -> None:
     who = "main" if os.getpid() == MAIN else "beside"
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     print(f"{time.perf_counter() - START:7.2f} s  {who:6}  cpu {time.process_time():6.2f} s"
-          f"  {event}", file=sys.stderr)
+          f"  peak {peak:4} MB  {event}", file=sys.stderr)
 
 
 def timed(owner: Any, name: str, label: str) -> None:
