@@ -121,3 +121,14 @@ def test_a_prepared_file_is_in_place_only_once_committed(tmp_path: Path) -> None
     thrown.discard()
     assert target.read_bytes() == b"new content" and leftovers(tmp_path) == []
     assert oct(target.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_run_stopped_before_its_plan_is_in_place_leaves_no_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(notes: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("reconciler.cli.planning.warn", interrupted)
+    result, out = run(tmp_path, generate_config(30), "--format", "json")
+    assert result.exit_code == 130, result.output
+    assert not out.exists() and leftovers(out.parent) == []

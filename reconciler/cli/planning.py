@@ -124,23 +124,27 @@ def plan(settings: Settings, ctx: click.Context, paths: tuple[Path, ...],
         configs, made = load_pairs_then(settings, paths, workspace_filter, version_filter,
                                         planned, discard=_Planned.discard)
         heap.settle()
-    stores, states = made.stores, made.states
-    for store in stores:
-        warn(store.notes)
-    if made.output is None:  # with the collector running: the API client makes cyclic garbage
-        require_api_key(os.environ)
-        for config, state in zip(configs, states, strict=True):
-            refresh_in_memory(settings, state, os.environ, parallelism, rate, targets,
-                              config.ownership)
-        heap.settle()
-        with heap.collector_paused():  # the plan of 100,000 profiles: 600,000 acyclic objects
-            plans = plan_pairs(configs, states, [store.notes for store in stores],
-                               targets=targets, max_delete_percent=max_delete_percent,
-                               force=force)
+    try:  # until the saved plan is in its place, an error or Ctrl-C removes it
+        stores, states = made.stores, made.states
+        for store in stores:
+            warn(store.notes)
+        if made.output is None:  # collector running: the API client makes cyclic garbage
+            require_api_key(os.environ)
+            for config, state in zip(configs, states, strict=True):
+                refresh_in_memory(settings, state, os.environ, parallelism, rate, targets,
+                                  config.ownership)
             heap.settle()
-        made.output = plans, PreparedOutput.make(settings, plans, out, fmt, show_values)
-    plans, output = made.output
-    output.save()
+            with heap.collector_paused():  # 100,000 profiles: 600,000 acyclic objects
+                plans = plan_pairs(configs, states, [store.notes for store in stores],
+                                   targets=targets, max_delete_percent=max_delete_percent,
+                                   force=force)
+                heap.settle()
+            made.output = plans, PreparedOutput.make(settings, plans, out, fmt, show_values)
+        plans, output = made.output
+        output.save()
+    except BaseException:
+        made.discard()
+        raise
     if out is not None:
         for result, store in zip(plans, stores, strict=True):
             if result.forced:  # a saved plan past the safety rail: who forced it is on record
