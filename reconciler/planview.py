@@ -65,7 +65,9 @@ def show_text(path: Path, *, color: bool, show_values: bool,
         data = path.read_bytes()
     except OSError:
         return None  # read whole, which names the error
-    lines = data.splitlines(keepends=True)
+    # Split at "\n" only, as the file is read whole (`bytes.splitlines` also splits at "\r").
+    parts = data.split(b"\n")
+    lines = [part + b"\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
     count = len(lines) - 2  # the header and the trailer
     if count < (SPLIT_FROM if split_from is None else split_from) \
             or not _one_clear_pair(lines[0]):

@@ -3,6 +3,7 @@ as the plan read whole, and every refusal the whole read makes."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,21 @@ def test_show_renders_a_large_plan_in_halves(tmp_path: Path,
     assert halves and halves[0] is not None
     assert result.output == render_text(read_plan(path), color=False, show_values=False)
     assert b"".join(document_lines(read_plan(path))) == path.read_bytes()
+
+
+def test_a_carriage_return_splits_no_line_the_whole_read_keeps(tmp_path: Path) -> None:
+    path = saved(tmp_path)
+    lines = path.read_bytes().split(b"\n")
+    lines[3] = lines[3].replace(b'"channel"', b'"chan\rnel"', 1)
+
+    def document_with_checksum() -> bytes:
+        body = b"\n".join(lines[:-2]) + b"\n"
+        trailer = b'],"checksum":"sha256:' + hashlib.sha256(body).hexdigest().encode() + b'"}\n'
+        return body + trailer
+
+    path.write_bytes(document_with_checksum())
+    with pytest.raises(PlanFileError) as whole:
+        read_plan(path)
+    with pytest.raises(PlanFileError) as halves:
+        show_text(path, color=False, show_values=False, split_from=2)
+    assert str(halves.value) == str(whole.value)
