@@ -64,6 +64,8 @@ def main() -> None:
     timed(beside.Beside, "result", "wait for the process beside")
     timed(planview, "read_part", "read calls")
     timed(planview, "profile_lines", "render calls")
+    timed(planview, "text_around", "the text around the calls")
+    timed(planning.click, "echo", "echo")
 
     from reconciler.cli import main as cli_main
 

@@ -18,7 +18,7 @@ from typing import Any, Final, NoReturn
 
 import click
 
-from reconciler import __version__
+from reconciler import __version__, heap
 from reconciler.cli.options import common_options, group_options
 from reconciler.cli.settings import Settings
 from reconciler.errors import ConfigError, Interrupted, ReconcilerError
@@ -127,6 +127,7 @@ def cli(ctx: click.Context) -> None:
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """The console script: run the group, which turns every error into output and an exit code."""
+    heap.ending_with_command()
     cli.main(args=list(sys.argv[1:] if argv is None else argv), prog_name="reconciler")
     raise AssertionError("unreachable: ReconcilerGroup.main always exits")
 
