@@ -46,6 +46,8 @@ def timed(owner: Any, name: str, label: str) -> None:
 
 
 def main() -> None:
+    import click
+
     import reconciler.beside as beside
     import reconciler.cli.planning as planning
     import reconciler.cli.prepared as prepared
@@ -65,7 +67,7 @@ def main() -> None:
     timed(planview, "read_part", "read calls")
     timed(planview, "profile_lines", "render calls")
     timed(planview, "text_around", "the text around the calls")
-    timed(planning.click, "echo", "echo")
+    timed(click, "echo", "echo")
 
     from reconciler.cli import main as cli_main
 

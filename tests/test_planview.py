@@ -159,7 +159,7 @@ def test_show_renders_a_large_plan_in_halves(tmp_path: Path,
         return text
 
     monkeypatch.setattr(planview, "SPLIT_FROM", 2)
-    monkeypatch.setattr("reconciler.cli.planning.show_text", watched)
+    monkeypatch.setattr("reconciler.cli.show_cmd.show_text", watched)
     result = CliRunner().invoke(cli, ["show", str(path), "--no-color"])
     assert result.exit_code == 0, result.output
     assert halves and halves[0] is not None

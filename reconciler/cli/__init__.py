@@ -5,7 +5,8 @@
     options     options and helpers shared by the commands
     pairs       the workspace/version pairs of a run (`--workspace`, `--version`)
     remote      what the commands that call the API share (`--base-url`, the client)
-    planning    validate, plan, show
+    planning    validate, plan
+    show_cmd    show
     state_cmds  state list | show | rm | unlock
     apply_cmd   apply (with progress: a bar on a terminal, periodic lines otherwise)
     apply_output what apply tells: prose or JSON events, and each pair's summary

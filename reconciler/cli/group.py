@@ -39,7 +39,7 @@ COMMAND_MODULES: Final[dict[str, tuple[str, ...]]] = {
     "plan": ("planning",),
     "refresh": ("refresh_cmds",),
     "sandbox": ("sandbox_cmd",),
-    "show": ("planning",),
+    "show": ("show_cmd",),
     "state": ("state_cmds", "privacy_cmds", "migrate_cmd"),
     "validate": ("planning",),
 }

@@ -6,20 +6,16 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from reconciler.audit import (
-    AuditContext,
-    Fact,
-    record_facts,
-    record_lost_requests,
-)
 from reconciler.cli.settings import Settings, setting
-from reconciler.core import open_state
 from reconciler.render.formats import FORMATS, OutputFormat
-from reconciler.state import State, StateBackend
+
+if TYPE_CHECKING:  # imported where used: `show` needs neither the ledger nor the state
+    from reconciler.audit import AuditContext, Fact
+    from reconciler.state import State, StateBackend
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,6 +77,8 @@ def open_store(settings: Settings, state_path: Path | None, workspace: str,
                version: str) -> StateBackend:
     """The state of a workspace as this run's settings say: `--backend`, else `--state`
     or the default file; with `--lock-timeout` and the encryption key."""
+    from reconciler.core import open_state
+
     return open_state(state_path, workspace, version, settings.encryption(), settings.backend,
                       settings.lock_timeout)
 
@@ -154,6 +152,8 @@ def use_color(settings: Settings) -> bool:
 def audit_context(settings: Settings, *, config_dir: Path | None, plan_id: str,
                   workspace: str, version: str, forced: bool = False) -> AuditContext:
     """What the ledger's records of this run share: its actor (`--actor`), commit, plan."""
+    from reconciler.audit import AuditContext
+
     return AuditContext.current(config_dir=config_dir, plan_id=plan_id, workspace=workspace,
                                 version=version, forced=forced,
                                 env=settings.audit_environment())
@@ -163,6 +163,8 @@ def record(settings: Settings, backend: StateBackend, workspace: str, version: s
            facts: Sequence[Fact], config_dir: Path | None = None, plan_id: str = "") -> None:
     """Put `facts` (changes to what is managed made without an API call) in the ledger of
     `backend`."""
+    from reconciler.audit import record_facts
+
     if not facts:
         return
     context = audit_context(settings, config_dir=config_dir, plan_id=plan_id,
@@ -174,6 +176,8 @@ def record_lost(settings: Settings, backend: StateBackend, state: State,
                 config_dir: Path | None = None) -> None:
     """Before a command settles the requests `state` holds in doubt (a read, `state rm`),
     put in the ledger those it lacks: their process died before recording them."""
+    from reconciler.audit import record_lost_requests
+
     if not state.doubts:
         return
     context = audit_context(settings, config_dir=config_dir, plan_id="",
