@@ -43,30 +43,96 @@ def replace_file(path: Path, data: bytes | Iterable[bytes]) -> None:
 class Prepared:
     """New content written whole next to its file, not yet in its place: `commit` puts it
     there atomically, `discard` removes it. For content made before the run knows whether
-    it may be published (`reconciler.config.load_configs_then`)."""
+    it may be published (`reconciler.config.load_configs_then`).
+
+    Until `commit`, the content is an unnamed file (Linux's `O_TMPFILE`) in the target's
+    directory: a process killed while it waits, even by SIGKILL, leaves nothing behind, since
+    the file goes with its last descriptor. `commit` gives it a temporary name and renames
+    that over the target, so only those two steps could leave a named leftover. Where the
+    file system has no unnamed files, the content waits under the temporary name instead.
+    """
 
     def __init__(self, path: Path, data: bytes | Iterable[bytes]) -> None:
         path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         self.path = path
-        self._temp: Path | None = _write_temp(path, data)
+        self._unnamed: int | None = _write_unnamed(path.parent, data)
+        self._temp: Path | None = None
+        if self._unnamed is None:
+            self._temp = _write_temp(path, data)
+        self._done = False
 
     def commit(self) -> None:
-        temp, self._temp = self._temp, None
-        if temp is None:
+        if self._done:
             raise RuntimeError(f"{self.path} was already committed or discarded")
+        self._done = True
+        fd, self._unnamed = self._unnamed, None
+        temp, self._temp = self._temp, None
         try:
+            if fd is not None:
+                temp = _link_unnamed(fd, self.path)
+            assert temp is not None
             os.replace(temp, self.path)
         except BaseException:
-            with contextlib.suppress(OSError):
-                temp.unlink()
+            if temp is not None:
+                with contextlib.suppress(OSError):
+                    temp.unlink()
             raise
+        finally:
+            if fd is not None:
+                os.close(fd)
         fsync_directory(self.path.parent)
 
     def discard(self) -> None:
+        self._done = True
+        fd, self._unnamed = self._unnamed, None
         temp, self._temp = self._temp, None
+        if fd is not None:
+            os.close(fd)
         if temp is not None:
             with contextlib.suppress(OSError):
                 temp.unlink()
+
+
+def _write_unnamed(directory: Path, data: bytes | Iterable[bytes]) -> int | None:
+    """A descriptor of an unnamed file in `directory` holding `data` (mode 0600, fsynced);
+    None where the system or the file system makes no unnamed files."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not os.path.isdir("/proc/self/fd"):  # `_link_unnamed` needs /proc
+        return None
+    try:
+        fd = os.open(directory, flag | os.O_WRONLY | os.O_CLOEXEC, FILE_MODE)
+    except OSError as err:
+        if err.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
+            return None
+        raise
+    try:
+        os.fchmod(fd, FILE_MODE)
+        for chunk in (data,) if isinstance(data, bytes) else data:
+            _write_all(fd, chunk)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _link_unnamed(fd: int, path: Path) -> Path:
+    """Give the unnamed file `fd` a fresh temporary name next to `path`."""
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        while True:
+            temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+            try:
+                # linkat(2) following /proc's link names the file `fd` is, unprivileged;
+                # a directory descriptor makes `os.link` call linkat, not link(2), which
+                # would link the /proc entry itself.
+                os.link(f"/proc/self/fd/{fd}", temp.name, dst_dir_fd=directory,
+                        follow_symlinks=True)
+            except FileExistsError:
+                continue  # a name clash with a leftover of a crashed run: draw another name
+            return temp
+    finally:
+        os.close(directory)
 
 
 def replace_with_backup(path: Path, data: bytes) -> None:

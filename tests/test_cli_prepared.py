@@ -4,6 +4,9 @@ again from the checked configuration, when they do not."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from configgen import generate_config
 
+from reconciler import atomic
 from reconciler.atomic import Prepared
 from reconciler.beside import PROCESSES_VARIABLE
 from reconciler.cli import cli
@@ -107,11 +111,16 @@ def test_a_thrown_away_plan_leaves_nothing_and_the_plan_is_made_again(
     assert out.exists() and leftovers(out.parent) == []
 
 
-def test_a_prepared_file_is_in_place_only_once_committed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("unnamed", [True, False], ids=["unnamed", "named while waiting"])
+def test_a_prepared_file_is_in_place_only_once_committed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unnamed: bool) -> None:
+    if not unnamed:  # a file system without unnamed files: the content waits under a name
+        monkeypatch.setattr(atomic, "_write_unnamed", lambda directory, data: None)
     target = tmp_path / "plan.json"
     target.write_bytes(b"old")
     prepared = Prepared(target, [b"new ", b"content"])
-    assert target.read_bytes() == b"old" and len(leftovers(tmp_path)) == 1
+    assert target.read_bytes() == b"old"
+    assert len(leftovers(tmp_path)) == (0 if unnamed else 1)
     prepared.commit()
     assert target.read_bytes() == b"new content" and leftovers(tmp_path) == []
     with pytest.raises(RuntimeError, match="already committed"):
@@ -132,3 +141,26 @@ def test_a_run_stopped_before_its_plan_is_in_place_leaves_no_file(
     result, out = run(tmp_path, generate_config(30), "--format", "json")
     assert result.exit_code == 130, result.output
     assert not out.exists() and leftovers(out.parent) == []
+
+
+_PREPARE_AND_WAIT = """
+import sys, time
+from pathlib import Path
+from reconciler.atomic import Prepared
+prepared = Prepared(Path(sys.argv[1]), [b"x" * 1000] * 1000)
+print("prepared", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_process_killed_while_its_prepared_file_waits_leaves_nothing(tmp_path: Path) -> None:
+    """SIGKILL runs no clean-up: the file waiting for the checks must be unnamed."""
+    target = tmp_path / "plan.json"
+    process = subprocess.Popen([sys.executable, "-c", _PREPARE_AND_WAIT, str(target)],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline() == "prepared\n"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
