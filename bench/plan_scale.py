@@ -45,8 +45,17 @@ CHILD_ENV = {name: value for name, value in os.environ.items()
              if name != "PYTHONDONTWRITEBYTECODE"}
 
 
-def timed(argv: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one child process; its output is discarded."""
+SETTLE = 5.0
+"""Seconds of rest before each run. On this shared machine a run that follows half a minute
+of CSafeLoader at full load was about 10% slower than the same run after ten idle seconds
+(3.2 s against 2.7 to 3.0 s for `show`, 2026-11-30): every command, CSafeLoader included,
+starts from a machine at rest."""
+
+
+def timed(argv: list[str], settle: float = SETTLE) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one child process, after `settle` seconds of rest;
+    its output is discarded."""
+    time.sleep(settle)
     start = time.perf_counter()
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                env=CHILD_ENV)
@@ -67,7 +76,7 @@ def prepare(size: int) -> Path:
     return folder
 
 
-def measure(size: int, repeat: int) -> dict[str, float]:
+def measure(size: int, repeat: int, settle: float = SETTLE) -> dict[str, float]:
     """Every command of both workloads and the CSafeLoader parse, interleaved run by run so
     that a change in the machine's load touches them alike."""
     folder = prepare(size)
@@ -85,7 +94,7 @@ def measure(size: int, repeat: int) -> dict[str, float]:
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(repeat):
         for name, argv in commands.items():
-            runs[name].append(timed(argv))
+            runs[name].append(timed(argv, settle))
     row = {"size": size, "yaml_mb": yaml_path.stat().st_size / 1e6,
            "saved_mb": saved.stat().st_size / 1e6}
     for name, timings in runs.items():
@@ -94,11 +103,12 @@ def measure(size: int, repeat: int) -> dict[str, float]:
     return row
 
 
-def report(rows: list[dict[str, float]], repeat: int) -> str:
+def report(rows: list[dict[str, float]], repeat: int, settle: float = SETTLE) -> str:
     lines = [
         f"Measured {datetime.now(UTC):%Y-%m-%d} on {platform.node() or 'this machine'}: "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}; "
-        f"median of {repeat} cold process runs each, the commands interleaved.",
+        f"median of {repeat} cold process runs each, the commands interleaved, each after "
+        f"{settle:g} s of rest.",
         "",
         "| profiles | YAML | CSafeLoader parse (peak RSS) | steady-state `plan` | adoption "
         "`plan --format json --out` | saved plan | `show plan.json` |",
@@ -154,18 +164,20 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--results", type=Path, help="record the table in this markdown file")
+    parser.add_argument("--settle", type=float, default=SETTLE,
+                        help="seconds of rest before each run (default %(default)s)")
     args = parser.parse_args()
     # Compile the bytecode once, before anything is timed.
     subprocess.run([sys.executable, "-m", "reconciler", "--help"], env=CHILD_ENV, check=True,
                    stdout=subprocess.DEVNULL)
     rows = []
     for size in args.sizes:
-        rows.append(measure(size, args.repeat))
+        rows.append(measure(size, args.repeat, args.settle))
         row = rows[-1]
         print(f"{size:>7,} profiles: plan {row['plan_s']:.2f} s, adopt {row['adopt_s']:.2f} s, "
               f"show {row['show_s']:.2f} s, CSafeLoader {row['csafe_s']:.2f} s",
               file=sys.stderr)
-    text = report(rows, args.repeat)
+    text = report(rows, args.repeat, args.settle)
     print(text)
     if args.results:
         record(args.results, text)
