@@ -45,7 +45,10 @@ than they save (5,000 calls take about 0.3 s to read and render)."""
 
 
 FIRST_SHARE: Final = 54
-"""Percent of the calls that this process reads, the rest going to the one beside it."""
+"""Percent of the calls that this process reads, the rest going to the one beside it. It also
+checksums every line and writes the text, but the process beside reads lines made before the
+fork (each first write to a page copies it) and sends its text back: at 100,000 calls, with
+46% this process waited 0.4 s to 2 s for the other; with 56% the other finished first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +75,6 @@ def show_text(path: Path, *, color: bool, show_values: bool,
     if count < (SPLIT_FROM if split_from is None else split_from) \
             or not _one_clear_pair(lines[0]):
         return None
-    # This process also checksums every line and writes the text: it takes a little less.
     cut = _profile_start(lines, 1 + count * FIRST_SHARE // 100) - 1  # as a call index
     name = str(path)
 
