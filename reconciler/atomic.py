@@ -16,7 +16,7 @@ import glob
 import os
 import secrets
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Final
 
@@ -100,7 +100,8 @@ def _write_unnamed(directory: Path, data: bytes | Iterable[bytes]) -> int | None
     if flag is None or not os.path.isdir("/proc/self/fd"):  # `_link_unnamed` needs /proc
         return None
     try:
-        fd = os.open(directory, flag | os.O_WRONLY | os.O_CLOEXEC, FILE_MODE)
+        # Readable too: should naming it fail, the content is copied to a named file.
+        fd = os.open(directory, flag | os.O_RDWR | os.O_CLOEXEC, FILE_MODE)
     except OSError as err:
         if err.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
             return None
@@ -117,7 +118,8 @@ def _write_unnamed(directory: Path, data: bytes | Iterable[bytes]) -> int | None
 
 
 def _link_unnamed(fd: int, path: Path) -> Path:
-    """Give the unnamed file `fd` a fresh temporary name next to `path`."""
+    """Give the unnamed file `fd` a fresh temporary name next to `path`; where the system
+    refuses (a sandbox without /proc's links), a named copy of its content."""
     directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         while True:
@@ -130,9 +132,19 @@ def _link_unnamed(fd: int, path: Path) -> Path:
                         follow_symlinks=True)
             except FileExistsError:
                 continue  # a name clash with a leftover of a crashed run: draw another name
+            except OSError:
+                return _write_temp(path, _content(fd))
             return temp
     finally:
         os.close(directory)
+
+
+def _content(fd: int) -> Iterator[bytes]:
+    """The content of the file `fd`, a block at a time from its start."""
+    offset = 0
+    while block := os.pread(fd, _CHUNK, offset):
+        yield block
+        offset += len(block)
 
 
 def replace_with_backup(path: Path, data: bytes) -> None:

@@ -143,6 +143,21 @@ def test_a_run_stopped_before_its_plan_is_in_place_leaves_no_file(
     assert not out.exists() and leftovers(out.parent) == []
 
 
+def test_an_unnamed_file_the_system_will_not_name_is_committed_as_a_copy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sandbox that refuses links through /proc: the content is copied under a name."""
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    target = tmp_path / "plan.json"
+    content = [b"x" * (1 << 20), b"y" * 12345]  # more than one block of the copy
+    prepared = Prepared(target, content)
+    monkeypatch.setattr(atomic.os, "link", refused)
+    prepared.commit()
+    assert target.read_bytes() == b"".join(content) and leftovers(tmp_path) == []
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+
+
 _PREPARE_AND_WAIT = """
 import sys, time
 from pathlib import Path
