@@ -112,6 +112,8 @@ def test_clean_file_with_numeric_ids_takes_the_fast_path() -> None:
         "profiles:\n  true: {}\n",
         '{"profiles": {"u-1":&p {}, "u-2":*p}}\n',  # an alias right after a JSON-like key
         "{profiles: {u\r\n-1: {}}}\n",  # a key over two lines: yaml_rs takes "u -1"
+        "\t{profiles: {}}\n",  # a tab where indentation stands: libyaml refuses it
+        "profiles:\n \tu-1: {}\n",
     ],
 )
 def test_features_where_the_parsers_may_differ_take_the_precise_path(text: str) -> None:

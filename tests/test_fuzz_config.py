@@ -262,6 +262,8 @@ def check_loads_or_names_the_file(data: bytes, workspace: str | None) -> None:
 @given(text=hostile_texts(), workspace=st.sampled_from([None, WORKSPACE]))
 # A flow mapping continued on another line inside a nested one: yaml_rs read "u -1" as a key.
 @example(text="{profiles: {u-1: {}, u\r\n-1: {}}}\n", workspace=None)
+# A tab where indentation stands: libyaml refused it, yaml_rs read the document.
+@example(text="\t{profiles: {}}\n", workspace=None)
 def test_hostile_documents_load_or_name_the_file(text: str, workspace: str | None) -> None:
     check_loads_or_names_the_file(text.encode("utf-8"), workspace)
 

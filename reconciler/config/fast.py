@@ -19,6 +19,8 @@ direction only costs time; each guard below sends a file to the precise path whe
   the numeric-key scan below.
 - text has a flow collection (`{`, `[`) continued on another line: yaml_rs accepts implicit
   keys there that span lines, which libyaml rejects.
+- text has a tab before the first character of a line (`\t{profiles: {}}`): libyaml
+  refuses a tab where indentation stands, while yaml_rs reads some such lines.
 - text has a character that libyaml rejects or treats as a line break where YAML 1.2 does
   not (controls, U+0085, U+2028, U+2029, a BOM past the start, a lone CR): the two
   parsers would disagree on the text or on whether it is valid at all.
@@ -62,6 +64,7 @@ _TOKEN_START_INDICATORS: Final = {
 # line that opens more brackets than it closes (nested ones included); a bracket in a quoted
 # string or a comment only sends the file to the precise path.
 _FLOW_LINE: Final = re.compile(r"^[^\n]*[{\[][^\n]*$", re.MULTILINE)
+_TAB_INDENT: Final = re.compile(r"^ *\t", re.MULTILINE)
 _DISAGREEING_CHARACTERS: Final = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]"
 )
@@ -82,6 +85,8 @@ def _suspicious(text: str) -> bool:
         if indicator in text and pattern.search(text):
             return True
     if "\r" in text and re.search(r"\r(?!\n)", text):
+        return True
+    if "\t" in text and _TAB_INDENT.search(text):
         return True
     if ("{" in text or "[" in text) and _multiline_flow(text):
         return True
