@@ -107,10 +107,7 @@ def _write_unnamed(directory: Path, data: bytes | Iterable[bytes]) -> int | None
             return None
         raise
     try:
-        os.fchmod(fd, FILE_MODE)
-        for chunk in (data,) if isinstance(data, bytes) else data:
-            _write_all(fd, chunk)
-        os.fsync(fd)
+        _fill(fd, data)
     except BaseException:
         os.close(fd)
         raise
@@ -171,13 +168,18 @@ def write_new_file(path: Path, data: bytes | Iterable[bytes]) -> None:
     fsynced."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
     try:
-        # os.open's mode is filtered by the umask; the state must be 0600 whatever the umask.
-        os.fchmod(fd, FILE_MODE)
-        for chunk in (data,) if isinstance(data, bytes) else data:
-            _write_all(fd, chunk)
-        os.fsync(fd)
+        _fill(fd, data)
     finally:
         os.close(fd)
+
+
+def _fill(fd: int, data: bytes | Iterable[bytes]) -> None:
+    """Make the new file `fd` mode 0600 and write `data` to it, fsynced."""
+    # os.open's mode is filtered by the umask; the state must be 0600 whatever the umask.
+    os.fchmod(fd, FILE_MODE)
+    for chunk in (data,) if isinstance(data, bytes) else data:
+        _write_all(fd, chunk)
+    os.fsync(fd)
 
 
 def fsync_directory(directory: Path) -> None:
