@@ -108,6 +108,18 @@ def desired_value(channel: str, value: str) -> tuple[str, str | None]:
     return value, None
 
 
+def means_itself(channel: str, value: str) -> bool:
+    """Whether `desired_value(channel, value)` is `(value, None)`: a valid value that means
+    what is written. A phone in E.164 and a plain address are decided without the caches,
+    which 100,000 distinct values, each read once, would only churn."""
+    if channel in PHONE_CHANNELS:
+        read = _plain_e164(value) or _phone(value)
+        return read.problem is None and read.normal == value
+    if channel == EMAIL_CHANNEL:
+        return (_plain_email(value) or _email(value)).problem is None
+    return True
+
+
 def canonical(channel: str, value: str) -> str:
     """The form in which values of `channel` are compared: phones in E.164, e-mail addresses
     normalised, anything else as written."""

@@ -14,10 +14,19 @@ from hypothesis import strategies as st
 
 from reconciler.beside import PROCESSES_VARIABLE
 from reconciler.config import Config, load_configs, load_configs_then
+from reconciler.config import assume as assume_module
 from reconciler.config import loader as loader_module
-from reconciler.config.assume import assumed_document, assumed_text, confirms
+from reconciler.config.assume import (
+    assumed_document,
+    assumed_text,
+    checked_document,
+    confirms,
+    holds,
+)
 from reconciler.config.checks import check_document
+from reconciler.config.schema import is_valid
 from reconciler.errors import ConfigError, StateError
+from reconciler.model import CHANNELS
 
 
 @pytest.fixture(autouse=True)
@@ -163,3 +172,144 @@ def test_assumed_text_takes_what_yaml_rs_reads() -> None:
     assert assumed is not None
     assert assumed.profiles["u-1"].channels["email"] == "a@b.io"
     assert assumed_text("profiles: [\n") is None
+
+
+# What `holds` decides without the checks, compared with the checks on documents of the
+# common shape, each valid but for at most one value, key or item one step off in a way that
+# a single rule catches.
+_VALID = {
+    "phone": ["+919879000000", "+14155550100", "+91 98790 00000", "+442079460000"],
+    "email": ["a@b.io", "A.b@Example.COM", "x@xn--bcher-kva.de"],
+    "other": ["https://hooks.slack.com/x", "\u00e9t\u00e9", "t"],
+}
+_OFF = {
+    "phone": ["+4402079460000", "+49 00 27180", "+490027180", "+1234", "+12", "+999999999",
+              "+0123456789", "919879000000", "+91-98790-00000", "+91 (987) 900-0000",
+              "+\u0669\u0661\u0669\u0668\u0667\u0669\u0660\u0660\u0660\u0660\u0660\u0660",
+              "+9198790000001234567", "+91987900000x", "a@b.io"],
+    "email": ["a@B\u00fccher.de", "\u00fc@b.io", "a@b", "a..b@c.io", "a@b@c.io", '"q"@b.io',
+              "a@[127.0.0.1]", "x" * 65 + "@b.io", "a@" + "b" * 250 + ".io", " a@b.io",
+              "+919879000000"],
+    "text": ["", "a\n", "\u00a0x", "\u00ad", "v" * 4097, "\u2028", "t\x00"],
+    "not text": [None, 12, 1.5, True, [], {}],
+    "status": [2, -1, True, False, 1.0, 0.0, None, "1", 2**70, 10**5000],
+}
+_KINDS = {"sms": "phone", "whatsapp": "phone", "voice": "phone", "email": "email",
+          "slack": "other", "discord": "other", "teams": "other"}
+
+
+@st.composite
+def _tokens(draw: st.DrawFn) -> list[Any]:
+    names = draw(st.lists(st.sampled_from(["t1", "t2", "t3", "\u00e9"]), unique=True,
+                          max_size=3))
+    items: list[Any] = []
+    for name in names:
+        if draw(st.booleans()):
+            items.append(name)
+        else:
+            item: dict[str, Any] = {"token": name}
+            if draw(st.booleans()):
+                item["integration_id"] = draw(st.sampled_from(["I1", "\u00e9"]))
+            if draw(st.booleans()):
+                item["status"] = draw(st.sampled_from([0, 1]))
+            items.append(item)
+    return items
+
+
+@st.composite
+def _near_documents(draw: st.DrawFn) -> dict[str, Any]:
+    profiles: dict[str, Any] = {}
+    for distinct_id in draw(st.lists(st.sampled_from(["u-1", "u-2", "\u00fc"]), unique=True,
+                                     max_size=3)):
+        channels = draw(st.lists(st.sampled_from(CHANNELS), unique=True, max_size=4))
+        profiles[distinct_id] = {channel: draw(_tokens()) if channel in ("push", "inapp")
+                                 else draw(st.sampled_from(_VALID[_KINDS[channel]]))
+                                 for channel in channels}
+    data: dict[str, Any] = {"profiles": profiles}
+    if draw(st.booleans()):
+        data["workspace"] = "FYABC1"
+    if draw(st.booleans()):
+        data["version"] = draw(st.sampled_from(["live", "test"]))
+    off = draw(st.sampled_from(["none", "value", "item", "status", "repeat", "key", "id",
+                                "top"]))
+    where = draw(st.sampled_from(sorted(profiles))) if profiles else None
+    if off == "value" and where is not None:
+        channel = draw(st.sampled_from(CHANNELS))
+        kind = _KINDS.get(channel, "text")
+        choices = _OFF[kind] if kind in ("phone", "email") else _OFF["text"]
+        profiles[where][channel] = draw(st.sampled_from(choices + _OFF["not text"]))
+    elif off in ("item", "status", "repeat") and where is not None:
+        channel = draw(st.sampled_from(["push", "inapp"]))
+        items = profiles[where].get(channel) or ["t9"]
+        profiles[where][channel] = items
+        if off == "item":
+            odd = draw(st.sampled_from(_OFF["text"] + _OFF["not text"]))
+            items.append(odd if draw(st.booleans()) else {"token": odd})
+        elif off == "status":
+            items.append({"token": "t8", "status": draw(st.sampled_from(_OFF["status"]))})
+        else:
+            first = items[0]
+            items.append({"token": first} if isinstance(first, str) else first["token"])
+    elif off == "key" and where is not None:
+        key = draw(st.sampled_from(["ownership", "remove", "fax", "webpush", "tokn"]))
+        profiles[where][key] = draw(st.sampled_from(["owned", {"email": "a@b.io"}, "x"]))
+    elif off == "id":
+        profiles[draw(st.sampled_from(["", "u\x00", "u" * 2049, "u\u00a0"]))] = {}
+    elif off == "top":
+        key, value = draw(st.sampled_from([("workspace", "x"), ("workspace", None),
+                                           ("version", "prod"), ("ownership", "owned"),
+                                           ("profile", {})]))
+        data[key] = value
+    return data
+
+
+@settings(max_examples=500, deadline=None)
+@given(_near_documents())
+def test_holds_says_what_the_checks_and_the_schema_say(data: dict[str, Any]) -> None:
+    assumed = assumed_document(data)
+    checked = check_document(data)
+    clean = not checked.findings and is_valid(data)
+    assert (assumed is not None and holds(data)) == (
+        assumed is not None and clean and checked == assumed)
+    assert checked_document(data) == (checked if clean else None)
+
+
+@pytest.mark.parametrize(("channel", "value"), [
+    ("sms", "+4402079460000"),  # E.164 in form, yet the library strips a national prefix
+    ("sms", "+1234"),  # too short for any country
+    ("email", "a@b"),  # no dot in the domain
+    ("push", ["t1", {"token": "t1"}]),  # a token repeated, once as a mapping
+    ("push", [{"token": "t1", "status": 1.0}]),  # the schema counts 1.0 as an integer
+    ("push", [{"token": "t1", "status": 10**5000}]),  # and jsonschema-rs this as 1
+    ("ownership", "owned"),  # a profile's own modes, never assumed
+])
+def test_what_only_the_checks_see_is_never_assumed_to_hold(channel: str, value: Any) -> None:
+    data = {"profiles": {"u-1": {channel: value}}}
+    assumed = assumed_document(data)
+    assert assumed is None or not holds(data)
+    checked = check_document(data)
+    assert checked.findings or checked != assumed or not is_valid(data)
+
+
+def test_a_clean_file_is_read_without_running_the_checks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`holds` stands in for the checks on a clean file, in one process as beside one; a
+    file with a problem still gets them, and their message."""
+    monkeypatch.setenv(PROCESSES_VARIABLE, "1")
+    clean = write(tmp_path, generate_config(30))
+    expected = load_configs([clean])
+    ran: list[object] = []
+
+    def counted(data: object, *args: Any) -> Any:
+        ran.append(data)
+        return check_document(data, *args)
+
+    monkeypatch.setattr(assume_module, "check_document", counted)
+    monkeypatch.setattr(loader_module, "check_document", counted)
+    assert load_configs([clean]) == expected and confirms(clean.read_text())
+    assert ran == []
+    broken = write(tmp_path, generate_config(3) + "  u-x:\n    email: nope\n", "b.yaml")
+    with pytest.raises(ConfigError) as raised:
+        load_configs([broken])
+    assert "not a valid e-mail address" in str(raised.value.problems[0])
+    assert ran

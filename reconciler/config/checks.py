@@ -9,6 +9,10 @@ is what a PATCH sends.
 
 `sources` maps the paths of plain scalars that YAML did not read as text to their source
 text, so that a message can show exactly what was written and its quoted form.
+
+A clean file of the common shape is read without these checks: the schema and
+`assume.holds` decide, as a property test shows, exactly what these checks would. A rule
+added here belongs in the schema or in `holds` as well, or that test fails.
 """
 
 from __future__ import annotations

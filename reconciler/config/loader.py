@@ -27,7 +27,7 @@ from typing import Final, TypeVar
 import orjson
 
 from reconciler.beside import Beside, can_fork
-from reconciler.config.assume import assumed_text, confirms
+from reconciler.config.assume import assumed_text, checked_document, confirms
 from reconciler.config.checks import CheckedDocument, check_document
 from reconciler.config.fast import load_fast
 from reconciler.config.findings import Finding, Marks, YamlPath, YamlProblem, wanted_paths
@@ -35,7 +35,7 @@ from reconciler.config.limits import shown
 from reconciler.config.locate import locate
 from reconciler.config.pairs import Pair, Statement, pair_label, resolve_pairs
 from reconciler.config.precise import parse_precise
-from reconciler.config.schema import is_valid, schema_findings
+from reconciler.config.schema import schema_findings
 from reconciler.config.sources import expand_paths, read_text
 from reconciler.errors import ConfigError, Problem
 from reconciler.heap import collector_paused
@@ -80,8 +80,8 @@ class _File:
 def _load_file(name: str, text: str) -> _File:
     data = load_fast(text)
     if data is not None:
-        checked = check_document(data)
-        if not checked.findings and is_valid(data):
+        checked = checked_document(data)
+        if checked is not None:
             return _File(name, text, checked)
     document = parse_precise(text)
     if not document.has_document and document.complete:
