@@ -60,10 +60,22 @@ def diff(
         wanted = set(targets)
         ids = sorted(wanted.intersection(desired) | wanted.intersection(recorded))
     else:
-        ids = sorted(desired.keys() | recorded.keys())
+        # A state's ids come sorted, and a configuration's mostly: the sort finds them in
+        # runs, a few times faster than sorting a set of them.
+        ids = list(recorded)
+        ids += [distinct_id for distinct_id in desired if distinct_id not in recorded]
+        ids.sort()
     if missing:
         ids = [distinct_id for distinct_id in ids if distinct_id not in missing]
     calls: list[Call] = []
+    if ownership.is_exclusive:  # every profile's policy: the loop below, without asking
+        for distinct_id in ids:
+            want = desired.get(distinct_id)
+            if want is None:
+                calls.extend(_forget(distinct_id, recorded[distinct_id]))
+            elif want.channels != (have := recorded.get(distinct_id, EMPTY)).channels:
+                calls.extend(diff_profile(distinct_id, want, have))
+        return tuple(calls)
     for distinct_id in ids:
         want = desired.get(distinct_id)
         have = recorded.get(distinct_id, EMPTY)

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from reconciler.effects import target
 from reconciler.model import SINGLE_VALUE_CHANNELS, TOKEN_CHANNELS, ChannelData, Token
+from reconciler.ownership import EXCLUSIVE, Ownership
 from reconciler.plan import (
     Change,
     DeleteChannels,
@@ -19,6 +20,7 @@ from reconciler.plan import (
     summarize,
 )
 from reconciler.planner import diff, forgotten_without_calls
+from reconciler.state.base import State
 
 
 def data(**channels: Any) -> ChannelData:
@@ -404,3 +406,22 @@ def test_recorded_profile_with_no_channel_data_leaves_without_a_call() -> None:
                                    targets=["full"]) == ()
     (call,) = calls
     assert call.distinct_id == "full" and isinstance(call, DeleteChannels) and call.forget
+
+
+@given(desired=profiles_strategy, recorded=profiles_strategy)
+def test_the_loop_for_a_wholly_exclusive_configuration_plans_as_the_general_one(
+        desired: dict[str, ChannelData], recorded: dict[str, ChannelData]) -> None:
+    # A policy for a profile that no side names: every profile is exclusive, but `diff`
+    # can no longer take its shortcut.
+    general = Ownership(profiles={"z-unnamed": EXCLUSIVE})
+    assert not general.is_exclusive
+    assert diff(desired, recorded) == diff(desired, recorded, ownership=general)
+
+
+def test_a_state_counts_one_entry_per_value_and_per_token() -> None:
+    state = State.new("FYW", "live")
+    state.profiles.update({"u-1": data(email="a@b.io", push=[{"token": "t1"}, {"token": "t2"}]),
+                           "u-2": data(sms="+919879000000", inapp=[{"token": "t3"}]),
+                           "u-3": ChannelData()})
+    assert state.entry_count() == 5 == sum(
+        profile.entry_count() for profile in state.profiles.values())
