@@ -296,19 +296,19 @@ def count_actions(calls: Iterable[Call]) -> dict[str, int]:
     A token whose fields change appears in two calls (deleted, then re-added) and counts
     once, as a change: never as a removal, so the safety rail does not count it.
     """
-    counts = {"+": 0, "~": 0, "-": 0}
-    changed: set[tuple[str, Change]] = set()
+    added = changed = removed = 0
+    changed_tokens: set[tuple[str, Change]] = set()
     for call in calls:
-        for change in call.changes:
-            action = change.action
-            if action != "~":
-                counts[action] += 1
-            elif isinstance(change.after, Token):
-                changed.add((call.distinct_id, change))
+        for change in call.changes:  # `Change.action` inline: a first plan has 500,000
+            if change[1] is None:
+                added += 1
+            elif change[2] is None:
+                removed += 1
+            elif isinstance(change[2], Token):
+                changed_tokens.add((call.distinct_id, change))
             else:
-                counts["~"] += 1
-    counts["~"] += len(changed)
-    return counts
+                changed += 1
+    return {"+": added, "~": changed + len(changed_tokens), "-": removed}
 
 
 def summarize(calls: Iterable[Call], forget: int = 0) -> Summary:
