@@ -6,6 +6,8 @@ import dataclasses
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reconciler.effects import after_call, target
 from reconciler.model import EMPTY, ChannelData, Token
@@ -160,3 +162,20 @@ def test_create_profile_holds_exactly_what_it_sent() -> None:
     assert after_call(EMPTY, create) == expected
     # The profile did not exist: whatever the record said it held is gone.
     assert after_call(data(sms="+1555", webpush=[{"token": {}}]), create) == expected
+
+
+_tokens = st.builds(Token, st.text(min_size=1, max_size=5),
+                    st.one_of(st.none(), st.text(min_size=1, max_size=3)), st.sampled_from([0, 1]))
+_sides = st.one_of(st.none(), st.text(min_size=1, max_size=5), _tokens)
+
+
+@given(st.sampled_from(["email", "push"]), _sides, _sides)
+def test_a_change_read_back_is_the_change_written(channel: str, before: Any, after: Any) -> None:
+    change = Change(channel, before, after)
+    for form in (change.to_json(), change.to_json(compact=True)):
+        read = Change.from_json(form)
+        assert read == change and type(read) is Change
+        assert [type(side) for side in read] == [type(side) for side in change]
+    written = {"channel": "push", "after": {"token": "t", "status": 1.0}}  # JSON's 1.0
+    assert Change.from_json(written).after == Token("t", None, 1)
+    assert type(Change.from_json(written).after.status) is int  # type: ignore[union-attr]
