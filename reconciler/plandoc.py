@@ -224,7 +224,8 @@ def _header_line(header: Mapping[str, Any]) -> bytes:
     return orjson.dumps(header)[:-1] + HEADER_END
 
 
-def _trailer(checksum: str) -> bytes:
+def trailer(checksum: str) -> bytes:
+    """The last line of a document whose checksum is `checksum`."""
     return TRAILER_START + checksum.encode() + TRAILER_END
 
 
@@ -256,7 +257,7 @@ def document_lines(plans: Plan | Sequence[Plan], *, masked: bool = False,
             if hasher is not None:
                 hasher.update(line)
             yield _numbered(prefix, masked_call_line(call)) + end if masked else line
-    yield _trailer("sha256:" + hasher.hexdigest() if hasher is not None else known or "")
+    yield trailer("sha256:" + hasher.hexdigest() if hasher is not None else known or "")
 
 
 def _numbered(prefix: bytes, line: bytes) -> bytes:
@@ -314,7 +315,7 @@ def encode(document: Mapping[str, Any]) -> bytes:
     lines = [_header_line(header)]
     lines += [orjson.dumps(call) + (b",\n" if index < len(calls) - 1 else b"\n")
               for index, call in enumerate(calls)]
-    return b"".join(lines) + _trailer(str(document.get("checksum", "")))
+    return b"".join(lines) + trailer(str(document.get("checksum", "")))
 
 
 def checksum(document: Mapping[str, Any]) -> str:

@@ -22,6 +22,7 @@ from reconciler.cli import cli
 from reconciler.cli import prepared as prepared_module
 from reconciler.config import loader as loader_module
 from reconciler.errors import ConfigError
+from reconciler.render import formats as formats_module
 
 ALIASED = "  u-a: &x {email: a@b.io}\n  u-b: *x\n"  # read only the precise way
 
@@ -179,3 +180,48 @@ def test_a_process_killed_while_its_prepared_file_waits_leaves_nothing(tmp_path:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     assert sorted(path.name for path in tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def forks(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Render every JSON plan beside its save; whether each rendering ran in a child."""
+    monkeypatch.setattr(prepared_module, "RENDER_BESIDE_FROM", 1)
+    forked: list[bool] = []
+
+    class Watched(prepared_module.Beside):  # type: ignore[type-arg]
+        def result(self) -> Any:
+            forked.append(self.forked)
+            return super().result()
+
+    monkeypatch.setattr(prepared_module, "Beside", Watched)
+    return forked
+
+
+def test_a_rendering_made_beside_the_save_ends_with_the_saved_plans_checksum(
+        tmp_path: Path, forks: list[bool]) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    text = generate_config(40)
+    two, two_out = run(tmp_path / "two", text, "--format", "json")
+    assert forks == [True]
+    one, _ = run(tmp_path / "one", text, "--format", "json", processes="1")
+    assert two.exit_code == one.exit_code == 0, two.output + one.output
+    assert without_run_fields(two.stdout_bytes) == without_run_fields(one.stdout_bytes)
+    saved = two_out.read_bytes()
+    assert two.stdout_bytes.splitlines()[-1] == saved.splitlines()[-1]
+    assert b'"checksum":"sha256:0000' not in two.stdout_bytes
+    shown = CliRunner().invoke(cli, ["show", str(two_out), "--no-color"])
+    assert shown.exit_code == 0, shown.output
+
+
+def test_a_rendering_that_fails_beside_the_save_leaves_no_plan(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forks: list[bool]) -> None:
+    def failing(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(formats_module, "write_json", failing)
+    result, out = run(tmp_path, generate_config(40), "--format", "json")
+    assert forks == [True]
+    assert result.exit_code != 0
+    assert "No space left on device" in result.output
+    assert not out.exists() and leftovers(out.parent) == []
