@@ -259,6 +259,7 @@ def _read_calls(lines: Iterator[bytes], reading: _Reading) -> str | None:
             return trailer_checksum(line)
         in_part = part is None or number - 2 in part
         if not (in_part or reading.checksummed):
+            closed = not line.endswith(b",\n")  # whether the trailer may come next
             continue
         reading.hasher.update(line)
         if closed or not (line.endswith(b"},\n") or line.endswith(b"}\n")) \

@@ -21,6 +21,7 @@ from reconciler.plan import Plan
 from reconciler.plandoc import checksum, document_lines, encode
 from reconciler.planfile import read_plan, write_plan, write_plans
 from reconciler.planner import diff
+from reconciler.planread import read_part
 from reconciler.planview import show_text
 from reconciler.render.text import render_text
 
@@ -183,3 +184,13 @@ def test_a_carriage_return_splits_no_line_the_whole_read_keeps(tmp_path: Path) -
     with pytest.raises(PlanFileError) as halves:
         show_text(path, color=False, show_values=False, split_from=2)
     assert str(halves.value) == str(whole.value)
+
+
+@pytest.mark.parametrize("part", [range(0, 3), range(3, 15), range(0, 0), range(15, 15)])
+def test_any_part_of_the_calls_is_read_without_the_checksum(
+        tmp_path: Path, part: range) -> None:
+    plan = large_plan()
+    data = saved(tmp_path, plan).read_bytes()
+    lines = data.splitlines(keepends=True)
+    _, calls, _ = read_part(iter(lines), "plan.json", lambda: data, part, checksummed=False)
+    assert calls == plan.calls[part.start:part.stop]
