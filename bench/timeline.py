@@ -62,6 +62,7 @@ def main() -> None:
     timed(LocalStateFile, "load", "load a state")
     timed(planning, "plan_pairs", "plan")
     timed(prepared.PreparedOutput, "make", "save and render, held back")
+    timed(prepared, "prepare_plans", "save")
     timed(prepared.PreparedOutput, "print", "print")
     timed(beside.Beside, "result", "wait for the process beside")
     timed(planview, "read_part", "read calls")
