@@ -35,7 +35,7 @@ from reconciler.errors import BesideError
 from reconciler.plan import Plan
 from reconciler.plandoc import trailer
 from reconciler.planfile import prepare_plans
-from reconciler.render.formats import OutputFormat
+from reconciler.render.formats import OutputFormat, PlansWriter
 
 RENDER_BESIDE_FROM: Final = 20_000
 """Calls from which a JSON rendering is made by a process beside while this one saves the
@@ -59,8 +59,8 @@ class PreparedOutput:
         color = use_color(settings)
         if out is not None and fmt.write_plans is not None and not show_values \
                 and sum(len(plan.calls) for plan in plans) >= RENDER_BESIDE_FROM and can_fork():
-            return cls._saved_and_rendered_beside(plans, out, settings.encryption(), fmt,
-                                                  color)
+            return cls._saved_and_rendered_beside(plans, out, settings.encryption(),
+                                                  fmt.write_plans, color)
         saved, checksum = None, None
         if out is not None:
             checksum, saved = prepare_plans(plans, out, settings.encryption())
@@ -82,14 +82,12 @@ class PreparedOutput:
 
     @classmethod
     def _saved_and_rendered_beside(cls, plans: tuple[Plan, ...], out: Path,
-                                   encryption: Encryption, fmt: OutputFormat,
+                                   encryption: Encryption, write_plans: PlansWriter,
                                    color: bool) -> PreparedOutput:
         """`make` of a large plan saved and rendered (masked) at once: a process beside
         renders into the unnamed file while this one saves, then the rendering's last line
         gets the saved plan's checksum, which is only known once the save is done (the
         rendering is written with zeros of the same length in its place)."""
-        assert fmt.write_plans is not None
-        write_plans = fmt.write_plans
         held = tempfile.TemporaryFile()  # noqa: SIM115  (shared with the child: one offset)
         saved: Prepared | None = None
         try:
