@@ -107,7 +107,7 @@ def make_plan(
         version=config.version,
         lineage=state.lineage,
         serial=state.serial,
-        config_digest=config.digest,
+        config_digest=lambda: config.digest,  # read only by a saved or JSON plan
         recorded_entries=state.entry_count(),
         calls=calls,
         forget=forgotten_without_calls(config.profiles, state.profiles, calls, targets),

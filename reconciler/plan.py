@@ -8,7 +8,7 @@ written and read one line at a time, is `reconciler.plandoc`'s.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, NamedTuple
 from urllib.parse import quote
@@ -358,7 +358,9 @@ class Plan:
     version: str
     lineage: str | None  # None: computed against a state that did not exist yet
     serial: int
-    config_digest: str
+    # The configuration's digest (`Config.digest`), or how to compute it when first read:
+    # a plan printed as text never shows it. Read it with `digest()`.
+    config_digest: str | Callable[[], str]
     recorded_entries: int  # entries in the whole state, the safety rail's denominator
     calls: tuple[Call, ...]
     targets: tuple[str, ...] = ()
@@ -377,6 +379,13 @@ class Plan:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "summary", summarize(self.calls, len(self.forget)))
+
+    def digest(self) -> str:
+        """The configuration's digest, computed now if it was left for later."""
+        if not isinstance(self.config_digest, str):
+            object.__setattr__(self, "config_digest", self.config_digest())
+        assert isinstance(self.config_digest, str)
+        return self.config_digest
 
     @property
     def deletions(self) -> int:

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -14,6 +15,8 @@ from click.testing import CliRunner, Result
 
 from reconciler.cli import cli
 from reconciler.cli import options as cli_options
+from reconciler.config import config_digest, load_config
+from reconciler.config import loader as loader_module
 from reconciler.plan import call_from_json
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -102,6 +105,28 @@ def test_plan_json_is_masked_unless_show_values(basic: Path) -> None:
                 "--show-values")
     bodies = [call_from_json(call).body() for call in json.loads(shown.output)["calls"]]
     assert {"channel": {"email": "alice@example.com"}} in bodies
+
+
+def test_the_digest_is_computed_only_for_a_plan_that_shows_it(
+        basic: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    digests: list[str] = []
+
+    def counted(*args: Any, **kwargs: Any) -> str:
+        digests.append(real(*args, **kwargs))
+        return digests[-1]
+
+    real = loader_module.config_digest
+    monkeypatch.setattr(loader_module, "config_digest", counted)
+    for fmt in ("text", "markdown"):
+        assert run("plan", basic, "--state", basic / "state.json", "--format", fmt
+                   ).exit_code == 0
+    assert digests == []
+    document = json.loads(run("plan", basic, "--state", basic / "state.json", "--format",
+                              "json").output)
+    config = load_config([basic])
+    assert document["config_digest"] == config_digest(
+        config.workspace, config.version, config.profiles) == digests[0]
+    assert len(digests) == 1
 
 
 def test_markdown_plan_folds_each_profile(basic: Path) -> None:

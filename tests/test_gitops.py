@@ -832,7 +832,8 @@ def command_problems(lines: list[str], arrays: dict[str, list[str]] | None = Non
             params = list(cli.params)
             while words and isinstance(command, click.Group) and not words[0].startswith("-") \
                     and not words[0].startswith(('"', "$")):
-                sub = command.commands.get(words.pop(0))
+                # as click finds it: the group imports a command's module when asked
+                sub = command.get_command(click.Context(command), words.pop(0))
                 if sub is None:
                     problems.append(f"no such command: {line.strip()}")
                     break

@@ -57,7 +57,7 @@ def test_saved_plan_round_trips(tmp_path: Path) -> None:
     loaded = read_plan(tmp_path / "plan.json")
     assert loaded == plan and loaded.calls == plan.calls
     assert loaded.checksum == written == document_of(plan)["checksum"]
-    assert (loaded.lineage, loaded.serial, loaded.config_digest) == (LINEAGE, 4, "sha256:abc")
+    assert (loaded.lineage, loaded.serial, loaded.digest()) == (LINEAGE, 4, "sha256:abc")
     assert [call.operation for call in loaded.calls if call.distinct_id == "u1"] == [
         "patch_channel", "delete_tokens", "readd_tokens"]
     assert isinstance(loaded.calls[-1], ReAddTokens)

@@ -28,7 +28,7 @@ def _plan_keeping(app_tokens: int) -> Any:
     declared = ChannelData.from_json({"push": [{"token": "ours"}]})
     recorded = ChannelData.from_json({"push": [{"token": "ours"}] + [
         {"token": f"app-{index}"} for index in range(app_tokens)]})
-    config = Config("FYWORDS001", "live", {"u": declared}, ("x.yaml",), "sha256:0", ownership)
+    config = Config("FYWORDS001", "live", {"u": declared}, ("x.yaml",), ownership)
     state = dataclasses.replace(State.new("FYWORDS001", "live"), profiles={"u": recorded},
                                 managed={"u": frozenset({("push", "ours")})})
     return make_plan(config, state)
