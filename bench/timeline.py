@@ -53,6 +53,7 @@ def main() -> None:
     import reconciler.cli.prepared as prepared
     import reconciler.config.loader as loader
     import reconciler.planview as planview
+    import reconciler.render.formats as formats
     from reconciler.state import LocalStateFile
 
     say("imported")
@@ -65,6 +66,7 @@ def main() -> None:
     timed(prepared, "prepare_plans", "save")
     timed(prepared.PreparedOutput, "print", "print")
     timed(beside.Beside, "result", "wait for the process beside")
+    timed(formats, "write_json", "write JSON")
     timed(planview, "read_part", "read calls")
     timed(planview, "profile_lines", "render calls")
     timed(planview, "text_around", "the text around the calls")

@@ -230,34 +230,46 @@ def trailer(checksum: str) -> bytes:
 
 
 def document_lines(plans: Plan | Sequence[Plan], *, masked: bool = False,
-                   checksum: str | None = None) -> Iterator[bytes]:
+                   checksum: str | None = None, part: range | None = None) -> Iterator[bytes]:
     """The lines of the document of `plans` (one plan, or the plans one run made for several
     workspace/version pairs: `pairs_in_order`), trailer last, each ending with its newline.
     One plan, alone or in a sequence, has the single-pair layout.
 
     `masked`: the rendering for people; its trailer holds the saved plan's checksum, which is
     computed alongside unless known (`checksum`, or the plans' own when they were read back).
+    `part`: only the lines of the calls it holds (by their place among all the document's
+    calls), the header when it holds the first and the trailer when it holds the last: a
+    rendering made in parts, whose checksum is known.
     """
     plans = pairs_in_order(plans)
     several = len(plans) > 1
     known = checksum or _read_checksum(plans)
     hasher = None if masked and known else hashlib.sha256()
-    header = pairs_header_json(plans) if several else header_json(plans[0])
-    saved = _header_line(header)
-    if hasher is not None:
-        hasher.update(saved)
-    yield _header_line(masked_header(header)) if masked else saved
-    left = sum(len(plan.calls) for plan in plans)
+    total = sum(len(plan.calls) for plan in plans)
+    part = range(total) if part is None else part
+    whole = part == range(total)
+    if not whole and (hasher is not None or part.step != 1):
+        raise ValueError("only a masked rendering with its checksum is made in parts")
+    if whole or (part.start == 0 and part):
+        header = pairs_header_json(plans) if several else header_json(plans[0])
+        saved = _header_line(header)
+        if hasher is not None:
+            hasher.update(saved)
+        yield _header_line(masked_header(header)) if masked else saved
+    left = total
     for index, plan in enumerate(plans):
         prefix = b'{"pair":%d,' % index if several else b""
         for call in plan.calls:
             left -= 1
+            if total - left - 1 not in part:
+                continue
             end = b",\n" if left else b"\n"
             line = _numbered(prefix, call_line(call)) + end if hasher is not None else b""
             if hasher is not None:
                 hasher.update(line)
             yield _numbered(prefix, masked_call_line(call)) + end if masked else line
-    yield trailer("sha256:" + hasher.hexdigest() if hasher is not None else known or "")
+    if whole or (part.stop >= total and part):
+        yield trailer("sha256:" + hasher.hexdigest() if hasher is not None else known or "")
 
 
 def _numbered(prefix: bytes, line: bytes) -> bytes:

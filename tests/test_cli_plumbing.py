@@ -225,5 +225,5 @@ def test_only_json_streams_and_its_stream_is_its_rendering() -> None:
     assert [name for name, output in FORMATS.items() if output.write_plans] == ["json"]
     assert JSON.write_plans is not None and TEXT.write_plans is None
     stream = io.BytesIO()
-    JSON.write_plans([a_plan()], stream, False, None)
+    JSON.write_plans([a_plan()], stream, False, None, None)
     assert stream.getvalue().decode() == JSON.plans([a_plan()], False, False)

@@ -214,14 +214,44 @@ def test_a_rendering_made_beside_the_save_ends_with_the_saved_plans_checksum(
     assert shown.exit_code == 0, shown.output
 
 
+def test_a_rendering_made_beside_holds_each_pairs_digest(
+        tmp_path: Path, forks: list[bool], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # each pair's state in state/, of which there is none
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "a.yaml").write_text(generate_config(30, workspace="FYAAA00001"))
+    (config / "b.yaml").write_text(generate_config(20, workspace="FYBBB00001", start=30))
+    outputs = {}
+    for processes in ("2", "1"):
+        out = tmp_path / processes / "plan.json"
+        result = CliRunner().invoke(cli, [
+            "plan", str(config), "--out", str(out), "--format", "json", "--no-color"],
+            env={PROCESSES_VARIABLE: processes})
+        assert result.exit_code == 0, result.output
+        outputs[processes] = result.stdout_bytes
+    assert forks == [True]
+    header = orjson.loads(outputs["2"].split(b"\n")[0].removesuffix(b',"calls":[') + b"}")
+    digests = [pair["config_digest"] for pair in header["pairs"]]
+    assert len(set(digests)) == 2 and all(len(digest) == 71 for digest in digests)
+    assert b"unknown" not in outputs["2"]
+    assert without_run_fields(outputs["2"]) == without_run_fields(outputs["1"])
+
+
+@pytest.mark.parametrize("failing_part", ["first, beside", "last, here"])
 def test_a_rendering_that_fails_beside_the_save_leaves_no_plan(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forks: list[bool]) -> None:
-    def failing(*args: Any, **kwargs: Any) -> None:
-        raise OSError(28, "No space left on device")
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forks: list[bool],
+        failing_part: str) -> None:
+    real = formats_module.write_json
+
+    def failing(*args: Any, part: range | None = None, **kwargs: Any) -> None:
+        assert part is not None and part.stop > 0
+        if (part.start == 0) == (failing_part == "first, beside"):
+            raise OSError(28, "No space left on device")
+        real(*args, part=part, **kwargs)
 
     monkeypatch.setattr(formats_module, "write_json", failing)
     result, out = run(tmp_path, generate_config(40), "--format", "json")
-    assert forks == [True]
+    assert forks == ([True] if failing_part == "first, beside" else [])
     assert result.exit_code != 0
     assert "No space left on device" in result.output
     assert not out.exists() and leftovers(out.parent) == []

@@ -428,3 +428,18 @@ def test_a_masked_rendering_of_several_pairs_masks_names_its_plan_and_is_refused
     (tmp_path / "printed.json").write_text(text)
     with pytest.raises(PlanFileError, match="printed with its values masked"):
         read_plans(tmp_path / "printed.json")
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_masked_rendering_made_in_parts_is_the_rendering_made_whole(count: int) -> None:
+    plans = run_plans(count, profiles=2) if count > 1 else (pair_plan("FYA", "live", 2),)
+    total = sum(len(plan.calls) for plan in plans)
+    whole = b"".join(document_lines(plans, masked=True, checksum="sha256:" + "1" * 64))
+    for cut in range(total + 1):
+        parts = [b"".join(document_lines(plans, masked=True, checksum="sha256:" + "1" * 64,
+                                         part=part)) for part in (range(cut), range(cut, total))]
+        assert parts[0] + parts[1] == whole
+        # the header, its calls, the trailer after the last
+        assert parts[0].count(b"\n") == (1 + cut + (cut == total) if cut else 0)
+    with pytest.raises(ValueError, match="in parts"):  # the checksum needs every line
+        list(document_lines(plans, part=range(1)))

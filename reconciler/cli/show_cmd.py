@@ -53,7 +53,7 @@ def _output(settings: Settings, plans: tuple[Plan, ...], fmt: OutputFormat,
     (JSON), since at 100,000 profiles it runs to tens of megabytes."""
     if fmt.write_plans is not None:
         sys.stdout.flush()  # what was echoed before goes first
-        fmt.write_plans(plans, sys.stdout.buffer, show_values, None)
+        fmt.write_plans(plans, sys.stdout.buffer, show_values, None, None)
         return
     color = use_color(settings)
     # click strips ANSI codes off a stream that is not a terminal unless told otherwise.

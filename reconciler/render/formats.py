@@ -33,8 +33,9 @@ PlansRenderer = Callable[[Sequence[Plan], bool, bool], str]
 """(plans, color, show_values) -> the text, ending with exactly one newline."""
 DriftRenderer = Callable[[Sequence[DriftReport], bool, bool], str]
 """(reports, color, show_values) -> the text, ending with exactly one newline."""
-PlansWriter = Callable[[Sequence[Plan], BinaryIO, bool, str | None], None]
-"""(plans, out, show_values, checksum of the saved plan if just written) -> None."""
+PlansWriter = Callable[[Sequence[Plan], BinaryIO, bool, str | None, range | None], None]
+"""(plans, out, show_values, checksum of the saved plan if just written, the calls to write
+if not all: see `plandoc.document_lines`) -> None."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,8 @@ class OutputFormat:
 
 
 def _writes_json(plans: Sequence[Plan], out: BinaryIO, show_values: bool,
-                 checksum: str | None) -> None:
-    write_json(plans, out, show_values=show_values, checksum=checksum)
+                 checksum: str | None, part: range | None) -> None:
+    write_json(plans, out, show_values=show_values, checksum=checksum, part=part)
 
 
 TEXT: Final = OutputFormat(

@@ -19,11 +19,13 @@ from reconciler.plandoc import blocks, document_lines
 
 
 def write_json(plans: Plan | Sequence[Plan], out: BinaryIO, *, show_values: bool = False,
-               checksum: str | None = None) -> None:
+               checksum: str | None = None, part: range | None = None) -> None:
     """Write the document of `plans` (one plan, or one per workspace/version pair) to `out`,
     a block of lines at a time. `checksum`: the saved plan's, when it was just written (a
-    masked rendering names it; else it is computed)."""
-    for block in blocks(document_lines(plans, masked=not show_values, checksum=checksum)):
+    masked rendering names it; else it is computed); `part`: only the calls it holds, as
+    `document_lines` writes them."""
+    for block in blocks(document_lines(plans, masked=not show_values, checksum=checksum,
+                                       part=part)):
         out.write(block)
     out.flush()
 
