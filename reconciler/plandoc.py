@@ -256,14 +256,14 @@ def document_lines(plans: Plan | Sequence[Plan], *, masked: bool = False,
         if hasher is not None:
             hasher.update(saved)
         yield _header_line(masked_header(header)) if masked else saved
-    left = total
+    position = -1  # of the call among all the document's
     for index, plan in enumerate(plans):
         prefix = b'{"pair":%d,' % index if several else b""
         for call in plan.calls:
-            left -= 1
-            if total - left - 1 not in part:
+            position += 1
+            if position not in part:
                 continue
-            end = b",\n" if left else b"\n"
+            end = b",\n" if position < total - 1 else b"\n"
             line = _numbered(prefix, call_line(call)) + end if hasher is not None else b""
             if hasher is not None:
                 hasher.update(line)

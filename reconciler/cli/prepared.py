@@ -9,9 +9,9 @@ confirmed, the saved plan is moved into place and the rendering printed; otherwi
 thrown away and the plan is made again from the checked configuration.
 
 A large plan saved and rendered as JSON (`--out` with `--format json`, the adoption plan of
-a CI pipeline) is rendered by a process beside this one while it saves: each takes about a
-second for 100,000 calls. The rendering's last line, the saved plan's checksum, is written
-once the save is done.
+a CI pipeline) is rendered mostly by a process beside this one while it saves: it renders
+the first calls, this one the rest once saved, with the saved plan's checksum in the last
+line; each pair's digest, in the first line, is filled in after.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ BESIDE_SHARE: Final = 85
 values masked one by one) takes about twice as long as saving it, which this process does
 first. At 100,000 calls, with all of them beside, this one waited 0.5 s to 1 s for the other."""
 _UNKNOWN_CHECKSUM: Final = "sha256:" + "0" * 64
+"""Given to the process beside, whose part never reaches the trailer: a checksum known, so
+that it does not hash the lines of a document it only renders."""
 
 
 def _unknown_digest(index: int) -> str:
