@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import stores
 
@@ -121,15 +121,18 @@ def reconciler(*args: str | Path, cwd: Path, sandbox: SandboxProcess | None = No
 
 
 def start_apply(workdir: Path, sandbox: SandboxProcess, *args: str,
-                output: int | None = subprocess.DEVNULL) -> subprocess.Popen[str]:
-    """`reconciler apply profiles.yaml --auto-approve ARGS` in the background."""
+                output: int | None = subprocess.DEVNULL,
+                errors: int | IO[str] | None = None) -> subprocess.Popen[str]:
+    """`reconciler apply profiles.yaml --auto-approve ARGS` in the background; its stderr
+    goes where `errors` says, or with its stdout to `output`."""
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("FYNO_", "RECONCILER_"))},
            "FYNO_API_KEY": API_KEY, "FYNO_BASE_URL": sandbox.url,
            "RECONCILER_RETRY_BASE": "0.01", **stores.ACTIVE.env(workdir)}
     return subprocess.Popen(
         [sys.executable, "-m", "reconciler", "apply", "profiles.yaml", "--auto-approve",
          "--max-delete-percent", "100", *args],
-        cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=output, text=True,
+        cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=output,
+        stderr=output if errors is None else errors, text=True,
         preexec_fn=_default_sigint)
 
 

@@ -6,12 +6,20 @@ state backends (files, PostgreSQL: the `store` fixture)."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ledgers import ledger_records
-from sandboxproc import SandboxProcess, reconciler, seed_state, state_snapshot, write_config
+from sandboxproc import (
+    SandboxProcess,
+    reconciler,
+    seed_state,
+    start_apply,
+    state_snapshot,
+    write_config,
+)
 
 pytestmark = pytest.mark.usefixtures("store")
 
@@ -91,3 +99,32 @@ def test_json_cannot_ask_for_yes(tmp_path: Path, sandboxes: list[SandboxProcess]
     assert events(result.stdout)[-1]["type"] == "error"
     assert "--auto-approve" in result.stderr
     assert sandbox.log() == []
+
+
+def test_a_reader_that_goes_away_does_not_stop_the_run_half_way(
+        tmp_path: Path, sandboxes: list[SandboxProcess]) -> None:
+    """`apply --format json | head -1`: the reader leaves with every call still to make. The
+    run goes on unseen to its end and records it, then exits 1 saying why on stderr."""
+    recorded = {f"p-{i:02d}": {"email": f"p{i}@old.example.com"} for i in range(30)}
+    seed_state(tmp_path, recorded)
+    write_config(tmp_path / "profiles.yaml",
+                 {name: {"email": f"{name}@new.example.com"} for name in recorded})
+    sandbox = SandboxProcess.seeded(tmp_path, recorded, "--latency-ms", "20")
+    sandboxes.append(sandbox)
+    with (tmp_path / "stderr.txt").open("w") as errors:
+        process = start_apply(tmp_path, sandbox, "--format", "json", "--parallelism", "2",
+                              output=subprocess.PIPE, errors=errors)
+        assert process.stdout is not None
+        assert json.loads(process.stdout.readline())["type"] == "plan"
+        process.stdout.close()  # before the first request's event: 30 calls still to make
+        code = process.wait(timeout=120)
+    stderr = (tmp_path / "stderr.txt").read_text()
+    assert code == 1, stderr
+    assert "Apply complete: 30 of 30 planned calls made" in stderr
+    assert "the reader of standard output went away" in stderr and "Traceback" not in stderr
+    assert {name: channel["email"] for name, channel in sandbox.data().items()} == {
+        name: f"{name}@new.example.com" for name in recorded}
+    after = reconciler("plan", "profiles.yaml", cwd=tmp_path, sandbox=sandbox)
+    assert after.code == 0 and "No changes" in after.stdout, after.output
+    assert len([record for record in ledger_records(tmp_path)
+                if record.get("outcome") == "ok"]) == 30

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import os
+
 import pytest
 
+from reconciler.cli import streams
 from reconciler.cli.progress import Progress
 
 
@@ -34,3 +38,31 @@ def test_on_a_terminal_a_bar_is_drawn(capsys: pytest.CaptureFixture[str],
     progress.advance(5)
     progress.close()
     assert "apply" in capsys.readouterr().err
+
+
+def test_a_pipe_whose_reader_left_is_sent_to_devnull_and_the_run_goes_on() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader went away (`| head`)
+    streams.reset()
+    with open(write_end, "w", encoding="utf-8") as pipe:
+        progress = Progress(10, terminal=True, stream=pipe)  # the first draw meets the pipe
+        for _ in range(10):
+            progress.advance(1)  # each would raise BrokenPipeError unless sent elsewhere
+        progress.close()
+        assert streams.closed() == ["an output"]
+        assert os.path.samestat(os.fstat(pipe.fileno()), os.stat(os.devnull))
+    streams.reset()
+    assert streams.closed() == []
+
+
+def test_a_stream_that_is_no_file_stays_and_is_named_lost() -> None:
+    class Gone(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError
+
+    streams.reset()
+    progress = Progress(3, terminal=True, stream=Gone())
+    progress.advance(3)
+    progress.close()
+    assert streams.closed() == ["an output"]
+    streams.reset()

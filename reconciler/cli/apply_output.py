@@ -10,10 +10,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import click
-
 from reconciler.apply import ApplyResult
 from reconciler.audit import utc_now
+from reconciler.cli import streams
 from reconciler.cli.pairs import label
 from reconciler.converge import Report
 from reconciler.drift import DriftReport
@@ -53,7 +52,7 @@ class Output:
 
     def event(self, event: dict[str, Any]) -> None:
         with self._mutex:  # reports come from the executor's threads: one line each
-            click.echo(event_line(event))
+            streams.echo(event_line(event))
 
     def plan(self, plan: Plan) -> None:
         if self.json:
@@ -64,7 +63,7 @@ class Output:
             self.event(report_event(report, show_values=self.show_values))
 
     def prose(self, text: str, *, err: bool = False) -> None:
-        click.echo(text, err=err or self.json)
+        streams.echo(text, err=err or self.json)
 
     @contextlib.contextmanager
     def errors(self) -> Iterator[None]:
@@ -122,7 +121,7 @@ def _report_pair(result: ApplyResult, out: Output, where: str) -> None:
     if result.drift:
         drift = DriftReport(result.state.workspace, result.state.version, result.drift,
                             len(result.drift))
-        click.echo(TEXT.drift((drift,), False, False), nl=False, err=True)
+        streams.echo(TEXT.drift((drift,), False, False), nl=False, err=True)
     outcome = result.outcome
     failed = len(outcome.failures)
     stopped = outcome.interrupted or outcome.fatal is not None
@@ -146,11 +145,11 @@ def _report_pair(result: ApplyResult, out: Output, where: str) -> None:
     for report in outcome.failures:
         status = "no answer" if report.status is None else str(report.status)
         message = report_message(report, out.show_values)
-        click.echo(printable(f"  failed: {where}{report.distinct_id}: {report.operation}: "
+        streams.echo(printable(f"  failed: {where}{report.distinct_id}: {report.operation}: "
                              f"{status} {message} (attempts: {report.attempts})"), err=True)
     if result.state.unconfirmed:
         unconfirmed = len(result.state.unconfirmed)
-        click.echo(f"  {where}{plural(unconfirmed, 'profile')} "
+        streams.echo(f"  {where}{plural(unconfirmed, 'profile')} "
                    f"{noun(unconfirmed, 'is', 'are')} unconfirmed (a call's outcome is "
                    f"unknown); the next apply reads {noun(unconfirmed, 'it', 'them')} back "
                    "first.", err=True)

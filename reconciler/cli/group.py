@@ -19,6 +19,7 @@ from typing import Any, Final, NoReturn
 import click
 
 from reconciler import __version__, heap
+from reconciler.cli import streams
 from reconciler.cli.options import common_options, group_options
 from reconciler.cli.settings import Settings
 from reconciler.errors import ConfigError, Interrupted, ReconcilerError
@@ -67,6 +68,7 @@ class ReconcilerGroup(click.Group):
         # The run's settings, filled by the options as click parses them; read here after
         # the run, since the context is gone by then.
         settings: Settings = extra.setdefault("obj", Settings())
+        streams.reset()
         try:
             # Without standalone mode, click returns the code of `ctx.exit(code)` instead.
             code = super().main(args=argv, prog_name=prog_name or "reconciler",
@@ -88,6 +90,13 @@ class ReconcilerGroup(click.Group):
                 traceback.print_exc()
             _say(f"Error: internal error: {error!r}; re-run with --debug for the traceback, "
                  "and please report it")
+            sys.exit(1)
+        lost = streams.closed()
+        if lost:
+            # Said on standard error, if its reader is still there; the exit code tells CI.
+            _say(f"Error: the reader of {' and '.join(lost)} went away before the command "
+                 "ended (broken pipe); it went on to its end unseen, and what it changed is "
+                 "recorded in the state and the audit ledger")
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
 
@@ -146,4 +155,4 @@ def _fail(error: ReconcilerError, settings: Settings) -> NoReturn:
 
 def _say(message: str, *, keep: str = "") -> None:
     """`message` on stderr, every control character escaped except those in `keep`."""
-    click.echo(printable(message.rstrip("\n"), keep=keep), err=True)
+    streams.echo(printable(message.rstrip("\n"), keep=keep), err=True)

@@ -17,8 +17,7 @@ import threading
 import time
 from typing import Final, TextIO
 
-import click
-
+from reconciler.cli import streams
 from reconciler.render.common import plural
 
 REDRAW_EVERY: Final = 0.1  # seconds: 100,000 calls need not mean 100,000 redraws
@@ -54,7 +53,7 @@ class Progress:
                 return
             if now - self._last_line >= self._interval:
                 self._last_line = now
-                click.echo(self._line(now), err=True)
+                streams.echo(self._line(now), err=True)
 
     def close(self) -> None:
         with self._mutex:
@@ -84,9 +83,7 @@ class Progress:
         return self._stream if self._stream is not None else sys.stderr
 
     def _write(self, text: str) -> None:
-        out = self._out()
-        out.write(text)
-        out.flush()
+        streams.write(self._out(), text)
 
 
 def bar_line(label: str, done: int, total: int, rate: float, width: int) -> str:
