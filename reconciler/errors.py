@@ -24,7 +24,7 @@
     ├── EncryptionError             a file cannot be sealed or opened: no key, another key,
     │                               an edited ciphertext, or a clear file where a key is set
     └── BesideError                 the process working beside this one ended without a result
-    Interrupted                     the user pressed Ctrl-C (exit 130)
+    Interrupted                     the user pressed Ctrl-C (exit 130), or SIGTERM came (143)
 
 Errors become output in exactly one place, `reconciler.cli.main`; nothing else prints them.
 """
@@ -32,6 +32,8 @@ Errors become output in exactly one place, `reconciler.cli.main`; nothing else p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from reconciler import termination
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -159,6 +161,14 @@ class BesideError(ReconcilerError):
 
 
 class Interrupted(ReconcilerError):
-    """The user interrupted the run."""
+    """The user interrupted the run (Ctrl-C), or SIGTERM did (`reconciler.termination`):
+    then it says "terminated" where its message says "interrupted", and exits 143."""
 
     exit_code = 130
+
+    def __init__(self, message: str) -> None:
+        if termination.received():
+            if message.startswith("interrupted"):
+                message = "terminated (SIGTERM)" + message.removeprefix("interrupted")
+            self.exit_code = termination.EXIT_CODE
+        super().__init__(message)

@@ -308,18 +308,24 @@ def test_the_api_key_is_in_no_file_and_no_output(workdir: Path, sandboxes: list[
     assert API_KEY.encode() not in stored and b"another-secret-key" not in stored
 
 
-def test_ctrl_c_stops_new_calls_records_finished_ones_and_exits_130(
-        workdir: Path, sandboxes: list[SandboxProcess]) -> None:
+@pytest.mark.parametrize(("stop", "code", "said"), [
+    (signal.SIGINT, 130, "Error: interrupted: the calls that finished are recorded"),
+    # A cancelled CI job: the same clean stop, told as what it was.
+    (signal.SIGTERM, 143, "Error: terminated (SIGTERM): the calls that finished are recorded"),
+], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_new_calls_and_records_finished_ones(
+        workdir: Path, sandboxes: list[SandboxProcess], stop: signal.Signals, code: int,
+        said: str) -> None:
     sandbox = start(workdir, "--latency-ms", "150")
     sandboxes.append(sandbox)
     process = start_apply(workdir, sandbox, "--parallelism", "2", output=subprocess.PIPE)
     deadline = time.monotonic() + 20
     while len(sandbox.log()) < 4 and time.monotonic() < deadline:
         time.sleep(0.02)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     stdout, stderr = process.communicate(timeout=30)
-    assert process.returncode == 130, stdout + stderr
-    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert process.returncode == code, stdout + stderr
+    assert said in stderr and "Traceback" not in stderr
     made = sum(1 for entry in sandbox.log() if entry["method"] != "GET")
     assert 0 < made < 30  # it stopped starting new calls
     # The summary counts the planned calls made and left, and the rate of those made.

@@ -18,7 +18,7 @@ from typing import Any, Final, NoReturn
 
 import click
 
-from reconciler import __version__, heap
+from reconciler import __version__, heap, termination
 from reconciler.cli import streams
 from reconciler.cli.options import common_options, group_options
 from reconciler.cli.settings import Settings
@@ -137,6 +137,7 @@ def cli(ctx: click.Context) -> None:
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """The console script: run the group, which turns every error into output and an exit code."""
     heap.ending_with_command()
+    termination.handle_sigterm()  # a cancelled CI job stops as on Ctrl-C
     cli.main(args=list(sys.argv[1:] if argv is None else argv), prog_name="reconciler")
     raise AssertionError("unreachable: ReconcilerGroup.main always exits")
 
