@@ -264,3 +264,20 @@ def test_unlock_names_a_hostile_holder_escaped(state: Path) -> None:
     removed = checked(run("state", "unlock", "--state", state, "--force"))
     assert removed.exit_code == 0 and not lock.exists()
     assert "pid 4242 on ci\\x1b[2J" in removed.stdout
+
+
+def test_an_internal_error_names_its_type_and_line_never_its_values() -> None:
+    """A bug's message may hold what it met: the line that goes to CI logs holds none of it."""
+    @click.group(cls=ReconcilerGroup)
+    def group() -> None:
+        pass
+
+    @group.command()
+    def crash() -> None:
+        raise KeyError("+15550001234 / user@example.com / fcm_token:abc")
+
+    result = checked(CliRunner().invoke(group, ["crash"]))
+    assert result.exit_code == 1
+    assert "internal error: KeyError at test_escaping.py:" in result.stderr
+    for value in ("15550001234", "user@example.com", "fcm_token:abc"):
+        assert value not in result.output
