@@ -34,7 +34,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, Final, Generic, TypeVar
 
-from reconciler.errors import BesideError
+from reconciler.errors import BesideError, bug_location
 
 T = TypeVar("T")
 
@@ -143,9 +143,11 @@ def _run_child(work: Callable[[], Any], write_end: int, parent: int) -> None:
 def _failure(error: BaseException) -> bytes:
     try:
         return pickle.dumps((False, error), pickle.HIGHEST_PROTOCOL)
-    except Exception:  # one that does not pickle is told as text
-        return pickle.dumps((False, BesideError(f"{type(error).__name__}: {error}")),
-                            pickle.HIGHEST_PROTOCOL)
+    except Exception:  # one that does not pickle (a bug: every ReconcilerError does)
+        return pickle.dumps((False, BesideError(
+            f"internal error beside this process: {bug_location(error)}; run again with "
+            f"{PROCESSES_VARIABLE}=1 and --debug for the traceback, and please report it")),
+            pickle.HIGHEST_PROTOCOL)
 
 
 def _die_with(parent: int) -> None:

@@ -31,6 +31,8 @@ Errors become output in exactly one place, `reconciler.cli.main`; nothing else p
 
 from __future__ import annotations
 
+import os
+import traceback
 from dataclasses import dataclass, field
 
 from reconciler import termination
@@ -172,3 +174,16 @@ class Interrupted(ReconcilerError):
                 message = "terminated (SIGTERM)" + message.removeprefix("interrupted")
             self.exit_code = termination.EXIT_CODE
         super().__init__(message)
+
+
+def bug_location(error: BaseException) -> str:
+    """An unexpected error's type and the line that raised it, never its message: a bug's
+    message may hold any value it met (a phone number, an e-mail address, a token), and what
+    the user is told goes to CI logs. `--debug` shows the whole traceback to whoever asks."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return type(error).__name__
+    path, marker = frames[-1].filename, f"{os.sep}reconciler{os.sep}"
+    shown = ("reconciler/" + path.rsplit(marker, 1)[1].replace(os.sep, "/") if marker in path
+             else os.path.basename(path))
+    return f"{type(error).__name__} at {shown}:{frames[-1].lineno}"

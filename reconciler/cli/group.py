@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import io
-import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from reconciler import __version__, heap, termination
 from reconciler.cli import streams
 from reconciler.cli.options import common_options, group_options
 from reconciler.cli.settings import Settings
-from reconciler.errors import ConfigError, Interrupted, ReconcilerError
+from reconciler.errors import ConfigError, Interrupted, ReconcilerError, bug_location
 from reconciler.mask import mask_text
 from reconciler.render.common import printable
 
@@ -89,7 +88,7 @@ class ReconcilerGroup(click.Group):
         except Exception as error:  # the last line of defence: never a bare traceback
             if settings.debug:
                 traceback.print_exc()
-            _say(f"Error: internal error: {_where(error)}; re-run with --debug for the "
+            _say(f"Error: internal error: {bug_location(error)}; re-run with --debug for the "
                  "traceback, and please report it")
             sys.exit(1)
         lost = streams.closed()
@@ -153,19 +152,6 @@ def _fail(error: ReconcilerError, settings: Settings) -> NoReturn:
                  else mask_text(str(problem), problem.secrets))
     _say(f"Error: {error}")
     sys.exit(error.exit_code)
-
-
-def _where(error: BaseException) -> str:
-    """An unexpected error's type and the line that raised it, never its message: a bug's
-    message may hold any value it met (a phone number, an e-mail address, a token), and this
-    line goes to CI logs. `--debug` shows the whole traceback to whoever asks for it."""
-    frames = traceback.extract_tb(error.__traceback__)
-    if not frames:
-        return type(error).__name__
-    path, marker = frames[-1].filename, f"{os.sep}reconciler{os.sep}"
-    shown = ("reconciler/" + path.rsplit(marker, 1)[1].replace(os.sep, "/") if marker in path
-             else os.path.basename(path))
-    return f"{type(error).__name__} at {shown}:{frames[-1].lineno}"
 
 
 def _say(message: str, *, keep: str = "") -> None:
