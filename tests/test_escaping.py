@@ -281,3 +281,19 @@ def test_an_internal_error_names_its_type_and_line_never_its_values() -> None:
     assert "internal error: KeyError at test_escaping.py:" in result.stderr
     for value in ("15550001234", "user@example.com", "fcm_token:abc"):
         assert value not in result.output
+
+
+def test_an_os_error_is_told_in_the_systems_words_with_its_file() -> None:
+    """A full disk or a permission is the machine's, not a bug: what to fix, escaped."""
+    @click.group(cls=ReconcilerGroup)
+    def group() -> None:
+        pass
+
+    @group.command()
+    def crash() -> None:
+        raise PermissionError(13, "Permission denied", "state/x\x1b[2J.json")
+
+    result = checked(CliRunner().invoke(group, ["crash"]))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: Permission denied: state/x\\x1b[2J.json (")
+    assert "internal error" not in result.stderr

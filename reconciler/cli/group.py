@@ -88,8 +88,15 @@ class ReconcilerGroup(click.Group):
         except Exception as error:  # the last line of defence: never a bare traceback
             if settings.debug:
                 traceback.print_exc()
-            _say(f"Error: internal error: {bug_location(error)}; re-run with --debug for the "
-                 "traceback, and please report it")
+            if isinstance(error, OSError) and error.strerror:
+                # The machine's, not a bug: a full disk, a permission. The system's words
+                # and the file name say what to fix.
+                where = f": {error.filename}" if error.filename else ""
+                _say(f"Error: {error.strerror}{where} ({bug_location(error)}; --debug shows "
+                     "the traceback)")
+            else:
+                _say(f"Error: internal error: {bug_location(error)}; re-run with --debug for "
+                     "the traceback, and please report it")
             sys.exit(1)
         lost = streams.closed()
         if lost:
