@@ -175,31 +175,28 @@ def test_an_error_naming_a_hostile_id_is_escaped(state: Path) -> None:
     assert "nobody\\x1b[2J" in result.stderr
 
 
-def test_a_server_message_in_an_error_is_escaped_on_one_line() -> None:
+def raising(error: Exception) -> Result:
+    """What a command that raises `error` leaves, run by the reconciler's group."""
     @click.group(cls=ReconcilerGroup)
     def group() -> None:
         pass
 
     @group.command()
     def call() -> None:
-        raise ApiError(f"the server answered 400: {HOSTILE}\nError: all good")
+        raise error
 
-    result = checked(CliRunner().invoke(group, ["call"]))
+    return checked(CliRunner().invoke(group, ["call"]))
+
+
+def test_a_server_message_in_an_error_is_escaped_on_one_line() -> None:
+    result = raising(ApiError(f"the server answered 400: {HOSTILE}\nError: all good"))
     assert result.exit_code == 1
     assert result.stderr == ("Error: the server answered 400: "
                              "\\x1b[2J\\u202e\\r\\x07\\x00\\x9b\\u2028\\x7f\\nError: all good\n")
 
 
 def test_an_internal_error_is_escaped() -> None:
-    @click.group(cls=ReconcilerGroup)
-    def group() -> None:
-        pass
-
-    @group.command()
-    def crash() -> None:
-        raise RuntimeError(HOSTILE)
-
-    result = checked(CliRunner().invoke(group, ["crash"]))
+    result = raising(RuntimeError(HOSTILE))
     assert result.exit_code == 1 and "internal error" in result.stderr
 
 
@@ -268,15 +265,7 @@ def test_unlock_names_a_hostile_holder_escaped(state: Path) -> None:
 
 def test_an_internal_error_names_its_type_and_line_never_its_values() -> None:
     """A bug's message may hold what it met: the line that goes to CI logs holds none of it."""
-    @click.group(cls=ReconcilerGroup)
-    def group() -> None:
-        pass
-
-    @group.command()
-    def crash() -> None:
-        raise KeyError("+15550001234 / user@example.com / fcm_token:abc")
-
-    result = checked(CliRunner().invoke(group, ["crash"]))
+    result = raising(KeyError("+15550001234 / user@example.com / fcm_token:abc"))
     assert result.exit_code == 1
     assert "internal error: KeyError at test_escaping.py:" in result.stderr
     for value in ("15550001234", "user@example.com", "fcm_token:abc"):
@@ -285,15 +274,7 @@ def test_an_internal_error_names_its_type_and_line_never_its_values() -> None:
 
 def test_an_os_error_is_told_in_the_systems_words_with_its_file() -> None:
     """A full disk or a permission is the machine's, not a bug: what to fix, escaped."""
-    @click.group(cls=ReconcilerGroup)
-    def group() -> None:
-        pass
-
-    @group.command()
-    def crash() -> None:
-        raise PermissionError(13, "Permission denied", "state/x\x1b[2J.json")
-
-    result = checked(CliRunner().invoke(group, ["crash"]))
+    result = raising(PermissionError(13, "Permission denied", "state/x\x1b[2J.json"))
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: Permission denied: state/x\\x1b[2J.json (")
     assert "internal error" not in result.stderr
