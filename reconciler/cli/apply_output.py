@@ -146,10 +146,10 @@ def _report_pair(result: ApplyResult, out: Output, where: str) -> None:
         status = "no answer" if report.status is None else str(report.status)
         message = report_message(report, out.show_values)
         streams.echo(printable(f"  failed: {where}{report.distinct_id}: {report.operation}: "
-                             f"{status} {message} (attempts: {report.attempts})"), err=True)
+                               f"{status} {message} (attempts: {report.attempts})"), err=True)
     if result.state.unconfirmed:
         unconfirmed = len(result.state.unconfirmed)
         streams.echo(f"  {where}{plural(unconfirmed, 'profile')} "
-                   f"{noun(unconfirmed, 'is', 'are')} unconfirmed (a call's outcome is "
-                   f"unknown); the next apply reads {noun(unconfirmed, 'it', 'them')} back "
-                   "first.", err=True)
+                     f"{noun(unconfirmed, 'is', 'are')} unconfirmed (a call's outcome is "
+                     f"unknown); the next apply reads {noun(unconfirmed, 'it', 'them')} back "
+                     "first.", err=True)

@@ -102,8 +102,8 @@ class ReconcilerGroup(click.Group):
         if lost:
             # Said on standard error, if its reader is still there; the exit code tells CI.
             _say(f"Error: the reader of {' and '.join(lost)} went away before the command "
-                 "ended (broken pipe); it went on to its end unseen, and what it changed is "
-                 "recorded in the state and the audit ledger")
+                 "ended (broken pipe); the command ran to its end unseen, and recorded what it "
+                 "did as usual")
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
 
