@@ -44,12 +44,17 @@ class Gate:
         """Send one request when a slot and the rate allow; raise `Stopped` if the run stops.
 
         A 401 or an answer that is not Fyno's stops the whole run: it says the setup is
-        wrong, so every further request would meet it too.
+        wrong, so every further request would meet it too. The pace is taken once a slot is
+        held, just before the request starts: taken before, requests that then waited for
+        slots (behind a slow answer) would start together when the slots freed, faster than
+        the rate. So the wait for the pace is bounded too: `parallelism` intervals at most.
         """
         if self._stop.is_set():
             raise Stopped
-        self._rate.wait()
         with self._slots:
+            if self._stop.is_set():
+                raise Stopped
+            self._rate.wait()
             if self._stop.is_set():
                 raise Stopped
             with self._mutex:

@@ -355,11 +355,15 @@ def test_rate_limits_the_calls_per_second(workdir: Path,
     assert result.code == 0, result.output
     times = sorted(entry["time"] for entry in sandbox.log())
     assert len(times) >= 25
-    # However slow the machine, never more than 20 calls start in any one-second window
-    # (plus the one that opens it).
+    # The client starts a call every 50 ms; the server sees each when it arrives, a few ms
+    # to tens of ms later on a loaded machine. So a one-second window may hold 20 calls plus
+    # the one that opens it plus one that arrived late: never more (no limit at all, or
+    # twice the rate, would put all 25 or 40 there). And the whole run cannot be faster
+    # than the rate allows.
     for index, start_time in enumerate(times):
         in_window = [moment for moment in times[index:] if moment < start_time + 1.0]
-        assert len(in_window) <= 21, (index, len(in_window))
+        assert len(in_window) <= 22, (index, len(in_window))
+    assert times[-1] - times[0] >= (len(times) - 1) / 20 - 0.1
 
 
 def test_a_recorded_profile_without_data_leaves_the_state_without_a_call(

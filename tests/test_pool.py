@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -38,3 +39,36 @@ def test_an_error_from_the_iterable_stops_the_run_and_is_raised() -> None:
 
     with pytest.raises(ValueError, match="a bug while making"):
         run_pool(items(), lambda number: None, Gate(2, None), workers=2)
+
+
+def test_the_pace_is_taken_with_a_slot_held_so_waiting_for_slots_makes_no_burst(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests that waited for a slot behind slow answers must not then start together:
+    each takes its turn of the rate once it holds its slot, just before it starts."""
+    gate = Gate(2, 10.0)
+    held_when_paced: list[int] = []
+    real_wait = gate._rate.wait
+
+    def wait() -> None:
+        held_when_paced.append(2 - gate._slots._value)  # type: ignore[attr-defined]
+        real_wait()
+
+    monkeypatch.setattr(gate._rate, "wait", wait)
+    release = threading.Event()
+    sent: list[int] = []
+
+    def send(number: int) -> Any:
+        if number < 2:
+            release.wait(5)  # two slow answers hold both slots
+        sent.append(number)
+        return None
+
+    threads = [threading.Thread(target=gate.request, args=(lambda n=n: send(n),))
+               for n in range(4)]
+    for thread in threads:
+        thread.start()
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(sent) == [0, 1, 2, 3]
+    assert len(held_when_paced) == 4 and all(held >= 1 for held in held_when_paced)
