@@ -56,7 +56,7 @@ def closed() -> list[str]:
 def _silence(stream: TextIO) -> None:
     """Send what `stream` is still to write, and all it writes after, to /dev/null."""
     try:
-        fd = stream.fileno()
+        fd: int | None = stream.fileno()
     except (AttributeError, OSError, ValueError):  # not a file (a test's buffer): it stays
         fd = None
     with _mutex:
@@ -66,7 +66,7 @@ def _silence(stream: TextIO) -> None:
                 os.dup2(null, fd)
             finally:
                 os.close(null)
-        _lost.add(_NAMES.get(fd if fd is not None else -1, "an output"))
+        _lost.add(_NAMES.get(fd, "an output") if fd is not None else "an output")
     with contextlib.suppress(OSError, ValueError):
         stream.flush()  # what was held for the closed pipe goes to /dev/null now
 
